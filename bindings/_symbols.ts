@@ -1,0 +1,150 @@
+/**
+ * The FFI symbol table: one entry per function of `native/wasi_nn_shim.h`,
+ * in the header's order. This file and the header change together; the
+ * `WNB_ABI_VERSION` check in `_library.ts` catches a stale library.
+ *
+ * Heavy calls (model load, context creation, decode, generation steps) are
+ * declared twice: `x` (non-blocking, returns a Promise; the event loop stays
+ * live) and `x_sync` (a blocking call, for tight loops where a round trip
+ * through the thread pool would cost more than the work).
+ *
+ * @module
+ */
+
+/** Declares a non-blocking variant of a symbol under another key. */
+function nb<T extends Deno.ForeignFunction>(name: string, def: T) {
+  return { ...def, name, nonblocking: true } as const;
+}
+
+const modelLoad = {
+  parameters: ["buffer", "buffer", "pointer", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const contextNew = {
+  parameters: ["pointer", "buffer", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const decode = {
+  parameters: ["pointer", "buffer", "buffer", "buffer", "buffer", "i32", "buffer"],
+  result: "i32",
+} as const;
+const decodePrompt = {
+  parameters: ["pointer", "buffer", "i32", "i32", "i32", "buffer"],
+  result: "i32",
+} as const;
+const generateStep = {
+  parameters: ["pointer", "pointer", "i32", "i32", "i32", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const embeddings = {
+  parameters: ["pointer", "i32", "buffer", "i32", "i32", "buffer"],
+  result: "i32",
+} as const;
+const stateSave = {
+  parameters: ["pointer", "buffer", "i32", "buffer", "i32", "buffer"],
+  result: "i32",
+} as const;
+const stateLoad = {
+  parameters: ["pointer", "buffer", "i32", "buffer", "i32", "buffer", "buffer"],
+  result: "i32",
+} as const;
+
+/** Every symbol of libwasi_nn_backend.so, as `Deno.dlopen` wants them. */
+export const SYMBOLS = {
+  // library
+  wnb_abi_version: { parameters: [], result: "i32" },
+  wnb_init: { parameters: [], result: "void" },
+  wnb_info_json: { parameters: ["buffer", "i32"], result: "i32" },
+  wnb_sizeof_model_params: { parameters: [], result: "i32" },
+  wnb_sizeof_context_params: { parameters: [], result: "i32" },
+  wnb_sizeof_sampler_params: { parameters: [], result: "i32" },
+  // log capture
+  wnb_log_set_level: { parameters: ["i32"], result: "void" },
+  wnb_log_drain: { parameters: ["buffer", "i32"], result: "i32" },
+  // models
+  wnb_model_default_params: { parameters: ["buffer"], result: "void" },
+  wnb_model_load: nb("wnb_model_load", modelLoad),
+  wnb_model_load_sync: { ...modelLoad, name: "wnb_model_load" },
+  wnb_model_free: { parameters: ["pointer"], result: "void" },
+  wnb_model_info_json: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  wnb_model_n_vocab: { parameters: ["pointer"], result: "i32" },
+  wnb_model_n_embd: { parameters: ["pointer"], result: "i32" },
+  wnb_model_n_ctx_train: { parameters: ["pointer"], result: "i32" },
+  wnb_token_is_eog: { parameters: ["pointer", "i32"], result: "u8" },
+  wnb_tokenize: {
+    parameters: ["pointer", "buffer", "i32", "buffer", "i32", "u8", "u8"],
+    result: "i32",
+  },
+  wnb_token_to_piece: {
+    parameters: ["pointer", "i32", "buffer", "i32", "u8"],
+    result: "i32",
+  },
+  wnb_detokenize: {
+    parameters: ["pointer", "buffer", "i32", "buffer", "i32", "u8", "u8"],
+    result: "i32",
+  },
+  wnb_chat_apply: {
+    parameters: ["pointer", "buffer", "buffer", "u8", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  wnb_json_schema_to_grammar: {
+    parameters: ["buffer", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  // contexts
+  wnb_context_default_params: { parameters: ["buffer"], result: "void" },
+  wnb_context_new: nb("wnb_context_new", contextNew),
+  wnb_context_new_sync: { ...contextNew, name: "wnb_context_new" },
+  wnb_context_free: { parameters: ["pointer"], result: "void" },
+  wnb_context_n_ctx: { parameters: ["pointer"], result: "u32" },
+  wnb_context_n_batch: { parameters: ["pointer"], result: "u32" },
+  wnb_context_n_seq_max: { parameters: ["pointer"], result: "u32" },
+  wnb_context_set_abort: { parameters: ["pointer", "i32"], result: "void" },
+  wnb_decode: nb("wnb_decode", decode),
+  wnb_decode_sync: { ...decode, name: "wnb_decode" },
+  wnb_decode_prompt: nb("wnb_decode_prompt", decodePrompt),
+  wnb_decode_prompt_sync: { ...decodePrompt, name: "wnb_decode_prompt" },
+  wnb_logits: { parameters: ["pointer", "i32"], result: "pointer" },
+  wnb_embeddings: embeddings,
+  wnb_memory_clear: { parameters: ["pointer"], result: "void" },
+  wnb_memory_seq_rm: { parameters: ["pointer", "i32", "i32", "i32"], result: "u8" },
+  wnb_memory_seq_cp: {
+    parameters: ["pointer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  wnb_memory_seq_keep: { parameters: ["pointer", "i32"], result: "void" },
+  wnb_memory_seq_add: {
+    parameters: ["pointer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  wnb_memory_seq_pos_min: { parameters: ["pointer", "i32"], result: "i32" },
+  wnb_memory_seq_pos_max: { parameters: ["pointer", "i32"], result: "i32" },
+  wnb_memory_can_shift: { parameters: ["pointer"], result: "u8" },
+  wnb_state_seq_save: nb("wnb_state_seq_save", stateSave),
+  wnb_state_seq_load: nb("wnb_state_seq_load", stateLoad),
+  wnb_perf: { parameters: ["pointer", "buffer"], result: "void" },
+  wnb_perf_reset: { parameters: ["pointer"], result: "void" },
+  // samplers
+  wnb_sampler_default_params: { parameters: ["buffer"], result: "void" },
+  wnb_sampler_new: {
+    parameters: ["pointer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  wnb_sampler_free: { parameters: ["pointer"], result: "void" },
+  wnb_sampler_reset: { parameters: ["pointer"], result: "void" },
+  wnb_sampler_accept: { parameters: ["pointer", "i32"], result: "void" },
+  wnb_sampler_sample: {
+    parameters: ["pointer", "pointer", "i32", "buffer"],
+    result: "i32",
+  },
+  wnb_sampler_probs: {
+    parameters: ["pointer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_sampler_seed: { parameters: ["pointer"], result: "u32" },
+  wnb_generate_step: nb("wnb_generate_step", generateStep),
+  wnb_generate_step_sync: { ...generateStep, name: "wnb_generate_step" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The typed symbol object returned by `Deno.dlopen(path, SYMBOLS)`. */
+export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -1,0 +1,431 @@
+/**
+ * `Context`: a llama.cpp context (KV cache and compute buffers) for a model.
+ * Several sequences (sessions) can share one context; each token of a batch
+ * names its sequence.
+ *
+ * @example
+ * ```ts ignore
+ * import { Model } from "./model.ts";
+ * import { Context } from "./context.ts";
+ * import { Sampler } from "./sampler.ts";
+ * using model = await Model.load(".cache/models/tiny.gguf");
+ * const ctx = await Context.create(model, { nCtx: 512 });
+ * const sampler = Sampler.create(model, { temp: 0 });
+ * const prompt = model.tokenize("Hello");
+ * await ctx.decodePrompt(prompt);
+ * const { token } = await ctx.step(sampler, { pos: prompt.length });
+ * console.log(model.tokenToPiece(token));
+ * ```
+ * @module
+ */
+
+import { symbols } from "./_library.ts";
+import { check, cstr, errorBuffer } from "./_buffers.ts";
+import { CONTEXT_PARAMS, writeStruct } from "./_struct.ts";
+import { LlamaError, Status } from "./errors.ts";
+import type { Model } from "./model.ts";
+import type { Sampler } from "./sampler.ts";
+
+/** Options of `Context.create`. Unset values take llama.cpp's defaults. */
+export interface ContextOptions {
+  /** Context length in tokens; 0 = the model's training context. */
+  nCtx?: number;
+  /** Max tokens per decode call. */
+  nBatch?: number;
+  /** Physical batch. */
+  nUbatch?: number;
+  /** Sequences (sessions) sharing this context. */
+  nSeqMax?: number;
+  /** Generation threads. */
+  nThreads?: number;
+  /** Prompt-processing threads. */
+  nThreadsBatch?: number;
+  /** ggml thread-pool polling 0..100 (llama.cpp's tools use 50); -1 = no own pool. */
+  poll?: number;
+  /** Flash attention: "auto", "on", "off". */
+  flashAttn?: "auto" | "on" | "off";
+  /** ggml type of the K cache (e.g. 1 = f16, 8 = q8_0). */
+  typeK?: number;
+  /** ggml type of the V cache. */
+  typeV?: number;
+  /** -1 model default, 0 none, 1 mean, 2 cls, 3 last, 4 rank. */
+  poolingType?: number;
+  /** RoPE base frequency; 0 = from model. */
+  ropeFreqBase?: number;
+  /** RoPE scale; 0 = from model. */
+  ropeFreqScale?: number;
+  /** Compute embeddings. */
+  embeddings?: boolean;
+  /** Keep the KV cache on the GPU. */
+  offloadKqv?: boolean;
+  /** One KV buffer for all sequences. */
+  kvUnified?: boolean;
+  /** Skip perf counters. */
+  noPerf?: boolean;
+}
+
+/** A batch for `decode`: parallel arrays, one entry per token. */
+export interface Batch {
+  /** Token ids. */
+  tokens: Int32Array<ArrayBuffer>;
+  /** Positions. */
+  pos: Int32Array<ArrayBuffer>;
+  /** Sequence ids. */
+  seqIds: Int32Array<ArrayBuffer>;
+  /** 1 = keep logits for this token (its batch index is its array index). Default: last only. */
+  logits?: Uint8Array<ArrayBuffer>;
+}
+
+/** Result of one generation step. */
+export interface StepResult {
+  /** The sampled token (also when decoding it failed). */
+  token: number;
+  /** Set when decoding the token failed (e.g. NoKvSpace = context full). */
+  error?: LlamaError;
+}
+
+/** llama.cpp perf counters of a context. */
+export interface Perf {
+  /** Model load time. */
+  tLoadMs: number;
+  /** Prompt processing time. */
+  tPromptMs: number;
+  /** Generation time. */
+  tEvalMs: number;
+  /** Prompt tokens processed. */
+  nPrompt: number;
+  /** Tokens generated. */
+  nEval: number;
+  /** Tokens reused from cache. */
+  nReused: number;
+}
+
+const FLASH = { auto: -1, off: 0, on: 1 } as const;
+
+/** A context. Create with `Context.create`; owned by its model. */
+export class Context {
+  #ptr: Deno.PointerValue;
+  #model: Model;
+  #inflight = 0;
+  #closing = false;
+  #err = errorBuffer();
+  #tok = new Int32Array(1);
+
+  private constructor(ptr: Deno.PointerValue, model: Model) {
+    this.#ptr = ptr;
+    this.#model = model;
+    model.adopt(this);
+  }
+
+  /** Creates a context without blocking the event loop. */
+  static async create(model: Model, options: ContextOptions = {}): Promise<Context> {
+    const s = symbols();
+    const p = new Uint8Array(CONTEXT_PARAMS.size);
+    s.wnb_context_default_params(p);
+    const b = (x?: boolean) => x === undefined ? undefined : Number(x);
+    writeStruct(CONTEXT_PARAMS, p, {
+      n_ctx: options.nCtx,
+      n_batch: options.nBatch,
+      n_ubatch: options.nUbatch,
+      n_seq_max: options.nSeqMax,
+      n_threads: options.nThreads,
+      n_threads_batch: options.nThreadsBatch,
+      poll: options.poll,
+      flash_attn: options.flashAttn === undefined ? undefined : FLASH[options.flashAttn],
+      type_k: options.typeK,
+      type_v: options.typeV,
+      pooling_type: options.poolingType,
+      rope_freq_base: options.ropeFreqBase,
+      rope_freq_scale: options.ropeFreqScale,
+      embeddings: b(options.embeddings),
+      offload_kqv: b(options.offloadKqv),
+      kv_unified: b(options.kvUnified),
+      no_perf: b(options.noPerf),
+    });
+    const out = new BigUint64Array(1);
+    const err = errorBuffer();
+    const status = await s.wnb_context_new(model.pointer, p, out, err);
+    check(status, err, "creating the context");
+    return new Context(Deno.UnsafePointer.create(out[0]), model);
+  }
+
+  /** The native handle; throws if closed. */
+  get pointer(): Deno.PointerObject {
+    if (this.#ptr === null || this.#closing) {
+      throw new LlamaError(Status.Usage, "Context was closed (or its model was)");
+    }
+    return this.#ptr;
+  }
+
+  /** The model this context belongs to. */
+  get model(): Model {
+    return this.#model;
+  }
+
+  /** Context length. */
+  get nCtx(): number {
+    return symbols().wnb_context_n_ctx(this.pointer);
+  }
+
+  /** Max tokens per decode. */
+  get nBatch(): number {
+    return symbols().wnb_context_n_batch(this.pointer);
+  }
+
+  /** Sequences this context holds. */
+  get nSeqMax(): number {
+    return symbols().wnb_context_n_seq_max(this.pointer);
+  }
+
+  /** While true, running and future decodes stop with LlamaError(Cancelled). */
+  setAbort(abort: boolean): void {
+    symbols().wnb_context_set_abort(this.pointer, abort ? 1 : 0);
+  }
+
+  async #run<T>(f: (p: Deno.PointerObject) => Promise<T>): Promise<T> {
+    const p = this.pointer;
+    this.#inflight++;
+    try {
+      return await f(p);
+    } finally {
+      this.#inflight--;
+      if (this.#closing && this.#inflight === 0) this.#free();
+    }
+  }
+
+  /** Decodes a batch (at most nBatch tokens) without blocking the event loop. */
+  decode(batch: Batch): Promise<void> {
+    const err = errorBuffer();
+    return this.#run(async (p) => {
+      const st = await symbols().wnb_decode(
+        p,
+        batch.tokens,
+        batch.pos,
+        batch.seqIds,
+        batch.logits ?? null,
+        batch.tokens.length,
+        err,
+      );
+      check(st, err, "decode");
+    });
+  }
+
+  /** Decodes a batch, blocking (for tight loops). */
+  decodeSync(batch: Batch): void {
+    const st = symbols().wnb_decode_sync(
+      this.pointer,
+      batch.tokens,
+      batch.pos,
+      batch.seqIds,
+      batch.logits ?? null,
+      batch.tokens.length,
+      this.#err,
+    );
+    check(st, this.#err, "decode");
+  }
+
+  /** Decodes a prompt of any length into a sequence, keeping the last token's logits. */
+  decodePrompt(tokens: Int32Array<ArrayBuffer>, pos0 = 0, seqId = 0): Promise<void> {
+    const err = errorBuffer();
+    return this.#run(async (p) => {
+      const st = await symbols().wnb_decode_prompt(p, tokens, tokens.length, pos0, seqId, err);
+      check(st, err, "prompt decode");
+    });
+  }
+
+  /** Blocking `decodePrompt`. */
+  decodePromptSync(tokens: Int32Array<ArrayBuffer>, pos0 = 0, seqId = 0): void {
+    const st = symbols().wnb_decode_prompt_sync(
+      this.pointer,
+      tokens,
+      tokens.length,
+      pos0,
+      seqId,
+      this.#err,
+    );
+    check(st, this.#err, "prompt decode");
+  }
+
+  /**
+   * One generation step: sample from batch index `idx` (default -1 = last),
+   * and unless it ends generation, decode it at `pos` in `seqId`.
+   */
+  step(
+    sampler: Sampler,
+    opts: { pos: number; seqId?: number; idx?: number },
+  ): Promise<StepResult> {
+    const err = errorBuffer();
+    const tok = new Int32Array(1);
+    const sp = sampler.pointer;
+    return this.#run(async (p) => {
+      const st = await symbols().wnb_generate_step(
+        p,
+        sp,
+        opts.idx ?? -1,
+        opts.seqId ?? 0,
+        opts.pos,
+        tok,
+        err,
+      );
+      return stepResult(st, tok[0], err);
+    });
+  }
+
+  /** Blocking `step`. */
+  stepSync(sampler: Sampler, opts: { pos: number; seqId?: number; idx?: number }): StepResult {
+    const st = symbols().wnb_generate_step_sync(
+      this.pointer,
+      sampler.pointer,
+      opts.idx ?? -1,
+      opts.seqId ?? 0,
+      opts.pos,
+      this.#tok,
+      this.#err,
+    );
+    return stepResult(st, this.#tok[0], this.#err);
+  }
+
+  /**
+   * The embedding of batch index `idxOrSeq` (no pooling) or of sequence
+   * `idxOrSeq` (pooled), normalised: -1 none, 0 max-abs, 1 taxicab, 2 euclidean.
+   */
+  embeddings(idxOrSeq: number, normalize = 2): Float32Array {
+    const p = this.pointer;
+    const n = this.#model.nEmbd;
+    const out = new Float32Array(Math.max(n, 1) * 4);
+    const r = symbols().wnb_embeddings(p, idxOrSeq, out, out.length, normalize, this.#err);
+    if (r < 0) check(-r, this.#err, "embeddings");
+    return out.slice(0, r);
+  }
+
+  /** Clears the whole KV cache. */
+  clearMemory(): void {
+    symbols().wnb_memory_clear(this.pointer);
+  }
+
+  /** Removes positions [p0, p1) of a sequence (-1 = open end). Returns false if it could not. */
+  seqRemove(seq: number, p0 = -1, p1 = -1): boolean {
+    return symbols().wnb_memory_seq_rm(this.pointer, seq, p0, p1) !== 0;
+  }
+
+  /** Copies positions [p0, p1) of sequence src into dst. */
+  seqCopy(src: number, dst: number, p0 = -1, p1 = -1): void {
+    symbols().wnb_memory_seq_cp(this.pointer, src, dst, p0, p1);
+  }
+
+  /** Removes every sequence but `seq`. */
+  seqKeep(seq: number): void {
+    symbols().wnb_memory_seq_keep(this.pointer, seq);
+  }
+
+  /** Shifts positions [p0, p1) of a sequence by delta (context shift). */
+  seqAdd(seq: number, p0: number, p1: number, delta: number): void {
+    symbols().wnb_memory_seq_add(this.pointer, seq, p0, p1, delta);
+  }
+
+  /** Smallest position held for a sequence, -1 if empty. */
+  seqPosMin(seq: number): number {
+    return symbols().wnb_memory_seq_pos_min(this.pointer, seq);
+  }
+
+  /** Largest position held for a sequence, -1 if empty. */
+  seqPosMax(seq: number): number {
+    return symbols().wnb_memory_seq_pos_max(this.pointer, seq);
+  }
+
+  /** Whether positions can be shifted (seqAdd) in this model's memory. */
+  get canShift(): boolean {
+    return symbols().wnb_memory_can_shift(this.pointer) !== 0;
+  }
+
+  /** Saves a sequence's KV state and its tokens to a file. */
+  saveSequence(path: string, seq: number, tokens: Int32Array<ArrayBuffer>): Promise<void> {
+    const err = errorBuffer();
+    return this.#run(async (p) => {
+      const st = await symbols().wnb_state_seq_save(
+        p,
+        cstr(path),
+        seq,
+        tokens,
+        tokens.length,
+        err,
+      );
+      check(st, err, "saving the sequence");
+    });
+  }
+
+  /** Restores a sequence saved by saveSequence; returns its tokens. */
+  loadSequence(path: string, seq: number, maxTokens = this.nCtx): Promise<Int32Array> {
+    const err = errorBuffer();
+    const tokens = new Int32Array(Math.max(1, maxTokens));
+    const n = new Int32Array(1);
+    return this.#run(async (p) => {
+      const st = await symbols().wnb_state_seq_load(
+        p,
+        cstr(path),
+        seq,
+        tokens,
+        tokens.length,
+        n,
+        err,
+      );
+      check(st, err, "restoring the sequence");
+      return tokens.slice(0, n[0]);
+    });
+  }
+
+  /** llama.cpp's perf counters. */
+  perf(): Perf {
+    const d = new Float64Array(6);
+    symbols().wnb_perf(this.pointer, d);
+    return {
+      tLoadMs: d[0],
+      tPromptMs: d[1],
+      tEvalMs: d[2],
+      nPrompt: d[3],
+      nEval: d[4],
+      nReused: d[5],
+    };
+  }
+
+  /** Resets the perf counters. */
+  resetPerf(): void {
+    symbols().wnb_perf_reset(this.pointer);
+  }
+
+  #free(): void {
+    if (this.#ptr === null) return;
+    symbols().wnb_context_free(this.#ptr);
+    this.#ptr = null;
+    this.#model.release(this);
+  }
+
+  /**
+   * Frees the context. If a non-blocking call is running, it is aborted and
+   * the context is freed when it returns. Safe to call twice.
+   */
+  close(): void {
+    if (this.#ptr === null || this.#closing) return;
+    if (this.#inflight > 0) {
+      this.#closing = true;
+      symbols().wnb_context_set_abort(this.#ptr, 1);
+      return;
+    }
+    this.#free();
+  }
+
+  /** Frees the context at scope end. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function stepResult(status: number, token: number, err: Uint8Array): StepResult {
+  if (status === 0) return { token };
+  try {
+    check(status, err, "generation step");
+  } catch (e) {
+    return { token, error: e as LlamaError };
+  }
+  return { token };
+}

@@ -1,0 +1,42 @@
+/**
+ * Deno bindings for libwasi_nn_backend.so (llama.cpp): models, contexts,
+ * samplers, tokenizer, chat templates, KV memory and state, embeddings,
+ * logs. The only part of this package that knows `Deno.dlopen`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Context, Model, Sampler } from "./mod.ts";
+ * using model = await Model.load(".cache/models/tiny.gguf");
+ * const ctx = await Context.create(model, { nCtx: 256 });
+ * const sampler = Sampler.create(model, { temp: 0 });
+ * const prompt = model.tokenize("Once upon a time");
+ * await ctx.decodePrompt(prompt);
+ * let pos = prompt.length;
+ * for (let i = 0; i < 8; i++) {
+ *   const { token } = await ctx.step(sampler, { pos: pos++ });
+ *   if (model.isEog(token)) break;
+ *   console.log(model.tokenToPiece(token));
+ * }
+ * ```
+ * @module
+ */
+
+export { Model, type ModelLoadOptions, jsonSchemaToGrammar, defaultModelParams } from "./model.ts";
+export {
+  type Batch,
+  Context,
+  type ContextOptions,
+  type Perf,
+  type StepResult,
+} from "./context.ts";
+export {
+  defaultSamplerParams,
+  type GrammarTrigger,
+  Sampler,
+  type SamplerParams,
+  type SamplerScalars,
+} from "./sampler.ts";
+export { backendInfo, drainLog, loadedLibraryPath, setLogLevel } from "./backend.ts";
+export { LlamaError, Status } from "./errors.ts";
+export type { BackendInfo, DeviceInfo, LogRecord, ModelInfo } from "./types.ts";
+export { ABI_VERSION } from "./_library.ts";

@@ -1,0 +1,279 @@
+/**
+ * `Model`: a loaded GGUF model (weights and tokenizer). It owns the native
+ * model and every context and sampler made from it: `close()` frees them all.
+ *
+ * @example
+ * ```ts ignore
+ * import { Model } from "./model.ts";
+ * using model = await Model.load(".cache/models/tiny.gguf");
+ * const tokens = model.tokenize("Hello world", { addSpecial: true });
+ * console.log(tokens.length, model.detokenize(tokens));
+ * ```
+ * @module
+ */
+
+import { symbols } from "./_library.ts";
+import { check, cstr, errorBuffer, readSized, utf8 } from "./_buffers.ts";
+import { MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
+import { LlamaError, Status } from "./errors.ts";
+import type { ModelInfo } from "./types.ts";
+
+/** Options of `Model.load`. */
+export interface ModelLoadOptions {
+  /** Layers to offload to the GPU: -1 all, 0 none (default: llama.cpp's default, all). */
+  nGpuLayers?: number;
+  /** GPU used when splitMode is "none". */
+  mainGpu?: number;
+  /** How to split across GPUs. */
+  splitMode?: "none" | "layer" | "row";
+  /** Memory-map the file (default true). */
+  useMmap?: boolean;
+  /** Lock the weights in RAM. */
+  useMlock?: boolean;
+  /** Load only the tokenizer. */
+  vocabOnly?: boolean;
+  /** Validate tensor data while loading. */
+  checkTensors?: boolean;
+  /** Called with 0..1 while loading (polled, about every 50 ms). */
+  onProgress?: (fraction: number) => void;
+  /** Aborts the load. */
+  signal?: AbortSignal;
+}
+
+/** Anything a model owns and frees before itself. */
+export interface Child {
+  /** Frees the native object. */
+  close(): void;
+}
+
+/** A loaded model. Use `Model.load`; free with `close()` (or `using`). */
+export class Model {
+  #ptr: Deno.PointerValue;
+  #children = new Set<Child>();
+  #info?: ModelInfo;
+  /** The file it was loaded from. */
+  readonly path: string;
+
+  private constructor(ptr: Deno.PointerValue, path: string) {
+    this.#ptr = ptr;
+    this.path = path;
+  }
+
+  /** Loads a GGUF file without blocking the event loop. Throws LlamaError with the cause. */
+  static async load(path: string, options: ModelLoadOptions = {}): Promise<Model> {
+    const s = symbols();
+    const params = new Uint8Array(MODEL_PARAMS.size);
+    s.wnb_model_default_params(params);
+    const split = { none: 0, layer: 1, row: 2 } as const;
+    writeStruct(MODEL_PARAMS, params, {
+      n_gpu_layers: options.nGpuLayers,
+      main_gpu: options.mainGpu,
+      split_mode: options.splitMode === undefined ? undefined : split[options.splitMode],
+      use_mmap: options.useMmap === undefined ? undefined : Number(options.useMmap),
+      use_mlock: options.useMlock === undefined ? undefined : Number(options.useMlock),
+      vocab_only: options.vocabOnly === undefined ? undefined : Number(options.vocabOnly),
+      check_tensors: options.checkTensors === undefined
+        ? undefined
+        : Number(options.checkTensors),
+    });
+    const progress = new Uint8Array(8);
+    const pview = new DataView(progress.buffer);
+    const out = new BigUint64Array(1);
+    const err = errorBuffer();
+    const abort = () => pview.setInt32(4, 1, true);
+    if (options.signal?.aborted) {
+      throw new LlamaError(Status.Cancelled, `model load cancelled: ${path}`);
+    }
+    options.signal?.addEventListener("abort", abort, { once: true });
+    let last = -1;
+    const timer = options.onProgress
+      ? setInterval(() => {
+        const p = pview.getFloat32(0, true);
+        if (p !== last) {
+          last = p;
+          options.onProgress!(p);
+        }
+      }, 50)
+      : undefined;
+    try {
+      const status = await s.wnb_model_load(
+        cstr(path),
+        params,
+        Deno.UnsafePointer.of(progress),
+        out,
+        err,
+      );
+      check(status, err, `loading ${path}`);
+    } finally {
+      if (timer !== undefined) clearInterval(timer);
+      options.signal?.removeEventListener("abort", abort);
+    }
+    options.onProgress?.(1);
+    return new Model(Deno.UnsafePointer.create(out[0]), path);
+  }
+
+  /** The native handle; throws if closed. For the other binding classes. */
+  get pointer(): Deno.PointerObject {
+    if (this.#ptr === null) {
+      throw new LlamaError(Status.Usage, `Model ${this.path} was closed; load it again`);
+    }
+    return this.#ptr;
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#ptr === null;
+  }
+
+  /** Registers a context or sampler to be closed with this model. */
+  adopt(child: Child): void {
+    this.#children.add(child);
+  }
+
+  /** Forgets a child that closed itself. */
+  release(child: Child): void {
+    this.#children.delete(child);
+  }
+
+  /** Architecture, sizes, special tokens, chat template and all metadata. */
+  get info(): ModelInfo {
+    if (!this.#info) {
+      const p = this.pointer;
+      const bytes = readSized((b, c) => symbols().wnb_model_info_json(p, b, c), 1 << 16);
+      this.#info = JSON.parse(utf8(bytes)) as ModelInfo;
+    }
+    return this.#info;
+  }
+
+  /** Vocabulary size. */
+  get nVocab(): number {
+    return symbols().wnb_model_n_vocab(this.pointer);
+  }
+
+  /** Embedding width. */
+  get nEmbd(): number {
+    return symbols().wnb_model_n_embd(this.pointer);
+  }
+
+  /** The context length the model was trained with. */
+  get nCtxTrain(): number {
+    return symbols().wnb_model_n_ctx_train(this.pointer);
+  }
+
+  /** Whether a token ends generation (EOS, EOT, ...). */
+  isEog(token: number): boolean {
+    return symbols().wnb_token_is_eog(this.pointer, token) !== 0;
+  }
+
+  /**
+   * Text to tokens. `addSpecial` adds BOS/EOS as the model wants;
+   * `parseSpecial` turns control-token text (e.g. "<|im_start|>") into tokens.
+   */
+  tokenize(
+    text: string | Uint8Array,
+    options: { addSpecial?: boolean; parseSpecial?: boolean } = {},
+  ): Int32Array {
+    const p = this.pointer;
+    const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+    const src = new Uint8Array(bytes.length + 1);
+    src.set(bytes);
+    const add = options.addSpecial ?? true ? 1 : 0;
+    const special = options.parseSpecial ?? false ? 1 : 0;
+    let out = new Int32Array(bytes.length + 8);
+    let n = symbols().wnb_tokenize(p, src, bytes.length, out, out.length, add, special);
+    if (n < 0) {
+      out = new Int32Array(-n);
+      n = symbols().wnb_tokenize(p, src, bytes.length, out, out.length, add, special);
+    }
+    return out.slice(0, Math.max(0, n));
+  }
+
+  /** The bytes of one token's piece (a piece may be part of a UTF-8 character). */
+  tokenBytes(token: number, special = true): Uint8Array {
+    const p = this.pointer;
+    return readSized(
+      (b, c) => symbols().wnb_token_to_piece(p, token, b, c, special ? 1 : 0),
+      64,
+    ).slice();
+  }
+
+  /** One token's piece as text. */
+  tokenToPiece(token: number, special = true): string {
+    return utf8(this.tokenBytes(token, special));
+  }
+
+  /** Tokens back to text. */
+  detokenize(
+    tokens: ArrayLike<number>,
+    options: { removeSpecial?: boolean; unparseSpecial?: boolean } = {},
+  ): string {
+    const p = this.pointer;
+    const arr = Int32Array.from(tokens);
+    const rs = options.removeSpecial ?? false ? 1 : 0;
+    const us = options.unparseSpecial ?? true ? 1 : 0;
+    return utf8(readSized(
+      (b, c) => symbols().wnb_detokenize(p, arr, arr.length, b, c, rs, us),
+      arr.length * 8 + 16,
+    ));
+  }
+
+  /**
+   * Renders chat messages with the model's Jinja chat template (or `template`).
+   * Throws LlamaError(Template) when there is no usable template.
+   */
+  applyChatTemplate(
+    messages: readonly { role: string; content: string }[],
+    options: { addGenerationPrompt?: boolean; template?: string } = {},
+  ): string {
+    const p = this.pointer;
+    const err = errorBuffer();
+    const msgs = cstr(JSON.stringify(messages));
+    const tmpl = cstr(options.template ?? "");
+    const add = options.addGenerationPrompt ?? true ? 1 : 0;
+    let buf = new Uint8Array(4096);
+    let n = symbols().wnb_chat_apply(p, tmpl, msgs, add, buf, buf.length, err);
+    if (n < 0) check(-n, err, "applying the chat template");
+    if (n > buf.length) {
+      buf = new Uint8Array(n);
+      n = symbols().wnb_chat_apply(p, tmpl, msgs, add, buf, buf.length, err);
+      if (n < 0) check(-n, err, "applying the chat template");
+    }
+    return utf8(buf.subarray(0, n));
+  }
+
+  /** Frees the model and everything made from it. Safe to call twice. */
+  close(): void {
+    if (this.#ptr === null) return;
+    for (const child of [...this.#children]) child.close();
+    this.#children.clear();
+    symbols().wnb_model_free(this.#ptr);
+    this.#ptr = null;
+  }
+
+  /** `using model = await Model.load(...)` frees it at scope end. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Converts a JSON schema to a GBNF grammar with llama.cpp's converter. */
+export function jsonSchemaToGrammar(schema: unknown): string {
+  const err = errorBuffer();
+  const src = cstr(typeof schema === "string" ? schema : JSON.stringify(schema));
+  let buf = new Uint8Array(4096);
+  let n = symbols().wnb_json_schema_to_grammar(src, buf, buf.length, err);
+  if (n < 0) check(-n, err, "converting the JSON schema");
+  if (n > buf.length) {
+    buf = new Uint8Array(n);
+    n = symbols().wnb_json_schema_to_grammar(src, buf, buf.length, err);
+    if (n < 0) check(-n, err, "converting the JSON schema");
+  }
+  return utf8(buf.subarray(0, n));
+}
+
+/** Reads llama.cpp's default model parameters (for docs and config defaults). */
+export function defaultModelParams(): Record<string, number | bigint> {
+  const b = new Uint8Array(MODEL_PARAMS.size);
+  symbols().wnb_model_default_params(b);
+  return readStruct(MODEL_PARAMS, b);
+}

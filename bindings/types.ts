@@ -1,0 +1,94 @@
+/**
+ * Plain data types the bindings return.
+ * @module
+ */
+
+/** What `Model.info` reports (from `wnb_model_info_json`). */
+export interface ModelInfo {
+  /** `general.architecture`, e.g. "llama". */
+  architecture: string;
+  /** `general.name`. */
+  name: string;
+  /** llama.cpp's one-line description (type, size, quantization). */
+  description: string;
+  /** Parameter count. */
+  n_params: number;
+  /** Bytes of weights. */
+  size: number;
+  /** Training context length. */
+  n_ctx_train: number;
+  /** Embedding width. */
+  n_embd: number;
+  /** Layers. */
+  n_layer: number;
+  /** Attention heads. */
+  n_head: number;
+  /** KV heads. */
+  n_head_kv: number;
+  /** Vocabulary size. */
+  n_vocab: number;
+  /** llama.cpp vocab type (1 SPM, 2 BPE, ...). */
+  vocab_type: number;
+  /** BOS token, -1 if none. */
+  bos: number;
+  /** EOS token, -1 if none. */
+  eos: number;
+  /** EOT token, -1 if none. */
+  eot: number;
+  /** Newline token. */
+  nl: number;
+  /** Whether tokenizing adds BOS. */
+  add_bos: boolean;
+  /** Whether tokenizing adds EOS. */
+  add_eos: boolean;
+  /** All end-of-generation tokens. */
+  eog: number[];
+  /** Encoder present (T5-like). */
+  has_encoder: boolean;
+  /** Decoder present. */
+  has_decoder: boolean;
+  /** The model's Jinja chat template, or null. */
+  chat_template: string | null;
+  /** Every GGUF metadata key, values as strings (arrays abbreviated by llama.cpp). */
+  metadata: Record<string, string>;
+}
+
+/** Device as reported by ggml. */
+export interface DeviceInfo {
+  /** e.g. "CPU", "CUDA0". */
+  name: string;
+  /** e.g. the CPU or GPU model. */
+  description: string;
+  /** cpu, gpu, igpu or accel. */
+  type: string;
+  /** Free bytes. */
+  memory_free: number;
+  /** Total bytes. */
+  memory_total: number;
+}
+
+/** What the library reports about itself (`wnb_info_json`). */
+export interface BackendInfo {
+  /** ABI version of the shim. */
+  abi: number;
+  /** llama.cpp commit the library was built from. */
+  llama_commit: string;
+  /** llama.cpp build number. */
+  llama_build_number: number;
+  /** Whether any GPU backend is compiled in. */
+  gpu_offload: boolean;
+  /** ggml's feature string (AVX2, ...). */
+  system_info: string;
+  /** Backends compiled in: "CPU", "CUDA", ... */
+  backends: string[];
+  /** Devices found at run time. */
+  devices: DeviceInfo[];
+}
+
+/** One decoded log record from llama.cpp. */
+export interface LogRecord {
+  /** "debug" | "info" | "warn" | "error". */
+  level: "debug" | "info" | "warn" | "error";
+  /** The text, without trailing newline. */
+  message: string;
+}

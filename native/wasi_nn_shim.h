@@ -1,0 +1,328 @@
+/*
+ * wasi_nn_shim.h - the one C ABI of libwasi_nn_backend.so.
+ *
+ * A thin, flat layer over llama.cpp (llama.h) and llama.cpp's common library
+ * (the server's sampler chain, chat templates, JSON-schema grammars). Deno's
+ * bindings (bindings/_symbols.ts) mirror this file symbol for symbol; a C host
+ * can use it too (native/c_host_example.c).
+ *
+ * Conventions (read these once):
+ *  - Every fallible function returns an int32_t status (WNB_OK = 0) and fills
+ *    a caller-owned `wnb_error` (may be NULL) with the code and a message. No
+ *    C++ exception ever crosses this ABI.
+ *  - Handles (wnb_model, wnb_context, wnb_sampler) are created by *_new/*_load
+ *    and owned by the caller, who frees each exactly once with its *_free.
+ *    A context and a sampler borrow their model: free them before the model.
+ *  - Strings in are NUL-terminated UTF-8 unless a length is given. Strings and
+ *    arrays out go into caller buffers: the function returns the full size it
+ *    needs; when that exceeds the capacity nothing useful is written, so call
+ *    again with a bigger buffer.
+ *  - One handle is used by one thread at a time. Different handles may be used
+ *    on different threads at once (Deno's non-blocking FFI calls do that).
+ *  - llama.cpp's log is captured into a bounded in-memory queue; nothing calls
+ *    back into the host. Drain it with wnb_log_drain().
+ */
+#ifndef WASI_NN_SHIM_H
+#define WASI_NN_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef WNB_BUILD
+#define WNB_API __attribute__((visibility("default")))
+#else
+#define WNB_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version: bumped whenever a struct layout or a signature changes. */
+#define WNB_ABI_VERSION 1
+
+/* ---- status and errors ------------------------------------------------- */
+
+enum wnb_status {
+    WNB_OK                   = 0,
+    WNB_ERR_INVALID_ARGUMENT = 1,  /* a parameter is out of range or NULL */
+    WNB_ERR_FILE_NOT_FOUND   = 2,  /* no such file */
+    WNB_ERR_FILE_UNREADABLE  = 3,  /* a directory, no permission, or an I/O error */
+    WNB_ERR_INVALID_MODEL    = 4,  /* not a GGUF file, truncated, or unsupported */
+    WNB_ERR_OUT_OF_MEMORY    = 5,  /* an allocation or a context creation failed */
+    WNB_ERR_DECODE           = 6,  /* llama_decode failed */
+    WNB_ERR_NO_KV_SPACE      = 7,  /* the KV cache has no room for the batch */
+    WNB_ERR_CANCELLED        = 8,  /* cancelled through the load progress or the abort flag */
+    WNB_ERR_GRAMMAR          = 9,  /* a grammar or JSON schema did not parse */
+    WNB_ERR_TEMPLATE         = 10, /* a chat template failed to apply */
+    WNB_ERR_STATE            = 11, /* a session state file could not be saved or restored */
+    WNB_ERR_INTERNAL         = 12  /* anything else (the message says what) */
+};
+
+/* Filled by every fallible call when non-NULL. Caller-owned; 512 bytes. */
+typedef struct wnb_error {
+    int32_t code;          /* a wnb_status */
+    char    message[508];  /* NUL-terminated, truncated if longer */
+} wnb_error;
+
+/* ---- library ------------------------------------------------------------ */
+
+/* WNB_ABI_VERSION of the built library; the bindings refuse a mismatch. */
+WNB_API int32_t wnb_abi_version(void);
+
+/* Initialises llama.cpp's backends and the log capture. Idempotent, thread-safe. */
+WNB_API void wnb_init(void);
+
+/* JSON: {"abi":1,"llama_commit":"..","llama_build_number":N,"backends":["CPU",..],
+ * "gpu_offload":bool,"system_info":"..","devices":[{"name","description","type",
+ * "memory_free","memory_total"}]}. Returns the size needed (see conventions). */
+WNB_API int32_t wnb_info_json(char * buf, int32_t cap);
+
+/* sizeof of the parameter structs, so bindings can check their layouts. */
+WNB_API int32_t wnb_sizeof_model_params(void);
+WNB_API int32_t wnb_sizeof_context_params(void);
+WNB_API int32_t wnb_sizeof_sampler_params(void);
+
+/* ---- log capture -------------------------------------------------------- */
+
+/* Minimum level kept: 1 debug, 2 info, 3 warn, 4 error (ggml's numbering). Default 3. */
+WNB_API void wnb_log_set_level(int32_t min_level);
+
+/* Moves complete records into buf, each "L<level> <text>\n" (text without its
+ * trailing newline). Returns bytes written (whole records only); 0 when empty.
+ * At most 4096 records are kept; older ones are dropped and counted in a
+ * record "L3 [wasi_nn] N log records dropped". */
+WNB_API int32_t wnb_log_drain(char * buf, int32_t cap);
+
+/* ---- models ------------------------------------------------------------- */
+
+typedef struct wnb_model_params {
+    int32_t n_gpu_layers;  /* -1 = all layers, 0 = CPU only */
+    int32_t main_gpu;      /* device index for split_mode 0 */
+    int32_t split_mode;    /* 0 none, 1 layer, 2 row */
+    uint8_t use_mmap;      /* 1 = map the file (default) */
+    uint8_t use_mlock;     /* 1 = lock it in RAM */
+    uint8_t vocab_only;    /* 1 = tokenizer only, no weights */
+    uint8_t check_tensors; /* 1 = validate tensor data while loading */
+} wnb_model_params;
+
+/* Shared between a loading thread and an observer: the loader writes progress
+ * (0..1); the observer sets cancel = 1 to abort the load (WNB_ERR_CANCELLED). */
+typedef struct wnb_load_progress {
+    volatile float   progress;
+    volatile int32_t cancel;
+} wnb_load_progress;
+
+WNB_API void wnb_model_default_params(wnb_model_params * out);
+
+typedef struct wnb_model wnb_model;
+
+/* Loads a GGUF file. Checks the file first (exists, regular, readable, GGUF
+ * magic and version) so errors name the cause. progress may be NULL.
+ * On success *out owns the model: free it with wnb_model_free. */
+WNB_API int32_t wnb_model_load(const char * path, const wnb_model_params * params,
+                               wnb_load_progress * progress, wnb_model ** out, wnb_error * err);
+WNB_API void    wnb_model_free(wnb_model * model);
+
+/* JSON: {"architecture","name","description","n_params","size","n_ctx_train","n_embd",
+ * "n_layer","n_head","n_head_kv","n_vocab","vocab_type","bos","eos","eot","nl",
+ * "add_bos","add_eos","eog":[..],"has_encoder","has_decoder","chat_template":str|null,
+ * "metadata":{key:value-as-string,..}} */
+WNB_API int32_t wnb_model_info_json(const wnb_model * model, char * buf, int32_t cap);
+WNB_API int32_t wnb_model_n_vocab(const wnb_model * model);
+WNB_API int32_t wnb_model_n_embd(const wnb_model * model);
+WNB_API int32_t wnb_model_n_ctx_train(const wnb_model * model);
+WNB_API uint8_t wnb_token_is_eog(const wnb_model * model, int32_t token);
+
+/* Tokenizes len bytes of text. Returns the token count, or -(count) when cap is
+ * too small (nothing useful written). add_special: add BOS/EOS as the model
+ * wants; parse_special: turn "<|im_start|>"-like text into special tokens. */
+WNB_API int32_t wnb_tokenize(const wnb_model * model, const char * text, int32_t len,
+                             int32_t * tokens, int32_t cap, uint8_t add_special, uint8_t parse_special);
+/* The piece of one token; returns its byte length (may exceed cap: call again). */
+WNB_API int32_t wnb_token_to_piece(const wnb_model * model, int32_t token, char * buf, int32_t cap,
+                                   uint8_t special);
+/* Tokens back to text; returns the byte length (may exceed cap: call again). */
+WNB_API int32_t wnb_detokenize(const wnb_model * model, const int32_t * tokens, int32_t n,
+                               char * buf, int32_t cap, uint8_t remove_special, uint8_t unparse_special);
+
+/* Renders a chat with the model's template (Jinja, as llama.cpp's server does),
+ * or tmpl_override when non-NULL and non-empty. messages_json is an
+ * OpenAI-style array [{"role":"user","content":".."},..]. Returns the prompt's
+ * byte length (call again if > cap) or a negative wnb_status with err set. */
+WNB_API int32_t wnb_chat_apply(const wnb_model * model, const char * tmpl_override,
+                               const char * messages_json, uint8_t add_generation_prompt,
+                               char * buf, int32_t cap, wnb_error * err);
+
+/* Converts a JSON schema to GBNF (llama.cpp's converter). Returns the grammar's
+ * byte length (call again if > cap) or a negative wnb_status with err set. */
+WNB_API int32_t wnb_json_schema_to_grammar(const char * schema_json, char * buf, int32_t cap,
+                                           wnb_error * err);
+
+/* ---- contexts ----------------------------------------------------------- */
+
+typedef struct wnb_context_params {
+    uint32_t n_ctx;           /* 0 = the model's training context */
+    uint32_t n_batch;         /* logical batch (max tokens per decode call) */
+    uint32_t n_ubatch;        /* physical batch */
+    uint32_t n_seq_max;       /* sequences (sessions) sharing this context */
+    int32_t  n_threads;       /* generation threads; <= 0 = llama.cpp's default */
+    int32_t  n_threads_batch; /* prompt threads; <= 0 = n_threads */
+    int32_t  poll;            /* ggml thread pool polling 0..100 (llama.cpp tools: 50); -1 = no own pool */
+    int32_t  flash_attn;      /* -1 auto, 0 off, 1 on */
+    int32_t  type_k;          /* ggml_type of the K cache; -1 = f16 */
+    int32_t  type_v;          /* ggml_type of the V cache; -1 = f16 */
+    int32_t  pooling_type;    /* -1 model default, 0 none, 1 mean, 2 cls, 3 last, 4 rank */
+    float    rope_freq_base;  /* 0 = from model */
+    float    rope_freq_scale; /* 0 = from model */
+    uint8_t  embeddings;      /* 1 = compute embeddings */
+    uint8_t  offload_kqv;     /* 1 = KV cache on the GPU (default) */
+    uint8_t  kv_unified;      /* 1 = one KV buffer for all sequences */
+    uint8_t  no_perf;         /* 1 = skip perf counters */
+} wnb_context_params;
+
+WNB_API void wnb_context_default_params(wnb_context_params * out);
+
+typedef struct wnb_context wnb_context;
+
+/* Creates a context (KV cache) for a model. *out owns it: wnb_context_free. */
+WNB_API int32_t wnb_context_new(wnb_model * model, const wnb_context_params * params,
+                                wnb_context ** out, wnb_error * err);
+WNB_API void     wnb_context_free(wnb_context * ctx);
+WNB_API uint32_t wnb_context_n_ctx(const wnb_context * ctx);
+WNB_API uint32_t wnb_context_n_batch(const wnb_context * ctx);
+WNB_API uint32_t wnb_context_n_seq_max(const wnb_context * ctx);
+
+/* While set to 1 (from any thread), decoding aborts with WNB_ERR_CANCELLED. */
+WNB_API void wnb_context_set_abort(wnb_context * ctx, int32_t abort);
+
+/* Decodes n tokens (n <= n_batch). Arrays of n: token ids, positions, sequence
+ * ids and logits flags (1 = keep this token's logits for sampling; its batch
+ * index is then its position in these arrays). logits may be NULL = last only.
+ * WNB_ERR_NO_KV_SPACE: nothing of the batch is kept. */
+WNB_API int32_t wnb_decode(wnb_context * ctx, const int32_t * tokens, const int32_t * pos,
+                           const int32_t * seq_ids, const uint8_t * logits, int32_t n, wnb_error * err);
+
+/* Decodes a prompt of any length for one sequence, in n_batch chunks, from
+ * position pos0, keeping the logits of the last token only (batch index -1). */
+WNB_API int32_t wnb_decode_prompt(wnb_context * ctx, const int32_t * tokens, int32_t n, int32_t pos0,
+                                  int32_t seq_id, wnb_error * err);
+
+/* The logits row of batch index idx (-1 = last), or NULL. Valid until the next decode. */
+WNB_API const float * wnb_logits(wnb_context * ctx, int32_t idx);
+
+/* Embedding of batch index idx (pooling none) or of a sequence (pooled), optionally
+ * normalised (-1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm). Returns
+ * n_embd, or a negative wnb_status. */
+WNB_API int32_t wnb_embeddings(wnb_context * ctx, int32_t idx_or_seq, float * out, int32_t cap,
+                               int32_t normalize, wnb_error * err);
+
+/* KV memory (llama_memory_*). p0/p1 < 0 mean "from the start" / "to the end". */
+WNB_API void    wnb_memory_clear(wnb_context * ctx);
+WNB_API uint8_t wnb_memory_seq_rm(wnb_context * ctx, int32_t seq, int32_t p0, int32_t p1);
+WNB_API void    wnb_memory_seq_cp(wnb_context * ctx, int32_t src, int32_t dst, int32_t p0, int32_t p1);
+WNB_API void    wnb_memory_seq_keep(wnb_context * ctx, int32_t seq);
+WNB_API void    wnb_memory_seq_add(wnb_context * ctx, int32_t seq, int32_t p0, int32_t p1, int32_t delta);
+WNB_API int32_t wnb_memory_seq_pos_min(wnb_context * ctx, int32_t seq);
+WNB_API int32_t wnb_memory_seq_pos_max(wnb_context * ctx, int32_t seq);
+WNB_API uint8_t wnb_memory_can_shift(wnb_context * ctx);
+
+/* Saves one sequence's KV state plus its tokens to a file. */
+WNB_API int32_t wnb_state_seq_save(wnb_context * ctx, const char * path, int32_t seq,
+                                   const int32_t * tokens, int32_t n_tokens, wnb_error * err);
+/* Restores a sequence from a file written by wnb_state_seq_save; writes its
+ * tokens (up to cap) and their count to *n_out. */
+WNB_API int32_t wnb_state_seq_load(wnb_context * ctx, const char * path, int32_t seq,
+                                   int32_t * tokens, int32_t cap, int32_t * n_out, wnb_error * err);
+
+/* Perf counters: out[0..5] = t_load_ms, t_p_eval_ms, t_eval_ms, n_p_eval, n_eval, n_reused. */
+WNB_API void wnb_perf(const wnb_context * ctx, double * out6);
+WNB_API void wnb_perf_reset(wnb_context * ctx);
+
+/* ---- samplers (llama.cpp's common sampler: the server's chain) ----------- */
+
+typedef struct wnb_logit_bias {
+    int32_t token;
+    float   bias; /* -INFINITY bans the token */
+} wnb_logit_bias;
+
+typedef struct wnb_grammar_trigger {
+    int32_t      type;  /* 0 token, 1 word, 2 pattern, 3 pattern_full */
+    int32_t      token; /* for type 0 */
+    const char * value; /* for types 1..3 */
+} wnb_grammar_trigger;
+
+typedef struct wnb_sampler_params {
+    uint32_t seed;               /* 0xFFFFFFFF = random */
+    int32_t  n_prev;
+    int32_t  n_probs;
+    int32_t  min_keep;
+    int32_t  top_k;
+    float    top_p;
+    float    min_p;
+    float    xtc_probability;
+    float    xtc_threshold;
+    float    typ_p;
+    float    temp;
+    float    dynatemp_range;
+    float    dynatemp_exponent;
+    int32_t  penalty_last_n;
+    float    penalty_repeat;
+    float    penalty_freq;
+    float    penalty_present;
+    float    dry_multiplier;
+    float    dry_base;
+    int32_t  dry_allowed_length;
+    int32_t  dry_penalty_last_n;
+    int32_t  mirostat;
+    float    mirostat_tau;
+    float    mirostat_eta;
+    float    top_n_sigma;
+    float    adaptive_target;
+    float    adaptive_decay;
+    uint8_t  ignore_eos;
+    uint8_t  grammar_lazy;
+    uint8_t  reserved[2];
+    int32_t  n_dry_sequence_breakers; /* -1 = llama.cpp's default list */
+    const char *                samplers;              /* ';'-separated names, NULL = default order */
+    const char * const *        dry_sequence_breakers;
+    const char *                grammar;               /* GBNF, NULL or "" = none */
+    const wnb_grammar_trigger * grammar_triggers;
+    const wnb_logit_bias *      logit_bias;
+    int32_t                     n_grammar_triggers;
+    int32_t                     n_logit_bias;
+} wnb_sampler_params;
+
+WNB_API void wnb_sampler_default_params(wnb_sampler_params * out);
+
+typedef struct wnb_sampler wnb_sampler;
+
+/* Builds the chain. The params (and every string and array they point to) are
+ * copied: the caller may free them after the call. *out: wnb_sampler_free. */
+WNB_API int32_t wnb_sampler_new(const wnb_model * model, const wnb_sampler_params * params,
+                                wnb_sampler ** out, wnb_error * err);
+WNB_API void    wnb_sampler_free(wnb_sampler * smpl);
+WNB_API void    wnb_sampler_reset(wnb_sampler * smpl);
+/* Feeds a token the sampler did not pick (e.g. the prompt) into its history. */
+WNB_API void    wnb_sampler_accept(wnb_sampler * smpl, int32_t token);
+/* Samples from batch index idx (-1 = last) and accepts the token. Returns the
+ * token, or -1 when the grammar has no valid continuation (err says why). */
+WNB_API int32_t wnb_sampler_sample(wnb_sampler * smpl, wnb_context * ctx, int32_t idx, wnb_error * err);
+/* After a sample: the top n candidates' tokens and probabilities (n_probs).
+ * Returns how many were written. */
+WNB_API int32_t wnb_sampler_probs(wnb_sampler * smpl, int32_t * tokens, float * probs, int32_t n);
+WNB_API uint32_t wnb_sampler_seed(const wnb_sampler * smpl);
+
+/* One generation step for one sequence, fused to save FFI round trips:
+ * sample from batch index idx (-1 = last) and accept; if the token is not an
+ * end-of-generation token (or ignore_eos is set), decode it at pos in seq_id.
+ * *token_out gets the token. Returns WNB_OK, or the decode's status (the token
+ * is still reported). For EOG tokens no decode happens. */
+WNB_API int32_t wnb_generate_step(wnb_context * ctx, wnb_sampler * smpl, int32_t idx, int32_t seq_id,
+                                  int32_t pos, int32_t * token_out, wnb_error * err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WASI_NN_SHIM_H */

@@ -1,0 +1,63 @@
+/**
+ * WASI-NN error numbers as guests see them (`nn_errno`), shared by WasmEdge and
+ * WAMR, plus the typed error the TypeScript API throws.
+ *
+ * @example
+ * ```ts
+ * import { Errno, WasiNnError } from "./errno.ts";
+ * const err = new WasiNnError(Errno.NotFound, "no model named 'x' was preloaded");
+ * console.log(err.errno === 8, err.name);
+ * ```
+ * @module
+ */
+
+/** The errno values of the `wasi_ephemeral_nn` ABI (see docs: wasi-nn-abi.md §4.1). */
+export const Errno = {
+  Success: 0,
+  InvalidArgument: 1,
+  InvalidEncoding: 2,
+  MissingMemory: 3,
+  Busy: 4,
+  RuntimeError: 5,
+  UnsupportedOperation: 6,
+  TooLarge: 7,
+  NotFound: 8,
+  EndOfSequence: 100,
+  ContextFull: 101,
+  PromptTooLong: 102,
+  ModelNotFound: 103,
+} as const;
+
+/** One errno value. */
+export type Errno = typeof Errno[keyof typeof Errno];
+
+/** The name of an errno value, for messages: `errnoName(103) === "ModelNotFound"`. */
+export function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(Errno)) {
+    if (value === errno) return name;
+  }
+  return `Unknown(${errno})`;
+}
+
+/**
+ * The error every WASI-NN operation throws. `errno` is what a guest receives;
+ * `message` says what was wrong and what to do about it.
+ */
+export class WasiNnError extends Error {
+  /** The errno a guest receives for this error. */
+  readonly errno: Errno;
+  /** Extra data, e.g. the partial output kept on ContextFull. */
+  readonly detail?: Record<string, unknown>;
+
+  /** Creates an error with an errno and a message. */
+  constructor(
+    errno: Errno,
+    message: string,
+    options?: { cause?: unknown; detail?: Record<string, unknown> },
+  ) {
+    super(message, { cause: options?.cause });
+    this.name = `WasiNnError(${errnoName(errno)})`;
+    this.errno = errno;
+    this.detail = options?.detail;
+  }
+}
