@@ -10,7 +10,7 @@
  *  - Every fallible function returns an int32_t status (WNB_OK = 0) and fills
  *    a caller-owned `wnb_error` (may be NULL) with the code and a message. No
  *    C++ exception ever crosses this ABI.
- *  - Handles (wnb_model, wnb_context, wnb_sampler) are created by *_new/*_load
+ *  - Handles (wnb_model, wnb_context, wnb_sampler) are created by the _new and _load calls
  *    and owned by the caller, who frees each exactly once with its *_free.
  *    A context and a sampler borrow their model: free them before the model.
  *  - Strings in are NUL-terminated UTF-8 unless a length is given. Strings and
