@@ -111,6 +111,8 @@ interface Graph {
   path: string;
   config: ConfigValues;
   unloaded: boolean;
+  /** The model loaded with the graph's config; released by unload. */
+  model: SharedModel;
 }
 
 interface Exec {
@@ -259,15 +261,9 @@ export class LlamaHost implements WasiNnHostApi {
   async #newGraph(path: string, cfg: ConfigValues, name?: string): Promise<number> {
     // Load (or share) the model now so a missing or corrupt file fails here.
     const merged = mergeConfig(this.#hostConfig, cfg);
-    const shared = await this.#acquireModel(path, merged, name ?? path);
-    this.#releaseModel(shared); // the graph keeps no reference; contexts do
-    if (shared.refs === 0) {
-      // keep it loaded while the graph lives
-      shared.refs = 1;
-      this.#models.set(shared.key, shared);
-    }
+    const model = await this.#acquireModel(path, merged, name ?? path);
     const handle = this.#nextGraph++;
-    this.#graphs.set(handle, { handle, name, path, config: cfg, unloaded: false });
+    this.#graphs.set(handle, { handle, name, path, config: cfg, unloaded: false, model });
     return handle;
   }
 
@@ -647,20 +643,7 @@ export class LlamaHost implements WasiNnHostApi {
     g.unloaded = true;
     this.#graphs.delete(graph);
     if (g.name !== undefined && this.#byName.get(g.name) === graph) this.#byName.delete(g.name);
-    // Free the model when no context uses it any more.
-    const stillUsed = [...this.#execs.values()].some((e) => e.graph === g && e.model);
-    if (!stillUsed) {
-      for (const m of [...this.#models.values()]) {
-        if (m.key.startsWith(`${g.path}\0`)) {
-          const users = [...this.#execs.values()].some((e) => e.model === m);
-          const otherGraphs = [...this.#graphs.values()].some((x) => x.path === g.path);
-          if (!users && !otherGraphs) {
-            this.#models.delete(m.key);
-            m.model.close();
-          }
-        }
-      }
-    }
+    this.#releaseModel(g.model); // freed once no context uses it either
   }
 
   /** `finalize_execution_context`: frees one context. */
