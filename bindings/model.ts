@@ -172,14 +172,14 @@ export class Model {
   tokenize(
     text: string | Uint8Array,
     options: { addSpecial?: boolean; parseSpecial?: boolean } = {},
-  ): Int32Array {
+  ): Int32Array<ArrayBuffer> {
     const p = this.pointer;
     const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
     const src = new Uint8Array(bytes.length + 1);
     src.set(bytes);
     const add = options.addSpecial ?? true ? 1 : 0;
     const special = options.parseSpecial ?? false ? 1 : 0;
-    let out = new Int32Array(bytes.length + 8);
+    let out: Int32Array<ArrayBuffer> = new Int32Array(bytes.length + 8);
     let n = symbols().wnb_tokenize(p, src, bytes.length, out, out.length, add, special);
     if (n < 0) {
       out = new Int32Array(-n);

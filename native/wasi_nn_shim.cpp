@@ -1026,6 +1026,11 @@ int32_t wnb_sampler_new(const wnb_model * model, const wnb_sampler_params * p, w
         cs = common_sampler_init(model->model, s);
     } catch (const std::invalid_argument & e) {
         return fail(err, WNB_ERR_INVALID_ARGUMENT, e.what());
+    } catch (const std::exception & e) {
+        const bool has_grammar = p->grammar && *p->grammar;
+        return fail(err, has_grammar ? WNB_ERR_GRAMMAR : WNB_ERR_INVALID_ARGUMENT,
+                    std::string(has_grammar ? "grammar: " : "") + e.what() +
+                        (tl_last_log_error.empty() ? "" : " (" + tl_last_log_error + ")"));
     }
     if (!cs) {
         std::string why = tl_last_log_error.empty() ? "the grammar did not parse" : tl_last_log_error;

@@ -423,9 +423,7 @@ export class LlamaHost implements WasiNnHostApi {
       const cfg = this.#config(e);
       const context = await this.#prepare(e, cfg);
       const text = dec.decode(tensor.data);
-      e.prompt = context.model.tokenize(text, { addSpecial: true, parseSpecial: true }) as Int32Array<
-        ArrayBuffer
-      >;
+      e.prompt = context.model.tokenize(text, { addSpecial: true, parseSpecial: true });
       e.inputTokens = e.prompt.length;
       this.#endStream(e);
     } finally {
