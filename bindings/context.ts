@@ -182,8 +182,20 @@ export class Context {
     symbols().wnb_context_set_abort(this.pointer, abort ? 1 : 0);
   }
 
-  async #run<T>(f: (p: Deno.PointerObject) => Promise<T>): Promise<T> {
+  /** Throws unless the context is open and idle (llama.cpp contexts are single-threaded). */
+  #idle(): Deno.PointerObject {
     const p = this.pointer;
+    if (this.#inflight > 0) {
+      throw new LlamaError(
+        Status.Usage,
+        "Context is busy with another call; await it before starting the next",
+      );
+    }
+    return p;
+  }
+
+  async #run<T>(f: (p: Deno.PointerObject) => Promise<T>): Promise<T> {
+    const p = this.#idle();
     this.#inflight++;
     try {
       return await f(p);
@@ -213,7 +225,7 @@ export class Context {
   /** Decodes a batch, blocking (for tight loops). */
   decodeSync(batch: Batch): void {
     const st = symbols().wnb_decode_sync(
-      this.pointer,
+      this.#idle(),
       batch.tokens,
       batch.pos,
       batch.seqIds,
@@ -236,7 +248,7 @@ export class Context {
   /** Blocking `decodePrompt`. */
   decodePromptSync(tokens: Int32Array<ArrayBuffer>, pos0 = 0, seqId = 0): void {
     const st = symbols().wnb_decode_prompt_sync(
-      this.pointer,
+      this.#idle(),
       tokens,
       tokens.length,
       pos0,
@@ -254,9 +266,8 @@ export class Context {
     sampler: Sampler,
     opts: { pos: number; seqId?: number; idx?: number },
   ): Promise<StepResult> {
-    const err = errorBuffer();
-    const tok = new Int32Array(1);
     const sp = sampler.pointer;
+    // One call at a time per context (#run enforces it), so the buffers are reused.
     return this.#run(async (p) => {
       const st = await symbols().wnb_generate_step(
         p,
@@ -264,17 +275,17 @@ export class Context {
         opts.idx ?? -1,
         opts.seqId ?? 0,
         opts.pos,
-        tok,
-        err,
+        this.#tok,
+        this.#err,
       );
-      return stepResult(st, tok[0], err);
+      return stepResult(st, this.#tok[0], this.#err);
     });
   }
 
   /** Blocking `step`. */
   stepSync(sampler: Sampler, opts: { pos: number; seqId?: number; idx?: number }): StepResult {
     const st = symbols().wnb_generate_step_sync(
-      this.pointer,
+      this.#idle(),
       sampler.pointer,
       opts.idx ?? -1,
       opts.seqId ?? 0,

@@ -161,3 +161,15 @@ Deno.test("a banned token never appears", async () => {
   const r = await generate(ctx, sampler, model.tokenize("Once upon a time"), { nPredict: 16 });
   assert.ok(!r.tokens.includes(banned));
 });
+
+Deno.test("a second call on a busy context is refused, and close waits for the running one", async () => {
+  using model = await Model.load(await tinyModel());
+  const ctx = await Context.create(model, { nCtx: 512 });
+  const prompt = model.tokenize("word ".repeat(200));
+  const running = ctx.decodePrompt(prompt);
+  await assert.rejects(ctx.decodePrompt(prompt), /busy/);
+  assert.throws(() => ctx.decodePromptSync(prompt), /busy/);
+  ctx.close(); // aborts the running decode, frees when it returns
+  await running.catch(() => {});
+  assert.throws(() => ctx.nCtx, /closed/);
+});

@@ -1,0 +1,27 @@
+/**
+ * `examples/build.ts`: a second build reuses fresh outputs, and `only`
+ * builds a subset.
+ * @module
+ */
+import { assertEquals } from "node:assert/strict";
+import { buildGuests, GUEST_NAMES, guestPaths } from "../../examples/build.ts";
+
+Deno.test("buildGuests returns every path and skips unchanged outputs", async () => {
+  const first = await buildGuests({ quiet: true });
+  assertEquals(Object.keys(first).sort(), [...GUEST_NAMES].sort());
+  assertEquals(first, guestPaths());
+  const before = await Promise.all(
+    GUEST_NAMES.map(async (n) => (await Deno.stat(first[n])).mtime?.getTime()),
+  );
+  await buildGuests({ quiet: true });
+  const after = await Promise.all(
+    GUEST_NAMES.map(async (n) => (await Deno.stat(first[n])).mtime?.getTime()),
+  );
+  assertEquals(after, before);
+});
+
+Deno.test("buildGuests({ only }) builds just those guests", async () => {
+  const paths = await buildGuests({ only: ["abi_probe"], quiet: true });
+  const bytes = await Deno.readFile(paths.abi_probe);
+  assertEquals(WebAssembly.validate(bytes), true);
+});
