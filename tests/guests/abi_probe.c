@@ -27,7 +27,62 @@
  * `op=abort step=<op> errno=<n>` (exit status 1) when a step the scenario
  * depends on failed. Bad usage exits with 2.
  *
- * See `usage()` for the scenarios.
+ * Other lines: `op=<call> case=<label> errno=<n>` (bad-pointers: one per
+ * malformed call), `op=stream_end run=<r> pieces=<n> errno=<last
+ * compute_single errno, 0 if stopped at MAX>`, `op=read_file bytes=<n>`.
+ *
+ * Scenarios (CONFIG defaults in brackets; CTX defaults to 64):
+ *   oneshot NAME PROMPT [CONFIG {"n-predict":16,"temp":0}]
+ *       load_by_name_with_config, init, set_input(0), get_output(1)
+ *       case=before, compute, get_output(0) case=text, get_output(1)
+ *       case=after
+ *   stream NAME PROMPT [CONFIG {"temp":0}] [MAX 64]
+ *       ... set_input, get_output(1) case=before, then compute_single +
+ *       get_output_single per token until compute_single fails (100) or MAX,
+ *       stream_end run=1, get_output(1) case=after, get_output(0) case=text;
+ *       no fini_single (like WasmEdge's llama-stream)
+ *   stream-fini  the same, then fini_single, get_output(1) case=after_fini,
+ *       a second loop (stream_end run=2) and fini_single
+ *   unload-reload NAME PROMPT [N 5] [CONFIG {"n-predict":8,"temp":0}]
+ *       N x (load iter=i, init, set_input, compute, get_output(0), unload)
+ *   embedding NAME PROMPT [CONFIG {"embedding":true}]
+ *       compute, get_output(0) cap=82048 case=text (case=text_retry with the
+ *       written size after TooLarge), get_output(1) case=after
+ *   set-input-twice NAME PROMPT [CONFIG {"ctx-size":1024}]
+ *       set_input/get_output(1) case=first, then case=second
+ *   load-by-name NAME [CONFIG]   one load_by_name (with_config if CONFIG)
+ *   load-path PATH               load_by_name(PATH); on success init, unload
+ *   load-bytes ENCODING preload:PATH|file:PATH [TARGET 0]
+ *            [CONFIG {"n-predict":4,"temp":0}, "-" = no builder 1]
+ *       `load` (file: reads the bytes through WASI), op=load encoding=
+ *       target= builders= errno= graph=; on success init, set_input("Hello"),
+ *       compute, get_output(0), unload
+ *   too-small NAME PROMPT CAP [CONFIG]
+ *       compute, then with canaries: get_output(0) case=text_cap,
+ *       get_output(1) case=meta_cap, case=text_exact (cap = written, after
+ *       TooLarge), case=text_zero (cap 0), compute_single,
+ *       get_output_single case=single_cap / single_zero, fini_single
+ *   bad-pointers NAME    out-of-bounds, straddling and wrapping pointers and
+ *       lengths, bad handles, bad encoding/target/type for every function;
+ *       then get_output case=still_works (index 0 and 1)
+ *   wrong-order NAME     calls out of order (compute before set_input, ...),
+ *       finalize then use, unload then use; each line has a case=
+ *   prompt-too-long NAME [CTX]   config {"ctx-size":CTX,"n-predict":4},
+ *       a 4*CTX-word prompt: set_input, get_output(1), compute,
+ *       get_output(0) case=text, compute_single
+ *   context-full NAME PROMPT [CTX] [NPREDICT 1000]
+ *       config {"ctx-size":CTX,"n-predict":N,"temp":0,"ignore-eos":true}:
+ *       compute, get_output(0) case=text (the partial text), get_output(1)
+ *       case=after; set_input case=stream, stream loop (MAX 2*CTX+16),
+ *       get_output(1) case=stream_after, fini_single
+ *   config-index1 NAME PROMPT JSON   load_by_name (no config), init,
+ *       set_input(1, JSON) case=config, set_input(0), then as oneshot
+ *   bad-config NAME   load_by_name_with_config case=malformed, not_json,
+ *       not_object, n_predict_string, temp_string, ctx_size_float,
+ *       enable_log_int, valid_unknown_key; set_input(1) case=malformed,
+ *       wrong_type, valid ({"n-predict":2}); set_input(0), compute,
+ *       get_output(1) case=after; load case=empty_config (config_len 0)
+ *   two-contexts NAME PROMPT1 PROMPT2 [CONFIG]   two contexts on one graph
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -300,7 +355,9 @@ static wasi_nn_errno p_get_output_single(const char *cs, wasi_nn_ctx ctx,
 static int setup(const char *name, const char *config, wasi_nn_graph *g,
                  wasi_nn_ctx *c) {
   wasi_nn_errno e = p_load_cfg(NULL, name, config, g);
-  if (e != WASI_NN_ERRNO_SUCCESS) return abort_at("load_by_name_with_config", e);
+  if (e != WASI_NN_ERRNO_SUCCESS) {
+    return abort_at("load_by_name_with_config", e);
+  }
   e = p_init(NULL, *g, c);
   if (e != WASI_NN_ERRNO_SUCCESS) return abort_at("init_execution_context", e);
   return 0;
@@ -406,8 +463,8 @@ static int s_embedding(int argc, char **argv) {
   NEED("set_input", p_set_input(NULL, c, 0, argv[3]));
   p_compute(NULL, c);
   uint32_t written;
-  wasi_nn_errno e =
-      p_get_output_ex("text", 0, c, WASI_NN_OUTPUT_TEXT, EMBED_CAP, 0, &written);
+  wasi_nn_errno e = p_get_output_ex("text", 0, c, WASI_NN_OUTPUT_TEXT,
+                                    EMBED_CAP, 0, &written);
   if (e == WASI_NN_ERRNO_TOO_LARGE && written != NOT_WRITTEN &&
       written < (64u << 20)) {
     p_get_output("text_retry", c, WASI_NN_OUTPUT_TEXT, written);

@@ -6,9 +6,18 @@
  * the wasi-nn functions it is meant to use.
  * @module
  */
-import { assert, assertEquals } from "node:assert/strict";
-import { buildGuests, GUEST_NAMES, type GuestName } from "../../examples/build.ts";
-import { type FuncType, formatType, readInterface, type ValType } from "./_wasm_imports.ts";
+import assert from "node:assert/strict";
+import {
+  buildGuests,
+  GUEST_NAMES,
+  type GuestName,
+} from "../../examples/build.ts";
+import {
+  formatType,
+  type FuncType,
+  readInterface,
+  type ValType,
+} from "./_wasm_imports.ts";
 
 const I32: ValType = "i32";
 const I64: ValType = "i64";
@@ -125,11 +134,11 @@ for (const name of GUEST_NAMES) {
     const { imports, exports } = readInterface(bytes);
 
     // Our reader agrees with the engine on names and kinds.
-    assertEquals(
+    assert.deepStrictEqual(
       imports.map(({ module, name, kind }) => ({ module, name, kind })),
       WebAssembly.Module.imports(module),
     );
-    assertEquals(
+    assert.deepStrictEqual(
       exports.map(({ name, kind }) => ({ name, kind })),
       WebAssembly.Module.exports(module),
     );
@@ -152,15 +161,19 @@ for (const name of GUEST_NAMES) {
         );
       }
     }
-    assertEquals(problems, []);
+    assert.deepStrictEqual(problems, []);
 
     const nn = imports.filter((i) => i.module === "wasi_ephemeral_nn")
       .map((i) => i.name).sort();
-    assertEquals(nn, [...EXPECTED_NN[name]].sort());
+    assert.deepStrictEqual(nn, [...EXPECTED_NN[name]].sort());
 
     const memory = exports.find((e) => e.name === "memory");
-    assert(memory?.kind === "memory", "exports its memory as `memory`");
+    assert.ok(memory?.kind === "memory", "exports its memory as `memory`");
     const start = exports.find((e) => e.name === "_start");
-    assertEquals(formatType(start?.type), "() -> ()", "exports _start");
+    assert.deepStrictEqual(
+      formatType(start?.type),
+      "() -> ()",
+      "exports _start",
+    );
   });
 }

@@ -11,12 +11,12 @@
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * import { findLine, parseProbeOutput } from "./probe_output.ts";
  * const lines = parseProbeOutput(
  *   'op=load_by_name errno=8 graph=4294967295\nop=end\n',
  * );
- * assertEquals(findLine(lines, "load_by_name").errno, 8);
+ * assert.deepStrictEqual(findLine(lines, "load_by_name").errno, 8);
  * ```
  * @module
  */

@@ -3,13 +3,13 @@
  * builds a subset.
  * @module
  */
-import { assertEquals } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { buildGuests, GUEST_NAMES, guestPaths } from "../../examples/build.ts";
 
 Deno.test("buildGuests returns every path and skips unchanged outputs", async () => {
   const first = await buildGuests({ quiet: true });
-  assertEquals(Object.keys(first).sort(), [...GUEST_NAMES].sort());
-  assertEquals(first, guestPaths());
+  assert.deepStrictEqual(Object.keys(first).sort(), [...GUEST_NAMES].sort());
+  assert.deepStrictEqual(first, guestPaths());
   const before = await Promise.all(
     GUEST_NAMES.map(async (n) => (await Deno.stat(first[n])).mtime?.getTime()),
   );
@@ -17,11 +17,11 @@ Deno.test("buildGuests returns every path and skips unchanged outputs", async ()
   const after = await Promise.all(
     GUEST_NAMES.map(async (n) => (await Deno.stat(first[n])).mtime?.getTime()),
   );
-  assertEquals(after, before);
+  assert.deepStrictEqual(after, before);
 });
 
 Deno.test("buildGuests({ only }) builds just those guests", async () => {
   const paths = await buildGuests({ only: ["abi_probe"], quiet: true });
   const bytes = await Deno.readFile(paths.abi_probe);
-  assertEquals(WebAssembly.validate(bytes), true);
+  assert.deepStrictEqual(WebAssembly.validate(bytes), true);
 });
