@@ -1,0 +1,672 @@
+/**
+ * One scheduler per loaded model and context shape: continuous batching as
+ * llama.cpp's server does it with slots. At each step every running task
+ * adds its work (its next token, or a chunk of its prompt) to ONE batch, and
+ * one non-blocking decode serves them all.
+ *
+ * - Each session owns one sequence (slot) of a shared llama.cpp context, with
+ *   its own KV cells: nothing of one session's state reaches another.
+ * - Tasks wait in a priority queue (levels, FIFO within a level, aging) for a
+ *   free slot; a full queue answers Busy; a task can time out in the queue,
+ *   and be cancelled at any time (its slot is freed at once).
+ * - A slot keeps its session's tokens after a task: the next turn of that
+ *   session re-decodes only what differs (the server's `cache_prompt`).
+ *   Slots of idle sessions are taken back, least recently used first.
+ * - When a sequence fills its context, a context shift (keep `n_keep`,
+ *   discard half of the rest, as the server does) continues generation if
+ *   enabled; otherwise the task stops with "context_full".
+ *
+ * @example
+ * ```ts ignore
+ * import { Model, Sampler } from "../bindings/mod.ts";
+ * import { Scheduler } from "./scheduler.ts";
+ * using model = await Model.load(".cache/models/tiny.gguf");
+ * const sched = await Scheduler.create(model, { nSeq: 4, nCtxPerSeq: 512 });
+ * const owner = sched.newOwner("chat-1");
+ * const task = sched.submit({
+ *   owner,
+ *   prompt: model.tokenize("Hello"),
+ *   sampler: Sampler.create(model, { temp: 0 }),
+ *   stop: { nPredict: 16 },
+ * });
+ * console.log((await task.result).text);
+ * sched.close();
+ * ```
+ * @module
+ */
+
+import { Context, LlamaError, type Model, type Sampler, Status } from "../bindings/mod.ts";
+import { Errno, WasiNnError } from "./errno.ts";
+import { PriorityQueue } from "./priority_queue.ts";
+import { StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
+
+/** Options of `Scheduler.create`. */
+export interface SchedulerOptions {
+  /** Slots: sequences decoded together (sessions with a live KV state). */
+  nSeq: number;
+  /** Context length of each slot. */
+  nCtxPerSeq: number;
+  /** Max tokens per decode (shared by all slots in a step). Default 512. */
+  nBatch?: number;
+  /** Physical batch. */
+  nUbatch?: number;
+  /** Generation threads. */
+  threads?: number;
+  /** Prompt threads. */
+  threadsBatch?: number;
+  /** Thread-pool polling 0..100. */
+  poll?: number;
+  /** Flash attention. */
+  flashAttn?: "auto" | "on" | "off";
+  /** Tasks allowed to wait; one more is refused with Busy. Default 256. */
+  maxQueue?: number;
+  /** Milliseconds of waiting worth one priority level. Default 5000. */
+  agingMs?: number;
+  /** Clock in ms. */
+  now?: () => number;
+}
+
+/** A session's claim on a slot: its KV sequence and the tokens in it. */
+export interface SlotOwner {
+  /** Session id. */
+  readonly id: string;
+  /** The slot (sequence id) holding this session's KV, if any. */
+  slot?: number;
+  /** Tokens held in that slot, position by position. */
+  cached: number[];
+  /** Last time a task of this session ended (ms). */
+  lastUsed: number;
+  /** The task running for this session, if any. */
+  running?: unknown;
+}
+
+/** What to run. */
+export interface TaskSpec {
+  /** The session. */
+  owner: SlotOwner;
+  /** Prompt tokens (the whole conversation; the cached prefix is reused). */
+  prompt: Int32Array;
+  /** The sampler (owned by the caller; prompt tokens are fed to it). */
+  sampler: Sampler;
+  /** Stopping criteria. */
+  stop?: StopOptions;
+  /** Generate past end-of-generation tokens. */
+  ignoreEos?: boolean;
+  /** Priority level (higher first). */
+  priority?: number;
+  /** Cancels the task (queued or running). */
+  signal?: AbortSignal;
+  /** Longest wait in the queue before Busy. */
+  queueTimeoutMs?: number;
+  /** Reuse the session's cached prefix (default true). */
+  cachePrompt?: boolean;
+  /** Shift the context when it fills instead of stopping. */
+  contextShift?: boolean;
+  /** Tokens kept at the start on a shift (-1 = the whole prompt). */
+  nKeep?: number;
+  /** Tokens discarded on a shift (0 = half of what is not kept). */
+  nDiscard?: number;
+  /** Streaming: tokens are produced only on demand (`TaskHandle.next`). */
+  onDemand?: boolean;
+  /** Text released as it becomes safe (complete characters, no stop-string prefix). */
+  onText?: (text: string) => void;
+  /** Each generated token's bytes (not for the final EOG token). */
+  onToken?: (token: number, bytes: Uint8Array) => void;
+}
+
+/** A generated token, for on-demand (streaming) tasks. */
+export interface TokenEvent {
+  /** Token id. */
+  token: number;
+  /** Its bytes. */
+  bytes: Uint8Array;
+}
+
+/** Timings of one task. */
+export interface TaskTimings {
+  /** Waiting for a slot. */
+  queueMs: number;
+  /** Prompt tokens actually decoded (not reused). */
+  promptDecoded: number;
+  /** Prompt tokens reused from the session's cache. */
+  promptReused: number;
+  /** From admission to the first sampled token. */
+  promptMs: number;
+  /** From the first to the last token. */
+  generateMs: number;
+  /** Generated tokens per second. */
+  tokensPerSecond: number;
+}
+
+/** The outcome of a task. */
+export interface TaskResult {
+  /** Generated text (cut at a stop string unless includeStop). */
+  text: string;
+  /** Generated tokens (the EOG token included when it ended generation). */
+  tokens: number[];
+  /** Why it stopped. */
+  stopReason: StopReason;
+  /** The stop string or token that matched. */
+  stoppedBy?: string | number;
+  /** Whether a context shift dropped tokens. */
+  truncated: boolean;
+  /** Timings. */
+  timings: TaskTimings;
+}
+
+/** A submitted task. */
+export interface TaskHandle {
+  /** Settles when the task ends (rejects with WasiNnError on Busy, PromptTooLong, errors). */
+  result: Promise<TaskResult>;
+  /** On-demand tasks: generate one more token; null when the task ended. */
+  next(): Promise<TokenEvent | null>;
+  /** Stops the task (result resolves with stopReason "cancelled"). */
+  cancel(): void;
+}
+
+type Phase = "queued" | "prompt" | "generate" | "done";
+
+class Task {
+  phase: Phase = "queued";
+  slot = -1;
+  pending: Int32Array = new Int32Array(0);
+  pendingAt = 0;
+  pos = 0;
+  lastToken = -1;
+  demand: number;
+  waiters: ((e: TokenEvent | null) => void)[] = [];
+  ready: (TokenEvent | null)[] = [];
+  stopper: StopChecker;
+  truncated = false;
+  cancelled = false;
+  enqueued: number;
+  admitted = 0;
+  firstToken = 0;
+  reused = 0;
+  timer?: ReturnType<typeof setTimeout>;
+  resolve!: (r: TaskResult) => void;
+  reject!: (e: unknown) => void;
+  result: Promise<TaskResult>;
+
+  constructor(readonly spec: TaskSpec, now: number) {
+    this.demand = spec.onDemand ? 0 : Infinity;
+    this.stopper = new StopChecker(spec.stop);
+    this.enqueued = now;
+    this.result = new Promise((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    this.result.catch(() => {}); // observed by the caller through the handle
+  }
+}
+
+/** Continuous batching over one llama.cpp context. */
+export class Scheduler {
+  #model: Model;
+  #ctx: Context;
+  #opts: Required<Pick<SchedulerOptions, "nSeq" | "nCtxPerSeq" | "maxQueue">> & SchedulerOptions;
+  #queue: PriorityQueue<Task>;
+  #active = new Set<Task>();
+  #slots: (SlotOwner | undefined)[];
+  #owners = new Map<string, SlotOwner>();
+  #running = false;
+  #wake?: () => void;
+  #now: () => number;
+  #closed = false;
+  #nBatch: number;
+  #steps = 0;
+  #decoded = 0;
+
+  private constructor(model: Model, ctx: Context, opts: SchedulerOptions) {
+    this.#model = model;
+    this.#ctx = ctx;
+    this.#opts = { maxQueue: 256, ...opts };
+    this.#now = opts.now ?? (() => performance.now());
+    this.#queue = new PriorityQueue({ agingMs: opts.agingMs ?? 5000, now: this.#now });
+    this.#slots = new Array(opts.nSeq).fill(undefined);
+    this.#nBatch = ctx.nBatch;
+  }
+
+  /** Creates the shared context: nSeq sequences of nCtxPerSeq tokens each. */
+  static async create(model: Model, opts: SchedulerOptions): Promise<Scheduler> {
+    if (opts.nSeq < 1) throw new WasiNnError(Errno.InvalidArgument, "nSeq must be at least 1");
+    const ctx = await Context.create(model, {
+      nCtx: opts.nCtxPerSeq * opts.nSeq,
+      nSeqMax: opts.nSeq,
+      nBatch: opts.nBatch ?? 512,
+      nUbatch: opts.nUbatch ?? Math.min(512, opts.nBatch ?? 512),
+      nThreads: opts.threads,
+      nThreadsBatch: opts.threadsBatch ?? opts.threads,
+      poll: opts.poll,
+      flashAttn: opts.flashAttn,
+      kvUnified: false, // each sequence has its own cells: no session can starve another
+    });
+    return new Scheduler(model, ctx, opts);
+  }
+
+  /** The model it serves. */
+  get model(): Model {
+    return this.#model;
+  }
+
+  /** Context length of each slot (as llama.cpp rounded it). */
+  get nCtxPerSeq(): number {
+    return Math.floor(this.#ctx.nCtx / this.#opts.nSeq);
+  }
+
+  /** Slots. */
+  get nSeq(): number {
+    return this.#opts.nSeq;
+  }
+
+  /** Counters: decode steps and tokens decoded so far, tasks waiting and running. */
+  get stats(): { steps: number; decoded: number; queued: number; running: number; slotsUsed: number } {
+    return {
+      steps: this.#steps,
+      decoded: this.#decoded,
+      queued: this.#queue.size,
+      running: this.#active.size,
+      slotsUsed: this.#slots.filter(Boolean).length,
+    };
+  }
+
+  /** A session record for this scheduler (its KV lives in a slot while it has one). */
+  newOwner(id: string): SlotOwner {
+    const o: SlotOwner = { id, cached: [], lastUsed: this.#now() };
+    this.#owners.set(id, o);
+    return o;
+  }
+
+  /** Forgets a session and frees its slot. */
+  dropOwner(owner: SlotOwner): void {
+    this.#freeSlot(owner);
+    this.#owners.delete(owner.id);
+  }
+
+  /** Frees a session's slot (its cached tokens are dropped). */
+  #freeSlot(owner: SlotOwner): void {
+    if (owner.slot !== undefined) {
+      if (!this.#closed) this.#ctx.seqRemove(owner.slot);
+      this.#slots[owner.slot] = undefined;
+      owner.slot = undefined;
+    }
+    owner.cached = [];
+  }
+
+  /** Saves a session's KV and tokens to a file (the session must be idle and hold a slot). */
+  async saveOwner(owner: SlotOwner, path: string): Promise<number> {
+    if (owner.running) throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
+    if (owner.slot === undefined || owner.cached.length === 0) {
+      throw new WasiNnError(Errno.InvalidArgument, `session ${owner.id} holds no state to save`);
+    }
+    await this.#exclusive(() => this.#ctx.saveSequence(path, owner.slot!, Int32Array.from(owner.cached)));
+    return owner.cached.length;
+  }
+
+  /** Restores a session from a file written by saveOwner. */
+  async restoreOwner(owner: SlotOwner, path: string): Promise<number> {
+    if (owner.running) throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
+    const slot = owner.slot ?? this.#takeSlot(owner);
+    if (slot === undefined) throw new WasiNnError(Errno.Busy, "every slot is busy");
+    try {
+      const tokens = await this.#exclusive(() =>
+        this.#ctx.loadSequence(path, slot, this.nCtxPerSeq)
+      );
+      owner.cached = [...tokens];
+      return owner.cached.length;
+    } catch (e) {
+      this.#freeSlot(owner);
+      throw e instanceof LlamaError ? new WasiNnError(Errno.RuntimeError, e.message) : e;
+    }
+  }
+
+  /** Runs f while no decode is running. */
+  async #exclusive<T>(f: () => Promise<T>): Promise<T> {
+    while (this.#running && this.#active.size > 0) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return await f();
+  }
+
+  /** Queues a task. Throws WasiNnError(Busy) when the queue is full or the session is busy. */
+  submit(spec: TaskSpec): TaskHandle {
+    if (this.#closed) throw new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
+    if (spec.owner.running) {
+      throw new WasiNnError(Errno.Busy, `session ${spec.owner.id} already has a running task`);
+    }
+    if (this.#queue.size >= this.#opts.maxQueue) {
+      throw new WasiNnError(
+        Errno.Busy,
+        `${this.#queue.size} tasks are already waiting (max_queue ${this.#opts.maxQueue}); retry later`,
+      );
+    }
+    const limit = this.nCtxPerSeq - 4;
+    if (spec.prompt.length > limit && !spec.contextShift) {
+      throw new WasiNnError(
+        Errno.PromptTooLong,
+        `the prompt is ${spec.prompt.length} tokens but a session's context holds ${this.nCtxPerSeq} (at most ${limit} prompt tokens); shorten the prompt or raise ctx-size`,
+      );
+    }
+    if (spec.prompt.length === 0) {
+      throw new WasiNnError(Errno.InvalidArgument, "the prompt is empty");
+    }
+    const task = new Task(spec, this.#now());
+    spec.owner.running = task;
+    this.#queue.push(task, spec.priority ?? 0);
+    if (spec.queueTimeoutMs !== undefined && spec.queueTimeoutMs > 0) {
+      task.timer = setTimeout(() => {
+        if (task.phase === "queued" && this.#queue.remove(task)) {
+          this.#fail(task, new WasiNnError(Errno.Busy, `waited ${spec.queueTimeoutMs} ms for a free slot`));
+        }
+      }, spec.queueTimeoutMs);
+    }
+    const onAbort = () => this.#cancel(task);
+    if (spec.signal?.aborted) queueMicrotask(onAbort);
+    else spec.signal?.addEventListener("abort", onAbort, { once: true });
+    task.result.finally(() => spec.signal?.removeEventListener("abort", onAbort)).catch(() => {});
+    this.#kick();
+    return {
+      result: task.result,
+      next: () => this.#next(task),
+      cancel: () => this.#cancel(task),
+    };
+  }
+
+  #next(task: Task): Promise<TokenEvent | null> {
+    if (task.ready.length > 0) return Promise.resolve(task.ready.shift()!);
+    if (task.phase === "done") return Promise.resolve(null);
+    return new Promise((res) => {
+      task.waiters.push(res);
+      task.demand++;
+      this.#kick();
+    });
+  }
+
+  #deliver(task: Task, ev: TokenEvent | null): void {
+    const w = task.waiters.shift();
+    if (w) w(ev);
+    else if (task.spec.onDemand) task.ready.push(ev);
+  }
+
+  #cancel(task: Task): void {
+    if (task.phase === "done") return;
+    task.cancelled = true;
+    if (task.phase === "queued" && this.#queue.remove(task)) {
+      this.#finish(task, "cancelled");
+      return;
+    }
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#wake) {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w();
+    }
+    if (!this.#running) {
+      this.#running = true;
+      this.#loop().catch((e) => {
+        for (const t of [...this.#active]) this.#fail(t, e);
+      }).finally(() => {
+        this.#running = false;
+        if (this.#queue.size > 0 && this.#freeSlotCount() > 0) this.#kick();
+      });
+    }
+  }
+
+  #freeSlotCount(): number {
+    return this.#slots.filter((o) => !o || !o.running).length;
+  }
+
+  /** Finds a slot for an owner: its own, a free one, or the least recently used idle one. */
+  #takeSlot(owner: SlotOwner): number | undefined {
+    if (owner.slot !== undefined) return owner.slot;
+    let slot = this.#slots.findIndex((o) => o === undefined);
+    if (slot < 0) {
+      let lru: SlotOwner | undefined;
+      for (const o of this.#slots) {
+        // A session whose task is only queued may lose its slot (and its cache).
+        const busy = o?.running && (o.running as Task).phase !== "queued";
+        if (o && !busy && (!lru || o.lastUsed < lru.lastUsed)) lru = o;
+      }
+      if (!lru) return undefined;
+      slot = lru.slot!;
+      this.#freeSlot(lru);
+    }
+    this.#slots[slot] = owner;
+    owner.slot = slot;
+    owner.cached = [];
+    return slot;
+  }
+
+  #admit(): void {
+    while (this.#queue.size > 0) {
+      const task = this.#queue.peek()!;
+      const slot = this.#takeSlot(task.spec.owner);
+      if (slot === undefined) return;
+      this.#queue.pop();
+      if (task.timer !== undefined) clearTimeout(task.timer);
+      this.#start(task, slot);
+    }
+  }
+
+  #start(task: Task, slot: number): void {
+    const { owner, prompt, sampler } = task.spec;
+    task.slot = slot;
+    task.admitted = this.#now();
+    let n = 0;
+    if (task.spec.cachePrompt !== false) {
+      const c = owner.cached;
+      const max = Math.min(c.length, prompt.length - 1);
+      while (n < max && c[n] === prompt[n]) n++;
+    }
+    this.#ctx.seqRemove(slot, n, -1);
+    owner.cached.length = n;
+    task.reused = n;
+    task.pending = prompt.subarray(n) as Int32Array;
+    task.pendingAt = 0;
+    task.pos = n;
+    for (const t of prompt) sampler.accept(t);
+    task.phase = "prompt";
+    this.#active.add(task);
+  }
+
+  /** Makes room in a full slot by discarding tokens (the server's context shift). */
+  #shift(task: Task): boolean {
+    const owner = task.spec.owner;
+    const nCtx = this.nCtxPerSeq;
+    if (!task.spec.contextShift || !this.#ctx.canShift) return false;
+    let nKeep = task.spec.nKeep === undefined || task.spec.nKeep < 0
+      ? task.spec.prompt.length
+      : task.spec.nKeep;
+    nKeep = Math.min(nCtx - 4, nKeep);
+    const nLeft = task.pos - nKeep;
+    let nDiscard = task.spec.nDiscard ? task.spec.nDiscard : Math.floor(nLeft / 2);
+    nDiscard = Math.max(0, Math.min(nDiscard, nLeft - 1));
+    if (nDiscard <= 0) return false;
+    this.#ctx.seqRemove(task.slot, nKeep, nKeep + nDiscard);
+    this.#ctx.seqAdd(task.slot, nKeep + nDiscard, task.pos, -nDiscard);
+    owner.cached.splice(nKeep, nDiscard);
+    task.pos -= nDiscard;
+    task.truncated = true;
+    return true;
+  }
+
+  async #loop(): Promise<void> {
+    const tokens = new Int32Array(this.#nBatch);
+    const pos = new Int32Array(this.#nBatch);
+    const seqs = new Int32Array(this.#nBatch);
+    const logits = new Uint8Array(this.#nBatch);
+    while (!this.#closed) {
+      for (const t of [...this.#active]) if (t.cancelled) this.#finish(t, "cancelled");
+      this.#admit();
+      if (this.#active.size === 0) {
+        if (this.#queue.size === 0) return;
+        // Every slot is held by a running task elsewhere: wait for a change.
+        await new Promise<void>((r) => this.#wake = r);
+        continue;
+      }
+      let n = 0;
+      const sampleAt: [Task, number][] = [];
+      // 1. One token for every generating task that wants one.
+      for (const t of this.#active) {
+        if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) continue;
+        if (t.pos >= this.nCtxPerSeq && !this.#shift(t)) {
+          this.#finish(t, "context_full");
+          continue;
+        }
+        tokens[n] = t.lastToken;
+        pos[n] = t.pos;
+        seqs[n] = t.slot;
+        logits[n] = 1;
+        sampleAt.push([t, n]);
+        t.spec.owner.cached.push(t.lastToken);
+        t.pos++;
+        n++;
+      }
+      // 2. Prompt chunks fill the rest of the batch.
+      for (const t of this.#active) {
+        if (t.phase !== "prompt" || n >= this.#nBatch) continue;
+        const take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
+        for (let i = 0; i < take; i++) {
+          const tok = t.pending[t.pendingAt + i];
+          tokens[n] = tok;
+          pos[n] = t.pos;
+          seqs[n] = t.slot;
+          logits[n] = 0;
+          t.spec.owner.cached.push(tok);
+          t.pos++;
+          n++;
+        }
+        t.pendingAt += take;
+        if (t.pendingAt === t.pending.length) {
+          logits[n - 1] = 1;
+          sampleAt.push([t, n - 1]);
+        }
+      }
+      if (n === 0) {
+        // Only on-demand tasks without demand: sleep until something changes.
+        await new Promise<void>((r) => this.#wake = r);
+        continue;
+      }
+      try {
+        await this.#ctx.decode({
+          tokens: tokens.subarray(0, n) as Int32Array<ArrayBuffer>,
+          pos: pos.subarray(0, n) as Int32Array<ArrayBuffer>,
+          seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
+          logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
+        });
+        this.#steps++;
+        this.#decoded += n;
+      } catch (e) {
+        const full = e instanceof LlamaError && e.code === Status.NoKvSpace;
+        for (const t of [...this.#active]) {
+          if (!seqsInclude(seqs, n, t.slot)) continue;
+          // The batch was not kept: forget what it added to the cache.
+          this.#ctx.seqRemove(t.slot, -1, -1);
+          t.spec.owner.cached = [];
+          if (full) this.#finish(t, "context_full");
+          else this.#fail(t, new WasiNnError(Errno.RuntimeError, (e as Error).message));
+        }
+        continue;
+      }
+      for (const [t, idx] of sampleAt) {
+        if (t.phase === "done") continue;
+        this.#sample(t, idx);
+      }
+    }
+  }
+
+  #sample(t: Task, idx: number): void {
+    const now = this.#now();
+    if (t.phase === "prompt") {
+      t.phase = "generate";
+      t.firstToken = now;
+    }
+    let token: number;
+    try {
+      token = t.spec.sampler.sample(this.#ctx, idx);
+    } catch (e) {
+      this.#fail(t, new WasiNnError(Errno.RuntimeError, `sampling failed: ${(e as Error).message}`));
+      return;
+    }
+    if (!t.spec.ignoreEos && this.#model.isEog(token)) {
+      const step = t.stopper.pushEog(token);
+      if (step.emit) t.spec.onText?.(step.emit);
+      this.#finish(t, "eos", token);
+      return;
+    }
+    const bytes = this.#model.tokenBytes(token);
+    const step = t.stopper.push(token, bytes);
+    t.spec.onToken?.(token, bytes);
+    if (step.emit) t.spec.onText?.(step.emit);
+    if (t.spec.onDemand) {
+      t.demand--;
+      this.#deliver(t, { token, bytes });
+    }
+    t.lastToken = token;
+    if (step.stop) this.#finish(t, step.stop.reason, step.stop.matched);
+  }
+
+  #finish(t: Task, reason: StopReason, matched?: string | number): void {
+    if (t.phase === "done") return;
+    const emit = t.stopper.flush();
+    if (emit) t.spec.onText?.(emit);
+    t.phase = "done";
+    this.#active.delete(t);
+    if (t.timer !== undefined) clearTimeout(t.timer);
+    const owner = t.spec.owner;
+    owner.running = undefined;
+    owner.lastUsed = this.#now();
+    const end = this.#now();
+    const start = t.firstToken || end;
+    const n = t.stopper.tokens.length;
+    t.resolve({
+      text: t.stopper.text,
+      tokens: [...t.stopper.tokens],
+      stopReason: reason,
+      stoppedBy: matched,
+      truncated: t.truncated,
+      timings: {
+        queueMs: (t.admitted || end) - t.enqueued,
+        promptDecoded: t.pending.length,
+        promptReused: t.reused,
+        promptMs: t.admitted ? start - t.admitted : 0,
+        generateMs: end - start,
+        tokensPerSecond: end > start ? (n * 1000) / (end - start) : 0,
+      },
+    });
+    while (t.waiters.length > 0) t.waiters.shift()!(null);
+    t.ready.push(null);
+    this.#kick();
+  }
+
+  #fail(t: Task, e: unknown): void {
+    if (t.phase === "done") return;
+    t.phase = "done";
+    this.#active.delete(t);
+    if (t.timer !== undefined) clearTimeout(t.timer);
+    t.spec.owner.running = undefined;
+    t.spec.owner.lastUsed = this.#now();
+    t.reject(e);
+    while (t.waiters.length > 0) t.waiters.shift()!(null);
+    t.ready.push(null);
+  }
+
+  /** Frees the context; queued and running tasks fail with RuntimeError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
+    for (const t of this.#queue.items()) this.#fail(t, err);
+    for (const t of [...this.#active]) this.#fail(t, err);
+    this.#wake?.();
+    this.#ctx.close();
+  }
+}
+
+function seqsInclude(seqs: Int32Array, n: number, slot: number): boolean {
+  for (let i = 0; i < n; i++) if (seqs[i] === slot) return true;
+  return false;
+}
