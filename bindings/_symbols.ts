@@ -124,6 +124,15 @@ export const SYMBOLS = {
   wnb_state_seq_load: nb("wnb_state_seq_load", stateLoad),
   wnb_perf: { parameters: ["pointer", "buffer"], result: "void" },
   wnb_perf_reset: { parameters: ["pointer"], result: "void" },
+  // memory planning
+  wnb_estimate_memory: nb("wnb_estimate_memory", {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "buffer"],
+    result: "i32",
+  } as const),
+  wnb_fit_params: nb("wnb_fit_params", {
+    parameters: ["buffer", "buffer", "buffer", "u32", "buffer"],
+    result: "i32",
+  } as const),
   // samplers
   wnb_sampler_default_params: { parameters: ["buffer"], result: "void" },
   wnb_sampler_new: {

@@ -40,3 +40,10 @@ export { backendInfo, drainLog, loadedLibraryPath, setLogLevel } from "./backend
 export { LlamaError, Status } from "./errors.ts";
 export type { BackendInfo, DeviceInfo, LogRecord, ModelInfo } from "./types.ts";
 export { ABI_VERSION } from "./_library.ts";
+export {
+  type DeviceEstimate,
+  estimateMemory,
+  fitParams,
+  type MemoryEstimate,
+  type PlanOptions,
+} from "./memory.ts";

@@ -11,6 +11,7 @@
 #include "build-info.h"
 #include "chat.h"
 #include "common.h"
+#include "fit.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #include "sampling.h"
@@ -1120,6 +1121,103 @@ int32_t wnb_generate_step(wnb_context * c, wnb_sampler * s, int32_t idx, int32_t
     b.seq_id[0][0] = seq_id;
     b.logits[0] = 1;
     return decode_status(llama_decode(c->ctx, b), err);
+    WNB_CATCH(err)
+}
+
+}  // extern "C"
+
+namespace {
+
+llama_model_params to_llama_mparams(const wnb_model_params * p) {
+    llama_model_params mp = llama_model_default_params();
+    if (p) {
+        mp.n_gpu_layers = p->n_gpu_layers;
+        mp.main_gpu = p->main_gpu;
+        mp.split_mode = (llama_split_mode) std::clamp(p->split_mode, 0, 2);
+        mp.vocab_only = p->vocab_only != 0;
+    }
+    return mp;
+}
+
+llama_context_params to_llama_cparams(const wnb_context_params * p) {
+    llama_context_params cp = llama_context_default_params();
+    if (p) {
+        cp.n_ctx = p->n_ctx;
+        cp.n_batch = p->n_batch;
+        cp.n_ubatch = std::min(p->n_ubatch, p->n_batch);
+        cp.n_seq_max = std::max<uint32_t>(1, p->n_seq_max);
+        if (p->n_threads > 0) cp.n_threads = p->n_threads;
+        cp.flash_attn_type = (llama_flash_attn_type) p->flash_attn;
+        if (p->type_k >= 0) cp.type_k = (ggml_type) p->type_k;
+        if (p->type_v >= 0) cp.type_v = (ggml_type) p->type_v;
+        cp.embeddings = p->embeddings != 0;
+        cp.offload_kqv = p->offload_kqv != 0;
+        cp.kv_unified = p->kv_unified != 0;
+    }
+    return cp;
+}
+
+}  // namespace
+
+extern "C" {
+
+int32_t wnb_estimate_memory(const char * path, const wnb_model_params * mparams, const wnb_context_params * cparams,
+                            char * buf, int32_t cap, wnb_error * err) {
+    try {
+        clear_error(err);
+        wnb_init();
+        int32_t rc = check_model_file(path, err);
+        if (rc != WNB_OK) return -rc;
+        llama_model_params mp = to_llama_mparams(mparams);
+        llama_context_params cp = to_llama_cparams(cparams);
+        std::vector<ggml_backend_dev_t> devs;
+        uint32_t n_layer = 0, n_ctx_train = 0, n_expert = 0;
+        tl_last_log_error.clear();
+        auto data = common_get_device_memory_data(path, &mp, &cp, devs, n_layer, n_ctx_train, n_expert,
+                                                  GGML_LOG_LEVEL_ERROR);
+        std::string j = "{\"n_layer\":" + std::to_string(n_layer) + ",\"n_ctx_train\":" + std::to_string(n_ctx_train) +
+                        ",\"devices\":[";
+        for (size_t i = 0; i < data.size(); i++) {
+            const char * name = i < devs.size() ? ggml_backend_dev_name(devs[i]) : "Host";
+            if (i) j += ",";
+            j += "{\"name\":" + json_str(name) + ",\"free\":" + std::to_string(data[i].free) +
+                 ",\"total\":" + std::to_string(data[i].total) + ",\"model\":" + std::to_string(data[i].model) +
+                 ",\"context\":" + std::to_string(data[i].context) + ",\"compute\":" +
+                 std::to_string(data[i].compute) + "}";
+        }
+        j += "]}";
+        return copy_out(j, buf, cap);
+    } catch (const std::exception & e) {
+        std::string why = tl_last_log_error.empty() ? e.what() : tl_last_log_error;
+        return -fail(err, WNB_ERR_INVALID_MODEL, std::string("cannot estimate memory for ") + (path ? path : "") + ": " + why);
+    } catch (...) {
+        return -fail(err, WNB_ERR_INTERNAL, "unknown C++ exception");
+    }
+}
+
+int32_t wnb_fit_params(const char * path, wnb_model_params * mparams, wnb_context_params * cparams, uint32_t n_ctx_min,
+                       wnb_error * err) {
+    WNB_TRY
+    clear_error(err);
+    wnb_init();
+    if (!mparams || !cparams) return fail(err, WNB_ERR_INVALID_ARGUMENT, "params are NULL");
+    int32_t rc = check_model_file(path, err);
+    if (rc != WNB_OK) return rc;
+    llama_model_params mp = to_llama_mparams(mparams);
+    llama_context_params cp = to_llama_cparams(cparams);
+    if (mparams->n_gpu_layers == -2) mp.n_gpu_layers = -1;  // let the fit choose
+    std::vector<float> split(llama_max_devices(), 0.0f);
+    std::vector<llama_model_tensor_buft_override> overrides(llama_max_tensor_buft_overrides());
+    std::vector<size_t> margins(llama_max_devices() + 1, (size_t) 1024 * 1024 * 1024);
+    tl_last_log_error.clear();
+    common_params_fit_status st = common_fit_params(path, &mp, &cp, split.data(), overrides.data(), margins.data(),
+                                                    n_ctx_min, nullptr, GGML_LOG_LEVEL_ERROR);
+    mparams->n_gpu_layers = mp.n_gpu_layers;
+    cparams->n_ctx = cp.n_ctx;
+    if (st == COMMON_PARAMS_FIT_STATUS_SUCCESS) return WNB_OK;
+    std::string why = tl_last_log_error.empty() ? "no allocation fits the free memory" : tl_last_log_error;
+    return fail(err, st == COMMON_PARAMS_FIT_STATUS_FAILURE ? WNB_ERR_OUT_OF_MEMORY : WNB_ERR_INVALID_MODEL,
+                std::string("cannot fit ") + path + ": " + why);
     WNB_CATCH(err)
 }
 

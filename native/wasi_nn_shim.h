@@ -239,6 +239,24 @@ WNB_API int32_t wnb_state_seq_load(wnb_context * ctx, const char * path, int32_t
 WNB_API void wnb_perf(const wnb_context * ctx, double * out6);
 WNB_API void wnb_perf_reset(wnb_context * ctx);
 
+/* ---- memory planning ------------------------------------------------ */
+
+/* Estimates, without loading weights, the memory a model and a context need on
+ * each device (llama.cpp's common_get_device_memory_data). JSON:
+ * {"n_layer":N,"n_ctx_train":N,"devices":[{"name","free","total","model",
+ * "context","compute"}]} (bytes; the last device is the host). Returns the
+ * size needed, or a negative wnb_status with err set. */
+WNB_API int32_t wnb_estimate_memory(const char * path, const wnb_model_params * mparams,
+                                    const wnb_context_params * cparams, char * buf, int32_t cap,
+                                    wnb_error * err);
+
+/* Fits n_gpu_layers (set it to -2 for "choose") and, if n_ctx is 0, n_ctx to
+ * the free device memory, as llama.cpp's --fit does (common_fit_params).
+ * Writes the chosen values back into *mparams and *cparams. WNB_OK when a
+ * fitting allocation was found; WNB_ERR_OUT_OF_MEMORY (with numbers) when not. */
+WNB_API int32_t wnb_fit_params(const char * path, wnb_model_params * mparams, wnb_context_params * cparams,
+                               uint32_t n_ctx_min, wnb_error * err);
+
 /* ---- samplers (llama.cpp's common sampler: the server's chain) ----------- */
 
 typedef struct wnb_logit_bias {

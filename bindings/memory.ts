@@ -1,0 +1,104 @@
+/**
+ * Memory planning before a load: what a model and a context need on each
+ * device, and llama.cpp's own fitting of GPU layers and context size to the
+ * free memory (`--fit`).
+ *
+ * @example
+ * ```ts ignore
+ * import { estimateMemory } from "./memory.ts";
+ * const est = await estimateMemory(".cache/models/tiny.gguf", { nCtx: 2048 });
+ * for (const d of est.devices) console.log(d.name, d.model + d.context + d.compute);
+ * ```
+ * @module
+ */
+
+import { symbols } from "./_library.ts";
+import { check, cstr, errorBuffer, utf8 } from "./_buffers.ts";
+import { CONTEXT_PARAMS, MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
+
+/** Per-device memory estimate, in bytes. */
+export interface DeviceEstimate {
+  /** Device name; "Host" is system RAM. */
+  name: string;
+  /** Free memory now. */
+  free: number;
+  /** Total memory. */
+  total: number;
+  /** Weights placed on this device. */
+  model: number;
+  /** KV cache and other context buffers. */
+  context: number;
+  /** Compute buffers. */
+  compute: number;
+}
+
+/** Result of `estimateMemory`. */
+export interface MemoryEstimate {
+  /** Layers of the model. */
+  n_layer: number;
+  /** Training context. */
+  n_ctx_train: number;
+  /** One entry per device; the last one is the host. */
+  devices: DeviceEstimate[];
+}
+
+/** Model and context settings for planning. */
+export interface PlanOptions {
+  /** GPU layers (-1 all). */
+  nGpuLayers?: number;
+  /** Context length (0 = training context). */
+  nCtx?: number;
+  /** Logical batch. */
+  nBatch?: number;
+  /** Sequences. */
+  nSeqMax?: number;
+}
+
+function params(opts: PlanOptions): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>] {
+  const s = symbols();
+  const mp = new Uint8Array(MODEL_PARAMS.size);
+  s.wnb_model_default_params(mp);
+  writeStruct(MODEL_PARAMS, mp, { n_gpu_layers: opts.nGpuLayers });
+  const cp = new Uint8Array(CONTEXT_PARAMS.size);
+  s.wnb_context_default_params(cp);
+  writeStruct(CONTEXT_PARAMS, cp, {
+    n_ctx: opts.nCtx,
+    n_batch: opts.nBatch,
+    n_seq_max: opts.nSeqMax,
+  });
+  return [mp, cp];
+}
+
+/** Estimates memory per device without loading the weights. */
+export async function estimateMemory(path: string, opts: PlanOptions = {}): Promise<MemoryEstimate> {
+  const [mp, cp] = params(opts);
+  const err = errorBuffer();
+  let buf = new Uint8Array(8192);
+  let n = await symbols().wnb_estimate_memory(cstr(path), mp, cp, buf, buf.length, err);
+  if (n < 0) check(-n, err, "estimating memory");
+  if (n > buf.length) {
+    buf = new Uint8Array(n);
+    n = await symbols().wnb_estimate_memory(cstr(path), mp, cp, buf, buf.length, err);
+    if (n < 0) check(-n, err, "estimating memory");
+  }
+  return JSON.parse(utf8(buf.subarray(0, n)));
+}
+
+/**
+ * Chooses GPU layers (and the context size when nCtx is 0) that fit the free
+ * memory, as llama.cpp's `--fit` does. Throws LlamaError(OutOfMemory) with
+ * the reason when nothing fits.
+ */
+export async function fitParams(
+  path: string,
+  opts: PlanOptions & { nCtxMin?: number } = {},
+): Promise<{ nGpuLayers: number; nCtx: number }> {
+  const [mp, cp] = params({ ...opts, nGpuLayers: opts.nGpuLayers ?? -2 });
+  const err = errorBuffer();
+  const st = await symbols().wnb_fit_params(cstr(path), mp, cp, opts.nCtxMin ?? 0, err);
+  check(st, err, "fitting the model to memory");
+  return {
+    nGpuLayers: Number(readStruct(MODEL_PARAMS, mp).n_gpu_layers),
+    nCtx: Number(readStruct(CONTEXT_PARAMS, cp).n_ctx),
+  };
+}
