@@ -1,0 +1,90 @@
+/**
+ * Structured logging for the host, on LogTape (`npm:@logtape/logtape`):
+ * levels, categories (`wasi_nn.host`, `wasi_nn.llama`, `wasi_nn.scheduler`,
+ * ...), text or JSON lines, on stderr and optionally a file. llama.cpp's own
+ * log arrives under `wasi_nn.llama` with its levels mapped.
+ *
+ * @example
+ * ```ts
+ * import { configureLogging, logger } from "./log.ts";
+ * await configureLogging({ level: "info", format: "json" });
+ * logger("host").info("loaded {name}", { name: "default" });
+ * ```
+ * @module
+ */
+
+import {
+  configure,
+  getLogger,
+  getTextFormatter,
+  jsonLinesFormatter,
+  type Logger,
+  type LogRecord,
+  type Sink,
+} from "@logtape/logtape";
+
+/** Log levels, least severe first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The `logging` config section. */
+export interface LoggingOptions {
+  /** Least severe level written (default "warn"). */
+  level?: LogLevel;
+  /** "text" (default) or "json" (one JSON object per line). */
+  format?: "text" | "json";
+  /** Also append to this file. */
+  file?: string;
+  /** Write to stderr (default true). */
+  stderr?: boolean;
+}
+
+const LT_LEVEL = { debug: "debug", info: "info", warn: "warning", error: "error" } as const;
+
+function fileSink(path: string, format: (r: LogRecord) => string): Sink {
+  const f = Deno.openSync(path, { append: true, create: true });
+  const enc = new TextEncoder();
+  const sink = (r: LogRecord) => {
+    f.writeSync(enc.encode(format(r)));
+  };
+  return Object.assign(sink, { [Symbol.dispose]: () => f.close() });
+}
+
+function stderrSink(format: (r: LogRecord) => string): Sink {
+  const enc = new TextEncoder();
+  return (r: LogRecord) => {
+    Deno.stderr.writeSync(enc.encode(format(r)));
+  };
+}
+
+/** Configures where and how the host logs. Call again to reconfigure. */
+export async function configureLogging(options: LoggingOptions = {}): Promise<void> {
+  const format = options.format === "json"
+    ? jsonLinesFormatter
+    : getTextFormatter({ timestamp: "time", category: "." });
+  const sinks: Record<string, Sink> = {};
+  if (options.stderr !== false) sinks.stderr = stderrSink(format);
+  if (options.file) sinks.file = fileSink(options.file, format);
+  await configure({
+    reset: true,
+    sinks,
+    loggers: [
+      { category: ["wasi_nn"], lowestLevel: LT_LEVEL[options.level ?? "warn"], sinks: Object.keys(sinks) },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: Object.keys(sinks) },
+    ],
+  });
+}
+
+/** The logger of a category under `wasi_nn`. */
+export function logger(category: string): Logger {
+  return getLogger(["wasi_nn", category]);
+}
+
+/** A `(level, message)` function writing to a category; the shape hosts and runners take. */
+export function logFunction(category: string): (level: LogLevel, msg: string) => void {
+  const l = logger(category);
+  return (level, msg) => {
+    // Plain text: escape LogTape's {placeholder} braces.
+    const text = msg.replaceAll("{", "{{").replaceAll("}", "}}");
+    l[level](text);
+  };
+}
