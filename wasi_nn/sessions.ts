@@ -55,7 +55,7 @@ export class SessionStore<S extends StoredSession> {
   #max: number;
   #idle: number;
   #now: () => number;
-  #timer?: number;
+  #timer?: ReturnType<typeof setInterval>;
   #onEvict?: (id: string, why: "idle" | "lru") => void;
 
   /** Creates a store (and its sweep timer, which does not keep the process alive). */
@@ -66,8 +66,9 @@ export class SessionStore<S extends StoredSession> {
     this.#onEvict = options.onEvict;
     if (options.timer !== false && this.#idle > 0) {
       const every = options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.#idle / 4));
-      this.#timer = setInterval(() => this.sweep(), every);
-      Deno.unrefTimer(this.#timer);
+      const timer = setInterval(() => this.sweep(), every);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
     }
   }
 
