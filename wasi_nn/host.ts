@@ -1,8 +1,9 @@
 /**
  * `LlamaHost`: the WASI-NN host on llama.cpp. It implements the handle-level
  * API guests reach (`WasiNnHostApi`, the original C++ backend's operations)
- * with WasmEdge GGML semantics, and adds the TypeScript conveniences of the
- * original API: `runInference` for a one-shot call without a guest.
+ * with WasmEdge GGML semantics, and adds what the original API promised:
+ * `runInference` for a one-shot call, sessions with ids, a status view,
+ * session save/restore and model hot swap.
  *
  * Original name -> here: `init_backend` -> `LlamaHost.create`,
  * `load_by_name_with_config` -> `loadByName(name, config)`,
@@ -10,16 +11,17 @@
  * `set_input` / `compute` / `get_output` -> same names, `run_inference` ->
  * `runInference`, `deinit_backend` -> `close`.
  *
- * Isolation: every execution context owns its own llama.cpp context (its KV
- * cache); contexts of one model share the weights. Nothing of one context's
- * state reaches another.
+ * Every execution context is a session: its own KV sequence in a context
+ * shared by the sessions of one model (see `scheduler.ts`), so sessions are
+ * isolated yet decoded together in one batch. A session's next turn reuses
+ * the longest common prefix of what it already holds.
  *
  * @example
  * ```ts ignore
  * import { LlamaHost } from "./host.ts";
  * import { ModelRegistry } from "./registry.ts";
  * const registry = new ModelRegistry();
- * registry.preload("default", ".cache/models/tiny-f16.gguf");
+ * registry.preload("default", ".cache/models/tiny.gguf");
  * const host = await LlamaHost.create({ registry });
  * const graph = await host.loadByName("default", '{"n-predict":16,"temp":0}');
  * const ctx = host.initExecutionContext(graph);
@@ -34,16 +36,22 @@ import {
   backendInfo,
   Context,
   drainLog,
+  estimateMemory,
+  fitParams,
   LlamaError,
   Model,
+  type ModelLoadOptions,
   Sampler,
   setLogLevel,
   Status,
 } from "../bindings/mod.ts";
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { Errno, WasiNnError } from "./errno.ts";
-import { evalPrompt, generateAfterPrompt, type StopReason, toWasiNn } from "./generate.ts";
+import { evalPrompt, toWasiNn } from "./generate.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
+import { Scheduler, type SlotOwner, type TaskHandle } from "./scheduler.ts";
+import { SessionStore } from "./sessions.ts";
+import type { StopReason } from "./stopping.ts";
 import { samplerParams } from "./_sampling.ts";
 
 /** Log sink: level and message. */
@@ -67,6 +75,8 @@ export interface LlamaHostOptions {
   onLoadProgress?: (name: string, fraction: number) => void;
   /** Where stream-stdout prints (default: the process's stdout). */
   stdout?: (bytes: Uint8Array) => void;
+  /** Session limits: max sessions (100), idle timeout (300000 ms). */
+  sessions?: { maxSessions?: number; idleTimeoutMs?: number; now?: () => number; timer?: boolean };
 }
 
 /** The metadata JSON of get_output index 1, plus our additions. */
@@ -81,13 +91,19 @@ export interface Metadata {
   llama_commit: string;
   /** Why the last compute stopped. */
   stop_reason?: StopReason;
-  /** The stop string that matched. */
-  stopped_by?: string;
-  /** Prompt processing time of the last compute (ms). */
+  /** The stop string or token that matched. */
+  stopped_by?: string | number;
+  /** Whether a context shift dropped tokens. */
+  truncated?: boolean;
+  /** Prompt tokens reused from the session's cache. */
+  cached_tokens?: number;
+  /** Time waiting for a slot (ms). */
+  queue_ms?: number;
+  /** Prompt processing time (ms). */
   prompt_ms?: number;
-  /** Generation time of the last compute (ms). */
+  /** Generation time (ms). */
   generation_ms?: number;
-  /** Generated tokens per second of the last compute. */
+  /** Generated tokens per second. */
   tokens_per_second?: number;
 }
 
@@ -99,10 +115,39 @@ export interface InferenceResult {
   metadata: Metadata;
 }
 
-interface SharedModel {
+/** What `status()` reports. */
+export interface HostStatus {
+  /** Sessions (execution contexts). */
+  sessions: {
+    handle: number;
+    id: string;
+    graph: number;
+    model: string;
+    busy: boolean;
+    cachedTokens: number;
+    idleMs: number;
+  }[];
+  /** Loaded models and their schedulers. */
+  models: {
+    label: string;
+    path: string;
+    users: number;
+    schedulers: { nSeq: number; nCtxPerSeq: number; queued: number; running: number; slotsUsed: number }[];
+  }[];
+  /** Limits. */
+  limits: { maxSessions: number; idleTimeoutMs: number };
+  /** Resident memory of the process (bytes). */
+  rss: number;
+}
+
+interface ModelEntry {
   key: string;
+  path: string;
+  label: string;
   model: Model;
   refs: number;
+  schedulers: Map<string, Promise<Scheduler>>;
+  embed?: { key: string; ctx: Context; lock: Promise<unknown> };
 }
 
 interface Graph {
@@ -110,29 +155,60 @@ interface Graph {
   name?: string;
   path: string;
   config: ConfigValues;
+  model: ModelEntry;
   unloaded: boolean;
-  /** The model loaded with the graph's config; released by unload. */
-  model: SharedModel;
 }
 
-interface Exec {
-  handle: number;
+class Session {
+  readonly handle: number;
+  readonly id: string;
   graph: Graph;
-  sessionId?: string;
-  config: ConfigValues;
-  model?: SharedModel;
-  ctx?: Context;
-  ctxKey?: string;
+  /** Pinned at creation: a hot swap gives new sessions the new model. */
+  model: ModelEntry;
+  config: ConfigValues = {};
   prompt?: Int32Array<ArrayBuffer>;
-  inputTokens: number;
-  output: Uint8Array;
-  outputTokens: number;
-  lastPiece: Uint8Array;
-  streaming: boolean;
-  streamSampler?: Sampler;
-  streamPos: number;
-  busy: boolean;
-  meta: Partial<Metadata>;
+  promptText = "";
+  inputTokens = 0;
+  output: Uint8Array = new Uint8Array(0);
+  outputTokens = 0;
+  lastPiece: Uint8Array = new Uint8Array(0);
+  meta: Partial<Metadata> = {};
+  running = 0;
+  stream?: { task: TaskHandle; sampler: Sampler };
+  sched?: Scheduler;
+  owner?: SlotOwner;
+  abort = new AbortController();
+  closed = false;
+
+  constructor(handle: number, id: string, graph: Graph, model: ModelEntry) {
+    this.handle = handle;
+    this.id = id;
+    this.graph = graph;
+    this.model = model;
+  }
+
+  get busy(): boolean {
+    return this.running > 0 || this.stream !== undefined;
+  }
+
+  endStream(): void {
+    if (!this.stream) return;
+    this.stream.task.cancel();
+    const s = this.stream.sampler;
+    this.stream.task.result.finally(() => s.close()).catch(() => {});
+    this.stream = undefined;
+  }
+
+  /** Frees the session's slot; the host releases the model. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    this.endStream();
+    if (this.sched && this.owner) this.sched.dropOwner(this.owner);
+    this.sched = undefined;
+    this.owner = undefined;
+  }
 }
 
 const enc = new TextEncoder();
@@ -149,10 +225,12 @@ export class LlamaHost implements WasiNnHostApi {
   #log: HostLog;
   #onProgress?: (name: string, fraction: number) => void;
   #stdout: (bytes: Uint8Array) => void;
-  #models = new Map<string, SharedModel>();
+  #models = new Map<string, ModelEntry>();
+  #loading = new Map<string, Promise<ModelEntry>>();
   #graphs = new Map<number, Graph>();
   #byName = new Map<string, number>();
-  #execs = new Map<number, Exec>();
+  #sessions = new Map<number, Session>();
+  #store: SessionStore<Session>;
   #nextGraph = 0;
   #nextExec = 0;
   #cancel = new AbortController();
@@ -173,6 +251,21 @@ export class LlamaHost implements WasiNnHostApi {
     );
     for (const w of parsed.warnings) this.#log("warn", `host config: ${w}`);
     this.#hostConfig = parsed.values;
+    const s = options.sessions ?? {};
+    this.#store = new SessionStore<Session>({
+      maxSessions: s.maxSessions ?? (this.#hostConfig.max_sessions as number | undefined),
+      idleTimeoutMs: s.idleTimeoutMs ?? (this.#hostConfig.idle_timeout_ms as number | undefined),
+      now: s.now,
+      timer: s.timer,
+      onEvict: (id, why) => {
+        const sess = [...this.#sessions.values()].find((x) => x.id === id);
+        if (sess) this.#dropSession(sess);
+        this.#log(
+          "info",
+          `session '${id}' closed: ${why === "idle" ? "idle past idle_timeout_ms" : "least recently used, to make room"}`,
+        );
+      },
+    });
     const info = backendInfo();
     this.#build = { number: info.llama_build_number, commit: info.llama_commit };
   }
@@ -193,20 +286,71 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  async #acquireModel(path: string, cfg: ConfigValues, label: string): Promise<SharedModel> {
-    const opts = {
-      nGpuLayers: cfg.n_gpu_layers as number | undefined,
+  // ---------------------------------------------------------------- models
+
+  async #modelOptions(path: string, cfg: ConfigValues): Promise<ModelLoadOptions> {
+    let nGpuLayers = cfg.n_gpu_layers as number | string | undefined;
+    if (nGpuLayers === "auto") {
+      try {
+        const fit = await fitParams(path, { nCtx: (cfg.ctx_size as number | undefined) ?? 0 });
+        this.#log("info", `n_gpu_layers auto: llama.cpp's fit chose ${fit.nGpuLayers} for ${path}`);
+        nGpuLayers = fit.nGpuLayers;
+      } catch (e) {
+        throw this.#loadError(path, e);
+      }
+    }
+    return {
+      nGpuLayers: nGpuLayers as number | undefined,
       mainGpu: cfg.main_gpu as number | undefined,
       splitMode: cfg.split_mode as "none" | "layer" | "row" | undefined,
       useMmap: cfg.use_mmap as boolean | undefined,
       useMlock: cfg.use_mlock as boolean | undefined,
     };
+  }
+
+  #loadError(path: string, e: unknown): WasiNnError {
+    if (e instanceof WasiNnError) return e;
+    if (e instanceof LlamaError && e.code === Status.FileNotFound) {
+      return new WasiNnError(Errno.ModelNotFound, e.message, { cause: e });
+    }
+    let size = "";
+    try {
+      size = ` (${(Deno.statSync(path).size / 1048576).toFixed(1)} MiB)`;
+    } catch { /* missing */ }
+    return new WasiNnError(
+      Errno.InvalidArgument,
+      `${e instanceof Error ? e.message : String(e)}${size}`,
+      { cause: e },
+    );
+  }
+
+  /** Loads (or shares) a model; the caller owns one reference. */
+  async #acquireModel(path: string, cfg: ConfigValues, label: string): Promise<ModelEntry> {
+    const opts = await this.#modelOptions(path, cfg);
     const key = `${path}\0${JSON.stringify(opts)}`;
     const hit = this.#models.get(key);
     if (hit) {
       hit.refs++;
       return hit;
     }
+    let pending = this.#loading.get(key);
+    if (!pending) {
+      pending = this.#loadModel(key, path, opts, cfg, label);
+      this.#loading.set(key, pending);
+      pending.finally(() => this.#loading.delete(key)).catch(() => {});
+    }
+    const entry = await pending;
+    entry.refs++;
+    return entry;
+  }
+
+  async #loadModel(
+    key: string,
+    path: string,
+    opts: ModelLoadOptions,
+    cfg: ConfigValues,
+    label: string,
+  ): Promise<ModelEntry> {
     setLogLevel(cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn");
     try {
       const t0 = performance.now();
@@ -219,18 +363,11 @@ export class LlamaHost implements WasiNnHostApi {
         "info",
         `loaded model '${label}' from ${path} in ${(performance.now() - t0).toFixed(0)} ms`,
       );
-      const shared = { key, model, refs: 1 };
-      this.#models.set(key, shared);
-      return shared;
+      const entry: ModelEntry = { key, path, label, model, refs: 0, schedulers: new Map() };
+      this.#models.set(key, entry);
+      return entry;
     } catch (e) {
-      if (e instanceof LlamaError && e.code === Status.FileNotFound) {
-        throw new WasiNnError(Errno.ModelNotFound, e.message, { cause: e });
-      }
-      const err = new WasiNnError(
-        Errno.InvalidArgument,
-        e instanceof Error ? e.message : String(e),
-        { cause: e },
-      );
+      const err = this.#loadError(path, e);
       this.#log("error", err.message);
       throw err;
     } finally {
@@ -238,14 +375,82 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  #releaseModel(m: SharedModel | undefined): void {
+  #releaseModel(m: ModelEntry | undefined): void {
     if (!m) return;
     m.refs--;
     if (m.refs <= 0) {
       this.#models.delete(m.key);
+      for (const s of m.schedulers.values()) s.then((x) => x.close()).catch(() => {});
+      m.schedulers.clear();
+      m.embed?.ctx.close();
       m.model.close();
+      this.#log("info", `freed model '${m.label}' (${m.path})`);
     }
   }
+
+  /** The scheduler of a model for a context shape, created on first use. */
+  #scheduler(m: ModelEntry, cfg: ConfigValues): Promise<Scheduler> {
+    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency ?? 4;
+    const nTrain = m.model.nCtxTrain;
+    const perSeq = (cfg.ctx_size as number | undefined) || Math.min(nTrain || 4096, 4096);
+    const shape = {
+      nSeq: (cfg.parallel as number | undefined) ?? 4,
+      nCtxPerSeq: perSeq,
+      nBatch: (cfg.batch_size as number | undefined) ?? 512,
+      nUbatch: cfg.ubatch_size as number | undefined,
+      threads,
+      threadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
+      poll: cfg.poll as number | undefined,
+      flashAttn: flash(cfg.flash_attn),
+      maxQueue: cfg.max_queue as number | undefined,
+    };
+    const key = JSON.stringify(shape);
+    let s = m.schedulers.get(key);
+    if (!s) {
+      s = (async () => {
+        await this.#checkMemory(m, shape.nCtxPerSeq * shape.nSeq, shape.nSeq, shape.nBatch);
+        if (nTrain > 0 && perSeq > nTrain) {
+          this.#log(
+            "warn",
+            `ctx_size ${perSeq} exceeds the context '${m.label}' was trained with (${nTrain}); quality may drop`,
+          );
+        }
+        try {
+          return await Scheduler.create(m.model, shape);
+        } catch (e) {
+          throw toWasiNn(e);
+        } finally {
+          this.#flushLlamaLog(Boolean(cfg.enable_log));
+        }
+      })();
+      m.schedulers.set(key, s);
+      s.catch(() => m.schedulers.delete(key));
+    }
+    return s;
+  }
+
+  /** Refuses, with numbers, a context that cannot fit in free memory. */
+  async #checkMemory(m: ModelEntry, nCtx: number, nSeq: number, nBatch: number): Promise<void> {
+    let est;
+    try {
+      est = await estimateMemory(m.path, { nCtx, nSeqMax: nSeq, nBatch, nGpuLayers: 0 });
+    } catch {
+      return; // the estimate is advisory
+    }
+    const host = est.devices[est.devices.length - 1];
+    const need = host.context + host.compute;
+    if (host.free > 0 && need > host.free) {
+      const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
+      throw new WasiNnError(
+        Errno.RuntimeError,
+        `a context of ${nCtx} tokens (${nSeq} sessions) for '${m.label}' needs about ${
+          mib(need)
+        } but ${mib(host.free)} is free; lower ctx-size or parallel`,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- graphs
 
   #parse(config: string | undefined, where: string): ConfigValues {
     try {
@@ -259,7 +464,6 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   async #newGraph(path: string, cfg: ConfigValues, name?: string): Promise<number> {
-    // Load (or share) the model now so a missing or corrupt file fails here.
     const merged = mergeConfig(this.#hostConfig, cfg);
     const model = await this.#acquireModel(path, merged, name ?? path);
     const handle = this.#nextGraph++;
@@ -269,6 +473,7 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** `load`: GGML encoding (6 WasmEdge, 5 WAMR); builder 0 = GGUF bytes or `preload:<path>`. */
   async load(builders: Uint8Array[], encoding: number, target: number): Promise<number> {
+    this.#assertOpen();
     if (encoding !== 5 && encoding !== 6) {
       throw new WasiNnError(
         Errno.InvalidEncoding,
@@ -320,93 +525,103 @@ export class LlamaHost implements WasiNnHostApi {
     return handle;
   }
 
+  /**
+   * Hot swap: loads `path` (default: what the registry now says for `name`)
+   * and serves it under `name`. Sessions already open finish on the old
+   * model, which is freed when the last of them ends. A failed load leaves
+   * the old model serving (and throws).
+   */
+  async reloadModel(name: string, path?: string): Promise<void> {
+    const handle = this.#byName.get(name);
+    if (handle === undefined) {
+      throw new WasiNnError(Errno.NotFound, `no graph is loaded under '${name}'`);
+    }
+    const g = this.#graph(handle);
+    const newPath = path ?? this.#resolvePath(name);
+    const merged = mergeConfig(this.#hostConfig, g.config);
+    const fresh = await this.#acquireModel(newPath, merged, name);
+    const old = g.model;
+    g.model = fresh;
+    g.path = newPath;
+    this.#log("info", `model '${name}' swapped: ${old.path} -> ${newPath} (open sessions keep the old one)`);
+    this.#releaseModel(old);
+  }
+
   #graph(handle: number): Graph {
     const g = this.#graphs.get(handle);
     if (!g) throw new WasiNnError(Errno.InvalidArgument, `no graph with handle ${handle}`);
     return g;
   }
 
-  #exec(handle: number): Exec {
-    const e = this.#execs.get(handle);
-    if (!e) {
-      throw new WasiNnError(Errno.InvalidArgument, `no execution context with handle ${handle}`);
+  #session(handle: number): Session {
+    const s = this.#sessions.get(handle);
+    if (!s) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `no execution context with handle ${handle} (never created, finalized, or closed after being idle)`,
+      );
     }
-    return e;
+    this.#store.touch(s.id);
+    return s;
   }
 
-  /** `init_execution_context`: a new, isolated context for a graph. */
+  // ---------------------------------------------------------------- sessions
+
+  /**
+   * `init_execution_context`: a new session for a graph. With a `sessionId`
+   * that names an open session of the same graph, that session resumes.
+   */
   initExecutionContext(graph: number, sessionId?: string): number {
     this.#assertOpen();
     const g = this.#graph(graph);
     if (g.unloaded) throw new WasiNnError(Errno.InvalidArgument, `graph ${graph} was unloaded`);
+    if (sessionId !== undefined) {
+      const existing = this.#store.get(sessionId);
+      if (existing) {
+        if (existing.graph !== g) {
+          throw new WasiNnError(
+            Errno.InvalidArgument,
+            `session '${sessionId}' belongs to graph ${existing.graph.handle}, not ${graph}`,
+          );
+        }
+        return existing.handle;
+      }
+    }
     const handle = this.#nextExec++;
-    this.#execs.set(handle, {
-      handle,
-      graph: g,
-      sessionId,
-      config: {},
-      inputTokens: 0,
-      output: new Uint8Array(0),
-      outputTokens: 0,
-      lastPiece: new Uint8Array(0),
-      streaming: false,
-      streamPos: 0,
-      busy: false,
-      meta: {},
-    });
+    const s = new Session(handle, sessionId ?? `ctx-${handle}`, g, g.model);
+    this.#store.add(s);
+    g.model.refs++;
+    this.#sessions.set(handle, s);
     return handle;
   }
 
-  #config(e: Exec, runtime?: ConfigValues): ConfigValues {
-    return mergeConfig(this.#hostConfig, e.graph.config, e.config, runtime);
+  #dropSession(s: Session): void {
+    s.close();
+    if (this.#sessions.delete(s.handle)) this.#releaseModel(s.model);
   }
 
-  /** Makes sure the exec context has a model and a llama context matching its config. */
-  async #prepare(e: Exec, cfg: ConfigValues): Promise<Context> {
-    if (e.graph.unloaded) {
-      throw new WasiNnError(Errno.InvalidArgument, `graph ${e.graph.handle} was unloaded`);
+  #config(s: Session, runtime?: ConfigValues): ConfigValues {
+    return mergeConfig(this.#hostConfig, s.graph.config, s.config, runtime);
+  }
+
+  /** The session's scheduler and slot owner for this config (moves the session if the shape changed). */
+  async #bind(s: Session, cfg: ConfigValues): Promise<{ sched: Scheduler; owner: SlotOwner }> {
+    if (s.graph.unloaded) {
+      throw new WasiNnError(Errno.InvalidArgument, `graph ${s.graph.handle} was unloaded`);
     }
-    const shared = await this.#acquireModel(e.graph.path, cfg, e.graph.name ?? e.graph.path);
-    if (e.model && e.model !== shared) {
-      e.ctx?.close();
-      e.ctx = undefined;
-      this.#releaseModel(e.model);
-    } else if (e.model === shared) {
-      this.#releaseModel(shared); // already held
+    const sched = await this.#scheduler(s.model, cfg);
+    if (s.sched !== sched) {
+      if (s.sched && s.owner) s.sched.dropOwner(s.owner);
+      s.sched = sched;
+      s.owner = sched.newOwner(`${s.id}#${s.handle}`);
     }
-    e.model = shared;
-    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency ?? 4;
-    const ctxOpts = {
-      nCtx: (cfg.ctx_size as number | undefined) ?? 0,
-      nBatch: cfg.batch_size as number | undefined,
-      nUbatch: cfg.ubatch_size as number | undefined,
-      nThreads: threads,
-      nThreadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
-      poll: cfg.poll as number | undefined,
-      flashAttn: flash(cfg.flash_attn),
-      embeddings: Boolean(cfg.embedding),
-      poolingType: cfg.pooling_type as number | undefined,
-    };
-    const key = JSON.stringify(ctxOpts);
-    if (!e.ctx || e.ctxKey !== key) {
-      e.ctx?.close();
-      e.ctx = undefined;
-      try {
-        e.ctx = await Context.create(shared.model, ctxOpts);
-      } catch (err) {
-        throw toWasiNn(err);
-      } finally {
-        this.#flushLlamaLog(Boolean(cfg.enable_log));
-      }
-      e.ctxKey = key;
-    }
-    return e.ctx;
+    return { sched, owner: s.owner! };
   }
 
   /** `set_input`: index 0 = prompt text, index 1 = config JSON for this context. */
   async setInput(ctx: number, index: number, tensor: TensorInput): Promise<void> {
-    const e = this.#exec(ctx);
-    if (e.busy) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    const s = this.#session(ctx);
+    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
     if (tensor.type === 2 || tensor.type === 5) {
       throw new WasiNnError(
         Errno.InvalidArgument,
@@ -415,26 +630,14 @@ export class LlamaHost implements WasiNnHostApi {
     }
     if (index === 1) {
       const values = this.#parse(dec.decode(tensor.data), `set_input(1) of context ${ctx}`);
-      e.config = mergeConfig(e.config, values);
+      s.config = mergeConfig(s.config, values);
       return;
     }
-    e.busy = true;
-    try {
-      const cfg = this.#config(e);
-      const context = await this.#prepare(e, cfg);
-      const text = dec.decode(tensor.data);
-      e.prompt = context.model.tokenize(text, { addSpecial: true, parseSpecial: true });
-      e.inputTokens = e.prompt.length;
-      this.#endStream(e);
-    } finally {
-      e.busy = false;
-    }
-  }
-
-  #endStream(e: Exec): void {
-    e.streaming = false;
-    e.streamSampler?.close();
-    e.streamSampler = undefined;
+    s.endStream();
+    s.promptText = dec.decode(tensor.data);
+    s.prompt = s.model.model.tokenize(s.promptText, { addSpecial: true, parseSpecial: true });
+    s.inputTokens = s.prompt.length;
+    await Promise.resolve();
   }
 
   #sampler(model: Model, cfg: ConfigValues, nCtx: number): Sampler {
@@ -445,106 +648,155 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
-  async compute(ctx: number): Promise<void> {
-    await this.#compute(this.#exec(ctx));
+  #taskOptions(cfg: ConfigValues) {
+    const stop = (cfg.stop as string[] | undefined) ?? [];
+    const reverse = typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
+      ? [cfg.reverse_prompt]
+      : [];
+    return {
+      stop: {
+        nPredict: (cfg.n_predict as number | undefined) ?? -1,
+        // WasmEdge keeps reverse-prompt in the output; the server removes `stop` strings.
+        stop: [...reverse, ...stop],
+        includeStop: reverse.length > 0 && stop.length === 0,
+        stopTokens: cfg.stop_token_ids as number[] | undefined,
+        tMaxPredictMs: cfg.t_max_predict_ms as number | undefined,
+        loop: (cfg.loop_max_cycle as number | undefined)
+          ? {
+            maxCycle: cfg.loop_max_cycle as number,
+            repeats: (cfg.loop_repeats as number | undefined) ?? 4,
+          }
+          : undefined,
+      },
+      ignoreEos: Boolean(cfg.ignore_eos),
+      priority: cfg.priority as number | undefined,
+      queueTimeoutMs: cfg.queue_timeout_ms as number | undefined,
+      cachePrompt: cfg.cache_prompt as boolean | undefined,
+      contextShift: cfg.ctx_shift as boolean | undefined,
+      nKeep: cfg.n_keep as number | undefined,
+      nDiscard: cfg.n_discard as number | undefined,
+    };
   }
 
-  async #compute(e: Exec, runtime?: ConfigValues): Promise<void> {
-    if (e.busy) throw new WasiNnError(Errno.Busy, `execution context ${e.handle} is busy`);
-    if (!e.prompt) {
+  #signal(s: Session): AbortSignal {
+    return AbortSignal.any([this.#cancel.signal, s.abort.signal]);
+  }
+
+  /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
+  async compute(ctx: number): Promise<void> {
+    await this.#compute(this.#session(ctx));
+  }
+
+  async #compute(s: Session, runtime?: ConfigValues): Promise<void> {
+    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${s.handle} is busy`);
+    if (!s.prompt) {
       throw new WasiNnError(Errno.InvalidArgument, "compute called before set_input(0, prompt)");
     }
-    e.busy = true;
+    s.endStream();
+    s.running++;
+    const cfg = this.#config(s, runtime);
     try {
-      this.#endStream(e);
-      const cfg = this.#config(e, runtime);
-      const context = await this.#prepare(e, cfg);
-      if (cfg.embedding) return await this.#embed(e, context, cfg);
-      e.output = new Uint8Array(0);
-      e.outputTokens = 0;
-      e.meta = {};
-      const sampler = this.#sampler(context.model, cfg, context.nCtx);
+      if (cfg.embedding) return await this.#embed(s, cfg);
+      s.output = new Uint8Array(0);
+      s.outputTokens = 0;
+      s.meta = {};
+      const { sched, owner } = await this.#bind(s, cfg);
+      const sampler = this.#sampler(s.model.model, cfg, sched.nCtxPerSeq);
       try {
-        const promptMs = await evalPrompt(context, e.prompt);
-        for (const t of e.prompt) sampler.accept(t);
-        const stop = [
-          ...(typeof cfg.reverse_prompt === "string" ? [cfg.reverse_prompt] : []),
-          ...((cfg.stop as string[] | undefined) ?? []),
-        ];
-        const r = await generateAfterPrompt(context, sampler, e.prompt.length, {
-          nPredict: (cfg.n_predict as number | undefined) ?? -1,
-          stop,
-          ignoreEos: Boolean(cfg.ignore_eos),
-          signal: this.#cancel.signal,
-          onToken: cfg.stream_stdout ? (b) => this.#stdout(b) : undefined,
+        const task = sched.submit({
+          owner,
+          prompt: s.prompt,
+          sampler,
+          ...this.#taskOptions(cfg),
+          signal: this.#signal(s),
+          onText: cfg.stream_stdout ? (t) => this.#stdout(enc.encode(t)) : undefined,
         });
-        e.output = r.bytes;
-        e.outputTokens = r.tokens.length;
-        e.meta = {
+        const r = await task.result;
+        s.output = enc.encode(r.text);
+        s.outputTokens = r.tokens.length;
+        s.meta = {
           stop_reason: r.stopReason,
           stopped_by: r.stoppedBy,
-          prompt_ms: round(promptMs),
-          generation_ms: round(r.generateMs),
-          tokens_per_second: round(r.generateMs > 0 ? r.tokens.length * 1000 / r.generateMs : 0),
+          truncated: r.truncated || undefined,
+          cached_tokens: r.timings.promptReused,
+          queue_ms: round(r.timings.queueMs),
+          prompt_ms: round(r.timings.promptMs),
+          generation_ms: round(r.timings.generateMs),
+          tokens_per_second: round(r.timings.tokensPerSecond),
         };
         if (cfg.enable_log) {
           this.#log(
             "info",
-            `context ${e.handle}: ${e.inputTokens} prompt tokens in ${e.meta.prompt_ms} ms, ${e.outputTokens} generated at ${e.meta.tokens_per_second} t/s, stop: ${r.stopReason}`,
+            `session '${s.id}': ${s.inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${s.meta.prompt_ms} ms, ${s.outputTokens} generated at ${s.meta.tokens_per_second} t/s, stop: ${r.stopReason}`,
           );
         }
         if (r.stopReason === "context_full") {
           throw new WasiNnError(
             Errno.ContextFull,
-            `the context (${context.nCtx} tokens) filled after ${e.outputTokens} generated tokens; the partial output is kept (raise ctx-size or lower n-predict)`,
+            `the context (${sched.nCtxPerSeq} tokens) filled after ${s.outputTokens} generated tokens; the partial output is kept (raise ctx-size, lower n-predict, or enable ctx_shift)`,
           );
         }
       } finally {
         sampler.close();
       }
     } finally {
-      e.busy = false;
-      this.#flushLlamaLog(Boolean(this.#config(e).enable_log));
+      s.running--;
+      this.#flushLlamaLog(Boolean(cfg.enable_log));
     }
   }
 
-  async #embed(e: Exec, context: Context, cfg: ConfigValues): Promise<void> {
-    const prompt = e.prompt!;
-    const batch = context.nBatch;
-    if (prompt.length > batch) {
+  async #embed(s: Session, cfg: ConfigValues): Promise<void> {
+    const m = s.model;
+    const prompt = s.prompt!;
+    const nBatch = (cfg.batch_size as number | undefined) ?? 2048;
+    if (prompt.length > nBatch) {
       throw new WasiNnError(
         Errno.PromptTooLong,
-        `embedding input is ${prompt.length} tokens but batch-size is ${batch}; raise batch-size`,
+        `embedding input is ${prompt.length} tokens but batch-size is ${nBatch}; raise batch-size`,
       );
     }
-    await evalPrompt(context, prompt);
-    const norm = (cfg.embd_normalize as number | undefined) ?? 2;
-    let v: Float32Array;
+    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency ?? 4;
+    const opts = {
+      nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
+      nBatch,
+      nUbatch: nBatch,
+      nThreads: threads,
+      embeddings: true,
+      poolingType: cfg.pooling_type as number | undefined,
+    };
+    const key = JSON.stringify(opts);
+    const run = async () => {
+      if (!m.embed || m.embed.key !== key) {
+        m.embed?.ctx.close();
+        m.embed = { key, ctx: await Context.create(m.model, opts), lock: Promise.resolve() };
+      }
+      const ctx = m.embed.ctx;
+      await evalPrompt(ctx, prompt);
+      const norm = (cfg.embd_normalize as number | undefined) ?? 2;
+      const v = ctx.embeddings(-1, norm);
+      const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
+      s.output = enc.encode(`{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`);
+      s.outputTokens = 0;
+      s.meta = {};
+    };
+    // One embedding at a time per model (they share one context).
+    const prev = m.embed?.lock ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(run);
+    if (m.embed) m.embed.lock = next.catch(() => {});
     try {
-      v = context.embeddings(context.model.info.architecture === "llama" ? -1 : 0, norm);
-    } catch {
-      v = context.embeddings(-1, norm);
+      await next;
+    } catch (e) {
+      throw toWasiNn(e);
     }
-    const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
-    e.output = enc.encode(`{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`);
-    e.outputTokens = 0;
   }
 
-  #metadata(e: Exec): Uint8Array {
-    const m: Metadata = {
-      input_tokens: e.inputTokens,
-      output_tokens: e.outputTokens,
-      llama_build_number: this.#build.number,
-      llama_commit: this.#build.commit,
-      ...e.meta,
-    };
+  #metadata(s: Session): Uint8Array {
     // WasmEdge's spacing for the four standard keys, then ours.
     const std =
-      `{"input_tokens": ${m.input_tokens}, "output_tokens": ${m.output_tokens}, "llama_build_number": ${m.llama_build_number}, "llama_commit": ${
-        JSON.stringify(m.llama_commit)
+      `{"input_tokens": ${s.inputTokens}, "output_tokens": ${s.outputTokens}, "llama_build_number": ${this.#build.number}, "llama_commit": ${
+        JSON.stringify(this.#build.commit)
       }`;
-    const extra = Object.entries(e.meta)
+    const extra = Object.entries(s.meta)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `, ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
       .join("");
@@ -553,156 +805,229 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** `get_output`: index 1 = metadata JSON, any other = the output of the last compute. */
   getOutput(ctx: number, index: number): Uint8Array {
-    const e = this.#exec(ctx);
-    return index === 1 ? this.#metadata(e) : e.output;
+    const s = this.#session(ctx);
+    return index === 1 ? this.#metadata(s) : s.output;
   }
 
   /** `compute_single`: one token per call; EndOfSequence (100) at the end. */
   async computeSingle(ctx: number): Promise<void> {
-    const e = this.#exec(ctx);
-    if (e.busy) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
-    if (!e.prompt) {
+    const s = this.#session(ctx);
+    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    if (!s.prompt) {
       throw new WasiNnError(Errno.InvalidArgument, "compute_single called before set_input(0, prompt)");
     }
-    e.busy = true;
+    s.running++;
     try {
-      const cfg = this.#config(e);
-      const context = await this.#prepare(e, cfg);
-      if (!e.streaming || !e.streamSampler) {
-        this.#endStream(e);
-        e.output = new Uint8Array(0);
-        e.outputTokens = 0;
-        e.lastPiece = new Uint8Array(0);
-        e.meta = {};
-        e.streamSampler = this.#sampler(context.model, cfg, context.nCtx);
+      if (!s.stream) {
+        const cfg = this.#config(s);
+        s.output = new Uint8Array(0);
+        s.outputTokens = 0;
+        s.lastPiece = new Uint8Array(0);
+        s.meta = {};
+        const { sched, owner } = await this.#bind(s, cfg);
+        const sampler = this.#sampler(s.model.model, cfg, sched.nCtxPerSeq);
+        const opts = this.#taskOptions(cfg);
+        // In single mode n-predict and reverse-prompt are ignored: the guest decides when to stop.
         try {
-          await evalPrompt(context, e.prompt);
-        } catch (err) {
-          this.#endStream(e);
-          throw err;
+          const task = sched.submit({
+            owner,
+            prompt: s.prompt,
+            sampler,
+            ...opts,
+            stop: { nPredict: -1, stopTokens: opts.stop.stopTokens },
+            onDemand: true,
+            signal: this.#signal(s),
+          });
+          s.stream = { task, sampler };
+        } catch (e) {
+          sampler.close();
+          throw e;
         }
-        for (const t of e.prompt) e.streamSampler.accept(t);
-        e.streamPos = e.prompt.length;
-        e.streaming = true;
       }
-      if (this.#cancel.signal.aborted) {
-        this.#endStream(e);
-        throw new WasiNnError(Errno.EndOfSequence, "generation was cancelled");
+      const stream = s.stream;
+      const ev = await stream.task.next();
+      if (ev) {
+        s.outputTokens++;
+        s.lastPiece = ev.bytes;
+        s.output = concat(s.output, ev.bytes);
+        return;
       }
-      const r = await context.step(e.streamSampler!, { pos: e.streamPos });
-      e.outputTokens++;
-      if (!cfg.ignore_eos && context.model.isEog(r.token)) {
-        e.lastPiece = new Uint8Array(0);
-        e.meta = { stop_reason: "eos" };
-        this.#endStream(e);
-        throw new WasiNnError(Errno.EndOfSequence, "end of sequence");
+      // The task ended: say why, and leave streaming mode.
+      s.stream = undefined;
+      stream.sampler.close();
+      s.lastPiece = new Uint8Array(0);
+      let r;
+      try {
+        r = await stream.task.result;
+      } catch (e) {
+        throw toWasiNn(e);
       }
-      e.lastPiece = context.model.tokenBytes(r.token);
-      e.output = concat(e.output, e.lastPiece);
-      e.streamPos++;
-      if (r.error) {
-        this.#endStream(e);
-        if (r.error.code === Status.NoKvSpace) {
-          e.meta = { stop_reason: "context_full" };
-          throw new WasiNnError(Errno.ContextFull, `the context (${context.nCtx} tokens) is full`);
-        }
-        if (r.error.code === Status.Cancelled) {
-          throw new WasiNnError(Errno.EndOfSequence, "generation was cancelled");
-        }
-        throw toWasiNn(r.error);
+      s.outputTokens = r.tokens.length;
+      s.meta = { stop_reason: r.stopReason, cached_tokens: r.timings.promptReused };
+      if (r.stopReason === "context_full") {
+        throw new WasiNnError(Errno.ContextFull, `the context (${s.sched?.nCtxPerSeq} tokens) is full`);
       }
-      if (e.streamPos >= context.nCtx) {
-        this.#endStream(e);
-        e.meta = { stop_reason: "context_full" };
-        throw new WasiNnError(Errno.ContextFull, `the context (${context.nCtx} tokens) is full`);
-      }
+      throw new WasiNnError(Errno.EndOfSequence, `end of sequence (${r.stopReason})`);
     } finally {
-      e.busy = false;
+      s.running--;
     }
   }
 
   /** `get_output_single`: index 1 = metadata, otherwise the latest token's piece. */
   getOutputSingle(ctx: number, index: number): Uint8Array {
-    const e = this.#exec(ctx);
-    return index === 1 ? this.#metadata(e) : e.lastPiece;
+    const s = this.#session(ctx);
+    return index === 1 ? this.#metadata(s) : s.lastPiece;
   }
 
   /** `fini_single`: leaves streaming mode and clears the outputs. */
   finiSingle(ctx: number): void {
-    const e = this.#exec(ctx);
-    this.#endStream(e);
-    e.lastPiece = new Uint8Array(0);
-    e.output = new Uint8Array(0);
+    const s = this.#session(ctx);
+    s.endStream();
+    s.lastPiece = new Uint8Array(0);
+    s.output = new Uint8Array(0);
   }
 
-  /** `unload`: drops the graph from the name cache; its contexts may still read outputs. */
+  /** `unload`: drops the graph from the name cache; its sessions may still read outputs. */
   unload(graph: number): void {
     const g = this.#graph(graph);
     g.unloaded = true;
     this.#graphs.delete(graph);
     if (g.name !== undefined && this.#byName.get(g.name) === graph) this.#byName.delete(g.name);
-    this.#releaseModel(g.model); // freed once no context uses it either
+    for (const s of this.#sessions.values()) if (s.graph === g) s.endStream();
+    this.#releaseModel(g.model); // freed once no session uses it either
   }
 
-  /** `finalize_execution_context`: frees one context. */
+  /** `finalize_execution_context`: frees one session. */
   finalizeExecutionContext(ctx: number): void {
-    const e = this.#exec(ctx);
-    this.#endStream(e);
-    e.ctx?.close();
-    this.#releaseModel(e.model);
-    this.#execs.delete(ctx);
+    const s = this.#session(ctx);
+    this.#store.delete(s.id);
+    this.#dropSession(s);
   }
 
   /**
    * `run_inference`: set_input + compute + get_output in one call, with an
-   * optional per-call config (any key style) on top of the context's.
+   * optional per-call config (any key style) on top of the session's.
    */
   async runInference(
     ctx: number,
     prompt: string,
     runtimeConfig?: Record<string, unknown> | string,
   ): Promise<InferenceResult> {
-    const e = this.#exec(ctx);
+    const s = this.#session(ctx);
     const runtime = this.#parse(
       typeof runtimeConfig === "string" ? runtimeConfig : runtimeConfig as never,
       "runtime config",
     );
     await this.setInput(ctx, 0, { dims: [1], type: 3, data: enc.encode(prompt) });
     try {
-      await this.#compute(e, runtime);
+      await this.#compute(s, runtime);
     } catch (err) {
       if (!(err instanceof WasiNnError && err.errno === Errno.ContextFull)) throw err;
     }
     return {
-      text: dec.decode(e.output),
-      metadata: JSON.parse(dec.decode(this.#metadata(e))) as Metadata,
+      text: dec.decode(s.output),
+      metadata: JSON.parse(dec.decode(this.#metadata(s))) as Metadata,
     };
+  }
+
+  /** Saves a session's state (KV cache and tokens) to a file; returns the token count. */
+  async saveSession(ctx: number, path: string): Promise<number> {
+    const s = this.#session(ctx);
+    if (!s.sched || !s.owner) {
+      throw new WasiNnError(Errno.InvalidArgument, `session '${s.id}' has no state yet: compute first`);
+    }
+    return await s.sched.saveOwner(s.owner, path);
+  }
+
+  /** Restores a session's state from a file written by saveSession; returns the token count. */
+  async restoreSession(ctx: number, path: string): Promise<number> {
+    const s = this.#session(ctx);
+    const { sched, owner } = await this.#bind(s, this.#config(s));
+    return await sched.restoreOwner(owner, path);
+  }
+
+  /** Clears a session's outputs and cached state (it stays open). */
+  resetSession(ctx: number): void {
+    const s = this.#session(ctx);
+    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    s.endStream();
+    if (s.sched && s.owner) s.sched.dropOwner(s.owner);
+    s.sched = undefined;
+    s.owner = undefined;
+    s.prompt = undefined;
+    s.inputTokens = 0;
+    s.output = new Uint8Array(0);
+    s.outputTokens = 0;
+    s.meta = {};
+  }
+
+  /** Sessions, models, schedulers and memory. */
+  status(): HostStatus {
+    const sessions = this.#store.entries().map(({ session: s, idleMs }) => ({
+      handle: s.handle,
+      id: s.id,
+      graph: s.graph.handle,
+      model: s.model.label,
+      busy: s.busy,
+      cachedTokens: s.owner?.cached.length ?? 0,
+      idleMs: Math.round(idleMs),
+    }));
+    const models = [...this.#models.values()].map((m) => ({
+      label: m.label,
+      path: m.path,
+      users: m.refs,
+      schedulers: [] as HostStatus["models"][number]["schedulers"],
+    }));
+    return {
+      sessions,
+      models,
+      limits: this.#store.limits,
+      rss: Deno.memoryUsage().rss,
+    };
+  }
+
+  /** Like status(), with the schedulers' live counters. */
+  async statusWithSchedulers(): Promise<HostStatus> {
+    const st = this.status();
+    const all = [...this.#models.values()];
+    for (const [i, m] of all.entries()) {
+      for (const p of m.schedulers.values()) {
+        try {
+          const s = await p;
+          st.models[i].schedulers.push({ nSeq: s.nSeq, nCtxPerSeq: s.nCtxPerSeq, ...s.stats });
+        } catch { /* failed to create */ }
+      }
+    }
+    return st;
+  }
+
+  /** Closes sessions idle longer than idle_timeout_ms now (the timer also does it). */
+  sweepSessions(): string[] {
+    return this.#store.sweep();
   }
 
   /** Stops every running generation cleanly (Ctrl-C): compute returns what it has. */
   cancelAll(): void {
     this.#cancel.abort();
-    for (const e of this.#execs.values()) {
-      try {
-        e.ctx?.setAbort(true);
-      } catch { /* closed */ }
-    }
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new WasiNnError(Errno.RuntimeError, "the host was closed");
   }
 
-  /** `deinit_backend`: frees every context and model. */
+  /** `deinit_backend`: frees every session and model. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const e of this.#execs.values()) {
-      this.#endStream(e);
-      e.ctx?.close();
+    this.#cancel.abort();
+    this.#store.close();
+    for (const s of this.#sessions.values()) s.close();
+    this.#sessions.clear();
+    for (const m of this.#models.values()) {
+      for (const p of m.schedulers.values()) p.then((x) => x.close()).catch(() => {});
+      m.embed?.ctx.close();
+      m.model.close();
     }
-    this.#execs.clear();
-    for (const m of this.#models.values()) m.model.close();
     this.#models.clear();
     this.#graphs.clear();
     this.#byName.clear();
