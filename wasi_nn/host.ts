@@ -431,23 +431,35 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** Refuses, with numbers, a context that cannot fit in free memory. */
   async #checkMemory(m: ModelEntry, nCtx: number, nSeq: number, nBatch: number): Promise<void> {
+    const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
+    const refuse = (need: number, free: number) =>
+      new WasiNnError(
+        Errno.RuntimeError,
+        `a context of ${nCtx} tokens (${nSeq} sessions x ${nCtx / nSeq}) for '${m.label}' needs about ${
+          mib(need)
+        } but ${mib(free)} is free; lower ctx-size or parallel`,
+      );
+    if (nCtx > 0x7fffffff) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `ctx-size x parallel = ${nCtx} tokens exceeds llama.cpp's limit of ${0x7fffffff}; lower ctx-size or parallel`,
+      );
+    }
+    // A first, cheap bound: the f16 KV cache alone.
+    const info = m.model.info;
+    const headDim = info.n_head > 0 ? info.n_embd / info.n_head : info.n_embd;
+    const kv = nCtx * info.n_layer * 2 * headDim * info.n_head_kv * 2;
+    const free = Deno.systemMemoryInfo().available;
+    if (kv > free) throw refuse(kv, free);
     let est;
     try {
       est = await estimateMemory(m.path, { nCtx, nSeqMax: nSeq, nBatch, nGpuLayers: 0 });
     } catch {
-      return; // the estimate is advisory
+      return; // llama.cpp's estimate is advisory
     }
     const host = est.devices[est.devices.length - 1];
     const need = host.context + host.compute;
-    if (host.free > 0 && need > host.free) {
-      const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
-      throw new WasiNnError(
-        Errno.RuntimeError,
-        `a context of ${nCtx} tokens (${nSeq} sessions) for '${m.label}' needs about ${
-          mib(need)
-        } but ${mib(host.free)} is free; lower ctx-size or parallel`,
-      );
-    }
+    if (host.free > 0 && need > host.free) throw refuse(need, host.free);
   }
 
   // ---------------------------------------------------------------- graphs
@@ -1006,9 +1018,14 @@ export class LlamaHost implements WasiNnHostApi {
     return this.#store.sweep();
   }
 
-  /** Stops every running generation cleanly (Ctrl-C): compute returns what it has. */
+  /**
+   * Stops every running generation cleanly (Ctrl-C): compute returns what it
+   * has. Later calls run normally.
+   */
   cancelAll(): void {
-    this.#cancel.abort();
+    const c = this.#cancel;
+    this.#cancel = new AbortController();
+    c.abort();
   }
 
   #assertOpen(): void {

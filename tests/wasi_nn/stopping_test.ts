@@ -34,7 +34,9 @@ Deno.test("multi-byte characters split across tokens are never half emitted", ()
   const s = new StopChecker();
   const bytes = enc.encode("é🎉");
   const emitted = [];
-  for (let i = 0; i < bytes.length; i++) emitted.push(s.push(i, bytes.subarray(i, i + 1)).emit);
+  for (let i = 0; i < bytes.length; i++) {
+    emitted.push(s.push(i, bytes.subarray(i, i + 1)).emit);
+  }
   assert.deepEqual(emitted.filter((x) => x !== ""), ["é", "🎉"]);
   assert.ok(emitted.every((x) => !x.includes("\uFFFD")));
 });
@@ -44,7 +46,10 @@ Deno.test("max tokens, stop tokens, EOG and the time limit", () => {
   assert.equal(a.push(1, enc.encode("a")).stop, undefined);
   assert.equal(a.push(2, enc.encode("b")).stop?.reason, "length");
   const b = new StopChecker({ stopTokens: [42] });
-  assert.deepEqual(b.push(42, enc.encode("x")).stop, { reason: "stop_token", matched: 42 });
+  assert.deepEqual(b.push(42, enc.encode("x")).stop, {
+    reason: "stop_token",
+    matched: 42,
+  });
   const c = new StopChecker();
   assert.equal(c.pushEog(2).stop?.reason, "eos");
   let t = 0;
@@ -59,9 +64,14 @@ Deno.test("the loop detector finds repeated cycles and nothing else", () => {
   assert.ok(detectLoop([9, 1, 2, 1, 2, 1, 2], opts));
   assert.ok(detectLoop([5, 5, 5], opts));
   assert.ok(!detectLoop([1, 2, 1, 2, 1, 3], opts));
-  assert.ok(!detectLoop([1, 2, 3, 4, 5, 1, 2, 3, 4, 5], opts), "cycle 5 > maxCycle");
+  assert.ok(
+    !detectLoop([1, 2, 3, 4, 5, 1, 2, 3, 4, 5], opts),
+    "cycle 5 > maxCycle",
+  );
   const s = new StopChecker({ loop: opts });
   let stop;
-  for (const t of [7, 8, 7, 8, 7, 8]) stop = s.push(t, enc.encode(String(t))).stop;
+  for (const t of [7, 8, 7, 8, 7, 8]) {
+    stop = s.push(t, enc.encode(String(t))).stop;
+  }
   assert.equal(stop?.reason, "loop");
 });

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { Context, Model, Sampler } from "../../bindings/mod.ts";
+import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
+import { generate } from "../../wasi_nn/generate.ts";
+import { LlamaHost } from "../../wasi_nn/host.ts";
+import { ensureModel } from "../../gguf/mod.ts";
+import { tinyModel } from "../_helpers.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function host(extra: Partial<Parameters<typeof LlamaHost.create>[0]> = {}) {
+  const path = await tinyModel();
+  return await LlamaHost.create({
+    registry: {
+      resolve: (n: string) => {
+        if (n === "default") return path;
+        throw new WasiNnError(Errno.NotFound, `no model named '${n}'`);
+      },
+    },
+    log: () => {},
+    ...extra,
+  });
+}
+
+function isErrno(errno: number) {
+  return (e: unknown) => e instanceof WasiNnError && e.errno === errno;
+}
+
+Deno.test("runInference: greedy text equals the direct bindings path, with metadata", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"n-predict":20,"temp":0,"ctx-size":256}');
+  const ctx = h.initExecutionContext(g);
+  const r = await h.runInference(ctx, "Once upon a time");
+  assert.equal(r.metadata.output_tokens, 20);
+  assert.equal(r.metadata.stop_reason, "length");
+  assert.ok(r.metadata.input_tokens > 0);
+  assert.match(r.metadata.llama_commit, /^[0-9a-f]+$/);
+  using model = await Model.load(await tinyModel());
+  const c = await Context.create(model, { nCtx: 256 });
+  const direct = await generate(
+    c,
+    Sampler.create(model, { temp: 0 }),
+    model.tokenize("Once upon a time", { parseSpecial: true }),
+    { nPredict: 20 },
+  );
+  assert.equal(r.text, direct.text);
+});
+
+Deno.test("a session id resumes the conversation and reuses its cached prompt", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"n-predict":6,"temp":0,"ctx-size":512}');
+  const a = h.initExecutionContext(g, "chat-42");
+  const t1 = "User: hello there\nAssistant:";
+  const r1 = await h.runInference(a, t1);
+  assert.equal(h.initExecutionContext(g, "chat-42"), a, "same id -> same session");
+  const r2 = await h.runInference(a, `${t1}${r1.text}\nUser: more\nAssistant:`);
+  assert.ok((r2.metadata.cached_tokens ?? 0) > 0, JSON.stringify(r2.metadata));
+  const st = h.status();
+  assert.equal(st.sessions.find((s) => s.id === "chat-42")?.handle, a);
+  assert.ok(st.sessions[0].cachedTokens > 0);
+});
+
+Deno.test("two sessions never share state", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"n-predict":12,"temp":0,"ctx-size":256}');
+  const a = h.initExecutionContext(g), b = h.initExecutionContext(g);
+  const alone = await h.runInference(a, "The weather today is");
+  await h.runInference(b, "Something else entirely, much longer than the other prompt");
+  const [again, other] = await Promise.all([
+    h.runInference(a, "The weather today is"),
+    h.runInference(b, "A third prompt"),
+  ]);
+  assert.equal(again.text, alone.text);
+  assert.notEqual(other.text, "");
+});
+
+Deno.test("errno paths: NotFound, ModelNotFound, bad handles, wrong order, Busy", async () => {
+  const dir = await Deno.makeTempDir();
+  using h = await LlamaHost.create({
+    registry: {
+      resolve: (n: string) => {
+        if (n === "missing") return `${dir}/gone.gguf`;
+        throw new WasiNnError(Errno.NotFound, `no model named '${n}'`);
+      },
+    },
+    log: () => {},
+  });
+  await assert.rejects(h.loadByName("nope"), isErrno(Errno.NotFound));
+  await assert.rejects(h.loadByName("missing"), isErrno(Errno.ModelNotFound));
+  assert.throws(() => h.initExecutionContext(99), isErrno(Errno.InvalidArgument));
+  assert.throws(() => h.getOutput(99, 0), isErrno(Errno.InvalidArgument));
+  await assert.rejects(h.load([new Uint8Array(4)], 1, 0), isErrno(Errno.InvalidEncoding));
+  await assert.rejects(h.load([new Uint8Array(4)], 6, 9), isErrno(Errno.InvalidArgument));
+  await Deno.remove(dir, { recursive: true });
+
+  using h2 = await host();
+  const g = await h2.loadByName("default", '{"n-predict":200,"ignore-eos":true,"ctx-size":512}');
+  const c = h2.initExecutionContext(g);
+  await assert.rejects(h2.compute(c), isErrno(Errno.InvalidArgument), "compute before set_input");
+  await h2.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("hi") });
+  const running = h2.compute(c);
+  await assert.rejects(h2.compute(c), isErrno(Errno.Busy));
+  await running;
+  await assert.rejects(
+    h2.setInput(c, 0, { dims: [1], type: 2, data: enc.encode("x") }),
+    isErrno(Errno.InvalidArgument),
+  );
+});
+
+Deno.test("bad configs: malformed JSON is InvalidEncoding, wrong types InvalidArgument", async () => {
+  using h = await host();
+  await assert.rejects(h.loadByName("default", "{not json"), isErrno(Errno.InvalidEncoding));
+  await assert.rejects(h.loadByName("default", '{"ctx-size":"big"}'), isErrno(Errno.InvalidArgument));
+  const g = await h.loadByName("default", '{"llama3":false}'); // unknown keys only warn
+  const c = h.initExecutionContext(g);
+  await assert.rejects(
+    h.setInput(c, 1, { dims: [1], type: 3, data: enc.encode('{"n-predict":1.5}') }),
+    isErrno(Errno.InvalidArgument),
+  );
+});
+
+Deno.test("PromptTooLong and ContextFull with the partial output kept", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"ctx-size":64,"n-predict":1000,"ignore-eos":true,"parallel":1}');
+  const c = h.initExecutionContext(g);
+  await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("word ".repeat(300)) });
+  await assert.rejects(h.compute(c), isErrno(Errno.PromptTooLong));
+  await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("short") });
+  await assert.rejects(h.compute(c), isErrno(Errno.ContextFull));
+  const out = h.getOutput(c, 0);
+  assert.ok(out.length > 0, "partial output kept");
+  const meta = JSON.parse(dec.decode(h.getOutput(c, 1)));
+  assert.equal(meta.stop_reason, "context_full");
+  assert.ok(meta.output_tokens > 0);
+});
+
+Deno.test("idle sessions expire (injected clock) and LRU eviction makes room", async () => {
+  let now = 0;
+  using h = await host({ sessions: { maxSessions: 2, idleTimeoutMs: 1000, now: () => now, timer: false } });
+  const g = await h.loadByName("default", '{"n-predict":2}');
+  const a = h.initExecutionContext(g);
+  now = 10;
+  const b = h.initExecutionContext(g);
+  now = 20;
+  h.initExecutionContext(g); // evicts a (least recently used)
+  assert.throws(() => h.getOutput(a, 0), isErrno(Errno.InvalidArgument));
+  assert.doesNotThrow(() => h.getOutput(b, 0));
+  now = 5000;
+  assert.equal(h.sweepSessions().length, 2);
+  assert.equal(h.status().sessions.length, 0);
+});
+
+Deno.test("hot swap: open sessions finish on the old model, new ones get the new model", async () => {
+  const tiny = await tinyModel();
+  const other = (await ensureModel("tiny", { seed: 7 })).path;
+  let current = tiny;
+  using h = await LlamaHost.create({ registry: { resolve: () => current }, log: () => {} });
+  const g = await h.loadByName("default", '{"n-predict":10,"temp":0,"ignore-eos":true}');
+  const old = h.initExecutionContext(g);
+  const before = await h.runInference(old, "Swap test");
+  const streaming = h.runInference(old, "Swap test");
+  current = other;
+  await h.reloadModel("default");
+  assert.equal((await streaming).text, before.text, "in-flight session finished on the old model");
+  assert.equal((await h.runInference(old, "Swap test")).text, before.text, "old session keeps the old model");
+  const fresh = h.initExecutionContext(g);
+  const after = await h.runInference(fresh, "Swap test");
+  assert.notEqual(after.text, before.text, "new sessions use the new model");
+  assert.equal(h.status().models.length, 2);
+  h.finalizeExecutionContext(old);
+  assert.equal(h.status().models.length, 1, "the old model is freed with its last session");
+  // A failed load leaves the new model serving.
+  current = "/nonexistent/model.gguf";
+  await assert.rejects(h.reloadModel("default"), isErrno(Errno.ModelNotFound));
+  assert.equal((await h.runInference(fresh, "Swap test")).text, after.text);
+});
+
+Deno.test("save and restore a session through the host", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"n-predict":5,"temp":0}');
+  const a = h.initExecutionContext(g);
+  await h.runInference(a, "Remember this conversation");
+  const file = await Deno.makeTempFile();
+  const n = await h.saveSession(a, file);
+  const b = h.initExecutionContext(g);
+  assert.equal(await h.restoreSession(b, file), n);
+  const r = await h.runInference(b, "Remember this conversation and continue");
+  assert.ok((r.metadata.cached_tokens ?? 0) > 0);
+  await Deno.remove(file);
+});
+
+Deno.test("a context too large for free memory is refused with numbers", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"ctx-size":1000000,"parallel":64}');
+  const c = h.initExecutionContext(g);
+  await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("hi") });
+  await assert.rejects(h.compute(c), (e) => e instanceof WasiNnError && /needs about \d+ MiB but \d+ MiB is free/.test(e.message));
+  const g2 = await h.loadByName("default2", '{"ctx-size":2000000000,"parallel":64}').catch(() => undefined);
+  assert.equal(g2, undefined);
+});
