@@ -132,7 +132,15 @@ export interface HostStatus {
     label: string;
     path: string;
     users: number;
-    schedulers: { nSeq: number; nCtxPerSeq: number; queued: number; running: number; slotsUsed: number }[];
+    schedulers: {
+      nSeq: number;
+      nCtxPerSeq: number;
+      steps: number;
+      decoded: number;
+      queued: number;
+      running: number;
+      slotsUsed: number;
+    }[];
   }[];
   /** Limits. */
   limits: { maxSessions: number; idleTimeoutMs: number };

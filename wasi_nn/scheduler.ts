@@ -249,9 +249,12 @@ export class Scheduler {
     return this.#model;
   }
 
-  /** Context length of each slot (as llama.cpp rounded it). */
+  /**
+   * Context length of each slot: what was asked for (llama.cpp may round its
+   * buffers up; the limit stays the one asked for).
+   */
   get nCtxPerSeq(): number {
-    return Math.floor(this.#ctx.nCtx / this.#opts.nSeq);
+    return Math.min(this.#opts.nCtxPerSeq, Math.floor(this.#ctx.nCtx / this.#opts.nSeq));
   }
 
   /** Slots. */

@@ -1,0 +1,75 @@
+/**
+ * The WASI-NN host on llama.cpp: the handle-level API of the original backend
+ * (`LlamaHost`), the `wasi_ephemeral_nn` imports guests call, the guest
+ * runner, the model registry and its sandbox, configuration, scheduling,
+ * sessions, stopping criteria and logging.
+ *
+ * @example
+ * ```ts ignore
+ * import { LlamaHost, ModelRegistry, runGuest } from "./mod.ts";
+ * const registry = new ModelRegistry({ preloads: ["default:GGML:AUTO:model.gguf"] });
+ * const host = await LlamaHost.create({ registry });
+ * const code = await runGuest({ wasm: "guest.wasm", args: ["default", "Hello"], host });
+ * host.close();
+ * Deno.exit(code);
+ * ```
+ * @module
+ */
+
+export {
+  type HostLog,
+  type HostStatus,
+  type InferenceResult,
+  LlamaHost,
+  type LlamaHostOptions,
+  type Metadata,
+  type ModelResolver,
+} from "./host.ts";
+export type { TensorInput, WasiNnHostApi } from "./host_api.ts";
+export { Errno, errnoName, WasiNnError } from "./errno.ts";
+export {
+  createWasiNnImports,
+  WASI_NN_FUNCTIONS,
+  WASI_NN_MODULE,
+  type WasiNnFunctionName,
+  type WasiNnImports,
+  type WasiNnImportsOptions,
+  type WasiNnLogger,
+  type WasiNnLogLevel,
+  type WasiNnSyncHostApi,
+} from "./guest_imports.ts";
+export { GuestLinkError, runGuest, type RunGuestOptions, TRAP_EXIT_CODE } from "./run_guest.ts";
+export {
+  ModelRegistry,
+  type ModelRegistryOptions,
+  type NnPreload,
+  type NnTarget,
+  parseNnPreload,
+} from "./registry.ts";
+export {
+  ConfigError,
+  type ConfigValues,
+  type KeyDef,
+  KEYS,
+  mergeConfig,
+  parseConfig,
+  type ParsedConfig,
+} from "./config.ts";
+export {
+  generate,
+  type GenerateOptions,
+  type GenerateResult,
+  TextAccumulator,
+} from "./generate.ts";
+export {
+  Scheduler,
+  type SchedulerOptions,
+  type SlotOwner,
+  type TaskHandle,
+  type TaskResult,
+  type TaskSpec,
+} from "./scheduler.ts";
+export { SessionStore, type SessionStoreOptions, type StoredSession } from "./sessions.ts";
+export { detectLoop, StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
+export { PriorityQueue, type PriorityQueueOptions } from "./priority_queue.ts";
+export { configureLogging, type LoggingOptions, type LogLevel, logger } from "./log.ts";
