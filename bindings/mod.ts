@@ -21,7 +21,13 @@
  * @module
  */
 
-export { Model, type ModelLoadOptions, jsonSchemaToGrammar, defaultModelParams } from "./model.ts";
+export {
+  type Child,
+  defaultModelParams,
+  jsonSchemaToGrammar,
+  Model,
+  type ModelLoadOptions,
+} from "./model.ts";
 export {
   type Batch,
   Context,

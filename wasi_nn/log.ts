@@ -18,7 +18,6 @@ import {
   getLogger,
   getTextFormatter,
   jsonLinesFormatter,
-  type Logger,
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
@@ -74,14 +73,26 @@ export async function configureLogging(options: LoggingOptions = {}): Promise<vo
   });
 }
 
+/** A category's logger: message templates with `{placeholders}` filled from properties. */
+export interface CategoryLogger {
+  /** Debug message. */
+  debug(message: string, properties?: Record<string, unknown>): void;
+  /** Info message. */
+  info(message: string, properties?: Record<string, unknown>): void;
+  /** Warning. */
+  warn(message: string, properties?: Record<string, unknown>): void;
+  /** Error. */
+  error(message: string, properties?: Record<string, unknown>): void;
+}
+
 /** The logger of a category under `wasi_nn`. */
-export function logger(category: string): Logger {
+export function logger(category: string): CategoryLogger {
   return getLogger(["wasi_nn", category]);
 }
 
 /** A `(level, message)` function writing to a category; the shape hosts and runners take. */
 export function logFunction(category: string): (level: LogLevel, msg: string) => void {
-  const l = logger(category);
+  const l = getLogger(["wasi_nn", category]);
   return (level, msg) => {
     // Plain text: escape LogTape's {placeholder} braces.
     const text = msg.replaceAll("{", "{{").replaceAll("}", "}}");

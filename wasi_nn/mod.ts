@@ -68,8 +68,22 @@ export {
   type TaskHandle,
   type TaskResult,
   type TaskSpec,
+  type TaskTimings,
+  type TokenEvent,
 } from "./scheduler.ts";
 export { SessionStore, type SessionStoreOptions, type StoredSession } from "./sessions.ts";
-export { detectLoop, StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
+export {
+  detectLoop,
+  StopChecker,
+  type StopOptions,
+  type StopReason,
+  type StopStep,
+} from "./stopping.ts";
 export { PriorityQueue, type PriorityQueueOptions } from "./priority_queue.ts";
-export { configureLogging, type LoggingOptions, type LogLevel, logger } from "./log.ts";
+export {
+  type CategoryLogger,
+  configureLogging,
+  type LoggingOptions,
+  type LogLevel,
+  logger,
+} from "./log.ts";
