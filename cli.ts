@@ -67,6 +67,10 @@ export async function main(args: string[]): Promise<number> {
       const { generateCommand } = await import("./wasi_nn/_cli_generate.ts");
       return await generateCommand(cmd.args);
     }
+    case "demo": {
+      const { demoCommand } = await import("./wasi_nn/_cli_demo.ts");
+      return await demoCommand(cmd.args);
+    }
     case "run":
       return await runCommand(cmd);
   }

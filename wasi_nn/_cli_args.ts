@@ -77,6 +77,7 @@ export type CliCommand =
   | { command: "help" }
   | { command: "version" }
   | { command: "generate"; args: string[] }
+  | { command: "demo"; args: string[] }
   | RunArgs;
 
 /**
@@ -185,9 +186,9 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       "missing the guest .wasm file (usage: cli.ts [OPTIONS] GUEST.wasm [ARGS...]; run with --help)",
     );
   }
-  if (args[i] === "generate") {
+  if (args[i] === "generate" || args[i] === "demo") {
     return {
-      command: "generate",
+      command: args[i] as "generate" | "demo",
       args: [...args.slice(0, i), ...args.slice(i + 1)],
     };
   }
@@ -313,6 +314,8 @@ Usage:
   deno run -A cli.ts [OPTIONS] GUEST.wasm [GUEST_ARGS...]
   deno run -A cli.ts generate [OPTIONS]     (text generation without a guest;
                                             see: cli.ts generate --help)
+  deno run -A cli.ts demo [OPTIONS]         (build what is missing and run the
+                                            example chat guest; see demo --help)
 
 Options end at the first argument that is not an option (the .wasm file, which
 is also the guest's argv[0]); everything after it is passed to the guest. Use

@@ -1,0 +1,114 @@
+/**
+ * `cli.ts demo`: the newcomer's first run. Builds what is missing (the
+ * native library, the example guest, the demo model), then runs the
+ * streamed-chat example guest so tokens appear as they are generated.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { paths } from "../paths.ts";
+
+const HELP = `Usage: deno run -A cli.ts demo [options]
+
+Builds what is missing (libwasi_nn_backend.so, the example guest, a small
+generated model), then runs the C streamed-chat example guest on it.
+
+Options:
+  --model PATH      a real GGUF model instead of the generated demo model
+  --prompt TEXT     the user message (default: "Tell me a story.")
+  --n-predict N     most tokens in the reply (default 64)
+  --guest c|as      the C (default) or the AssemblyScript example guest
+  -h, --help        this help`;
+
+function exists(p: string): boolean {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the demo; returns the exit code. */
+export async function demoCommand(args: string[]): Promise<number> {
+  let o;
+  try {
+    o = parseArgs({
+      args,
+      options: {
+        model: { type: "string" },
+        prompt: { type: "string", default: "Tell me a story." },
+        "n-predict": { type: "string", default: "64" },
+        guest: { type: "string", default: "c" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (o.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const n = Number(o["n-predict"]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`error: --n-predict must be a positive integer, got '${o["n-predict"]}'`);
+    return 2;
+  }
+  if (o.guest !== "c" && o.guest !== "as") {
+    console.error(`error: --guest must be c or as, got '${o.guest}'`);
+    return 2;
+  }
+  const say = (m: string) => console.error(`[demo] ${m}`);
+
+  // 1. The native library.
+  if (!Deno.env.get("WASI_NN_BACKEND_LIB") && !exists(paths().library)) {
+    say("building libwasi_nn_backend.so (first time: 5-8 minutes on 2 cores)");
+    const { build } = await import("../build.ts");
+    try {
+      await build({});
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      return 1;
+    }
+  }
+  // 2. The example guest.
+  const { buildGuests } = await import("../examples/build.ts");
+  const name = o.guest === "c" ? "chat_stream" : "as_chat_stream";
+  let wasm: string;
+  try {
+    wasm = (await buildGuests({ only: [name], quiet: true }))[name];
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 1;
+  }
+  // 3. The model.
+  let model = o.model;
+  if (model === undefined) {
+    const { ensureModel } = await import("../gguf/mod.ts");
+    const m = await ensureModel("tiny");
+    model = m.path;
+    say(`using the generated demo model (random weights: expect gibberish); bring a real one with --model`);
+  }
+  // 4. Run the guest.
+  const { LlamaHost } = await import("./host.ts");
+  const { ModelRegistry } = await import("./registry.ts");
+  const { runGuest } = await import("./run_guest.ts");
+  const registry = new ModelRegistry();
+  registry.preload("default", model);
+  const host = await LlamaHost.create({ registry, log: (l, m) => l !== "debug" && l !== "info" && say(m) });
+  say(`running ${wasm.split("/").pop()} default "${o.prompt}"`);
+  const onSigint = () => host.cancelAll();
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    return await runGuest({
+      wasm,
+      args: ["default", o.prompt!],
+      env: { WASI_NN_MAX_TOKENS: String(n) },
+      host,
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    host.close();
+  }
+}
