@@ -692,6 +692,7 @@ export class LlamaHost implements WasiNnHostApi {
       priority: cfg.priority as number | undefined,
       queueTimeoutMs: cfg.queue_timeout_ms as number | undefined,
       cachePrompt: cfg.cache_prompt as boolean | undefined,
+      cacheReuse: cfg.n_cache_reuse as number | undefined,
       contextShift: cfg.ctx_shift as boolean | undefined,
       nKeep: cfg.n_keep as number | undefined,
       nDiscard: cfg.n_discard as number | undefined,

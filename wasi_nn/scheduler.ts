@@ -100,6 +100,8 @@ export interface TaskSpec {
   queueTimeoutMs?: number;
   /** Reuse the session's cached prefix (default true). */
   cachePrompt?: boolean;
+  /** Also reuse cached chunks of at least this many tokens found later in the prompt (the server's n_cache_reuse; 0 = off). */
+  cacheReuse?: number;
   /** Shift the context when it fills instead of stopping. */
   contextShift?: boolean;
   /** Tokens kept at the start on a shift (-1 = the whole prompt). */
@@ -130,6 +132,8 @@ export interface TaskTimings {
   promptDecoded: number;
   /** Prompt tokens reused from the session's cache. */
   promptReused: number;
+  /** Of those, tokens reused by shifting cached chunks (n_cache_reuse). */
+  promptReusedChunks: number;
   /** From admission to the first sampled token. */
   promptMs: number;
   /** From the first to the last token. */
@@ -183,6 +187,7 @@ class Task {
   admitted = 0;
   firstToken = 0;
   reused = 0;
+  reusedChunks = 0;
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;
@@ -413,13 +418,10 @@ export class Scheduler {
         for (const t of [...this.#active]) this.#fail(t, e);
       }).finally(() => {
         this.#running = false;
-        if (this.#queue.size > 0 && this.#freeSlotCount() > 0) this.#kick();
+        // A task submitted while the loop was finishing must not be left waiting.
+        if (this.#queue.size > 0 && !this.#closed) this.#kick();
       });
     }
-  }
-
-  #freeSlotCount(): number {
-    return this.#slots.filter((o) => !o || !o.running).length;
   }
 
   /** Finds a slot for an owner: its own, a free one, or the least recently used idle one. */
@@ -450,7 +452,13 @@ export class Scheduler {
       if (slot === undefined) return;
       this.#queue.pop();
       if (task.timer !== undefined) clearTimeout(task.timer);
-      this.#start(task, slot);
+      try {
+        this.#start(task, slot);
+      } catch (e) {
+        // Whatever went wrong, this session's slot content is unknown now.
+        this.#freeSlot(task.spec.owner);
+        this.#fail(task, e instanceof WasiNnError ? e : new WasiNnError(Errno.RuntimeError, String(e)));
+      }
     }
   }
 
@@ -464,9 +472,38 @@ export class Scheduler {
       const max = Math.min(c.length, prompt.length - 1);
       while (n < max && c[n] === prompt[n]) n++;
     }
+    let reusedChunks = 0;
+    const minChunk = task.spec.cacheReuse ?? 0;
+    if (task.spec.cachePrompt !== false && minChunk > 0 && this.#ctx.canShift) {
+      // The server's n_cache_reuse: after the common prefix, find chunks of the
+      // cache that reappear later in the prompt and shift them into place.
+      const cache = owner.cached;
+      let headC = n, headP = n;
+      while (headC < cache.length && headP < prompt.length - 1) {
+        let m = 0;
+        while (
+          headC + m < cache.length && headP + m < prompt.length - 1 &&
+          cache[headC + m] === prompt[headP + m]
+        ) m++;
+        if (m >= minChunk) {
+          if (headC !== headP) {
+            this.#ctx.seqRemove(slot, headP, headC);
+            this.#ctx.seqAdd(slot, headC, headC + m, headP - headC);
+            for (let i = 0; i < m; i++) cache[headP + i] = cache[headC + i];
+          }
+          headC += m;
+          headP += m;
+          reusedChunks += m;
+        } else {
+          headC++;
+        }
+      }
+      n = headP;
+    }
     this.#ctx.seqRemove(slot, n, -1);
     owner.cached.length = n;
     task.reused = n;
+    task.reusedChunks = reusedChunks;
     task.pending = prompt.subarray(n) as Int32Array;
     task.pendingAt = 0;
     task.pos = n;
@@ -635,6 +672,7 @@ export class Scheduler {
         queueMs: (t.admitted || end) - t.enqueued,
         promptDecoded: t.pending.length,
         promptReused: t.reused,
+        promptReusedChunks: t.reusedChunks,
         promptMs: t.admitted ? start - t.admitted : 0,
         generateMs: end - start,
         tokensPerSecond: end > start ? (n * 1000) / (end - start) : 0,

@@ -341,3 +341,40 @@ Deno.test("100 sessions at once all finish; memory stays flat over 1000 sessions
     model.close();
   }
 });
+
+Deno.test("chunk reuse (n_cache_reuse) shifts cached chunks into place and matches a fresh run", async () => {
+  const { model, sched } = await setup(1, 512);
+  try {
+    const owner = sched.newOwner("reuse");
+    const sys = "System: you are a helpful assistant who answers briefly.\n";
+    const doc = "Document: the quick brown fox jumps over the lazy dog again and again.\n";
+    await sched.submit({
+      owner,
+      prompt: model.tokenize(`${sys}Old question?\n${doc}Answer:`),
+      sampler: greedy(model),
+      stop: { nPredict: 2 },
+    }).result;
+    // The middle turn is dropped: the document chunk moves up and is shifted, not re-decoded.
+    const p2 = model.tokenize(`${sys}${doc}Answer:`);
+    const r = await sched.submit({
+      owner,
+      prompt: p2,
+      sampler: greedy(model),
+      stop: { nPredict: 8 },
+      cacheReuse: 8,
+    }).result;
+    assert.ok(r.timings.promptReusedChunks >= 8, JSON.stringify(r.timings));
+    const fresh = await sched.submit({
+      owner: sched.newOwner("fresh"),
+      prompt: p2,
+      sampler: greedy(model),
+      stop: { nPredict: 8 },
+      cachePrompt: false,
+    }).result;
+    assert.equal(r.timings.promptDecoded + r.timings.promptReused, p2.length);
+    assert.equal(r.tokens.length, fresh.tokens.length);
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
