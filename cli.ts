@@ -93,8 +93,6 @@ async function llamaCommit(): Promise<string> {
 }
 
 async function runCommand(cmd: RunArgs): Promise<number> {
-  const log = stderrLogger(cmd.logLevel);
-
   const registry = new ModelRegistry();
   let hostConfig: Record<string, unknown> | undefined;
   try {
@@ -105,6 +103,7 @@ async function runCommand(cmd: RunArgs): Promise<number> {
     console.error(`error: ${(err as Error).message}`);
     return EXIT_CODES.usage;
   }
+  const log = await hostLogger(cmd.logLevel, hostConfig?.logging);
 
   let module: WebAssembly.Module;
   try {
@@ -160,15 +159,26 @@ async function runCommand(cmd: RunArgs): Promise<number> {
   }
 }
 
-function stderrLogger(
+/**
+ * The host's logger: LogTape, text lines on stderr by default. The config's
+ * `logging` section may set `format` ("text" or "json") and `file`; the
+ * command line's --log-level wins over its `level`.
+ */
+async function hostLogger(
   level: LogLevel,
-): (level: LogLevel, message: string) => void {
-  const min = LOG_LEVELS.indexOf(level);
-  return (at, message) => {
-    if (LOG_LEVELS.indexOf(at) >= min) {
-      console.error(`[wasi-nn ${at}] ${message}`);
-    }
-  };
+  section: unknown,
+): Promise<(level: LogLevel, message: string) => void> {
+  const { configureLogging, logFunction } = await import("./wasi_nn/log.ts");
+  const s = (section && typeof section === "object" ? section : {}) as Record<string, unknown>;
+  await configureLogging({
+    level,
+    format: s.format === "json" ? "json" : "text",
+    file: typeof s.file === "string" ? s.file : undefined,
+  });
+  const host = logFunction("host");
+  const llama = logFunction("llama");
+  return (at, message) =>
+    message.startsWith("llama.cpp: ") ? llama(at, message.slice(11)) : host(at, message);
 }
 
 /** A one-line model load progress display on stderr, only on a terminal. */
