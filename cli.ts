@@ -24,7 +24,6 @@ import {
   CliUsageError,
   EXIT_CODES,
   helpText,
-  LOG_LEVELS,
   type LogLevel,
   parseCliArgs,
   parseHostConfig,
