@@ -1,6 +1,12 @@
 /**
  * `cli.ts generate`: one completion straight through the bindings, no guest.
- * Prints only the generated text on stdout (streamed); logs go to stderr.
+ * Prints only the generated text on stdout (streamed), or one JSON object
+ * with `--json`; warnings and logs go to stderr.
+ *
+ * The config is resolved in layers (llama.cpp's defaults < the model's
+ * `general.sampling.*` < this command's defaults < `--config` < `--n-predict`),
+ * validated key by key and across keys; `--explain-config` prints where each
+ * value came from.
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad arguments or config,
  * 3 the model could not be loaded.
@@ -8,38 +14,85 @@
  */
 
 import { parseArgs } from "node:util";
-import { Context, LlamaError, Model, Sampler } from "../bindings/mod.ts";
+import {
+  Context,
+  LlamaError,
+  Model,
+  Sampler,
+  Status,
+} from "../bindings/mod.ts";
 import { ensureModel } from "../gguf/mod.ts";
-import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
+import {
+  type ChatMessage,
+  chatOptions,
+  parseMessages,
+  tokenizeChat,
+} from "./chat.ts";
+import { ConfigError, parseConfig, validateValue } from "./config.ts";
+import { checkConfig } from "./config_check.ts";
+import {
+  type ConfigLayer,
+  defaultConfig,
+  explainConfig,
+  formatExplain,
+  modelConfig,
+  resolveConfig,
+} from "./config_layers.ts";
 import { WasiNnError } from "./errno.ts";
 import { generate } from "./generate.ts";
 import { samplerParams } from "./_sampling.ts";
+import { contextOptions, modelOptions } from "./_config_context.ts";
 
 const HELP = `Usage: deno run -A cli.ts generate [options]
 
 Generates text for a prompt with llama.cpp, printing only the text on stdout.
 
 Options:
-  --model PATH        GGUF model (default: the generated demo model)
-  --prompt TEXT       the prompt (required)
-  --n-predict N       tokens to generate (default 128; -1 = until the context is full)
-  --config JSON|FILE  any config keys, e.g. '{"temp":0,"ctx-size":2048}'
-  --log-level LEVEL   debug, info, warn (default) or error
-  -h, --help          this help
+  --model PATH          GGUF model (default: the generated demo model)
+  --prompt TEXT         the prompt (special tokens in it are parsed)
+  --chat                send --prompt as a user message through the model's chat template
+  --system TEXT         a system message (implies --chat)
+  --messages JSON|FILE  an OpenAI-style messages array, rendered with the chat template
+  --n-predict N         tokens to generate (default 128; -1 = until the context is full)
+  --config JSON|FILE    config keys in any style, e.g. '{"temp":0,"ctx-size":2048}'
+  --strict              unknown config keys are errors
+  --explain-config      print each resolved config value and its layer to stderr
+  --json                print {text, tokens, stop_reason, probs, timings} as JSON instead of the text
+  --log-level LEVEL     debug, info, warn (default) or error
+  -h, --help            this help
+
+Config layers, lowest first: llama.cpp's defaults, the model's general.sampling.*
+metadata, this command's defaults (ctx_size 4096 or the model's training context if
+smaller, n_predict 128), --config, --n-predict.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or config, 3 model load failure.`;
 
-function readConfig(arg: string | undefined): string | undefined {
+function readJsonArg(
+  name: string,
+  arg: string | undefined,
+): string | undefined {
   if (arg === undefined) return undefined;
-  if (arg.trim().startsWith("{")) return arg;
+  const t = arg.trim();
+  if (t.startsWith("{") || t.startsWith("[")) return arg;
   try {
     return Deno.readTextFileSync(arg);
   } catch (e) {
-    throw new WasiNnError(1, `--config: cannot read ${arg}: ${(e as Error).message}`);
+    throw new WasiNnError(
+      1,
+      `${name}: cannot read ${arg}: ${(e as Error).message}`,
+    );
   }
 }
 
-/** Runs the generate subcommand; returns the exit code. */
+/**
+ * Runs the generate subcommand; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { generateCommand } from "./_cli_generate.ts";
+ * Deno.exit(await generateCommand(["--prompt", "Hello", "--config", '{"temperature":0}']));
+ * ```
+ */
 export async function generateCommand(args: string[]): Promise<number> {
   let opts;
   try {
@@ -48,8 +101,14 @@ export async function generateCommand(args: string[]): Promise<number> {
       options: {
         model: { type: "string" },
         prompt: { type: "string" },
+        chat: { type: "boolean" },
+        system: { type: "string" },
+        messages: { type: "string" },
         "n-predict": { type: "string" },
         config: { type: "string" },
+        strict: { type: "boolean" },
+        "explain-config": { type: "boolean" },
+        json: { type: "boolean" },
         "log-level": { type: "string", default: "warn" },
         help: { type: "boolean", short: "h" },
       },
@@ -66,75 +125,176 @@ export async function generateCommand(args: string[]): Promise<number> {
   const level = opts["log-level"]!;
   const levels = ["debug", "info", "warn", "error"];
   if (!levels.includes(level)) {
-    console.error(`error: --log-level must be one of ${levels.join(", ")}, got '${level}'`);
+    console.error(
+      `error: --log-level must be one of ${levels.join(", ")}, got '${level}'`,
+    );
     return 2;
   }
   const info = (msg: string) => {
     if (level === "debug" || level === "info") console.error(msg);
   };
-  if (opts.prompt === undefined) {
-    console.error(`error: --prompt is required\n\n${HELP}`);
+  const warn = (msg: string) => {
+    if (level !== "error") console.error(`warning: ${msg}`);
+  };
+  const explainOnly = opts["explain-config"] && opts.prompt === undefined &&
+    opts.messages === undefined;
+  if (
+    opts.prompt === undefined && opts.messages === undefined && !explainOnly
+  ) {
+    console.error(`error: --prompt or --messages is required\n\n${HELP}`);
     return 2;
   }
-  let cfg: ConfigValues;
+
+  // 1. The command line's own config layers.
+  const layers: ConfigLayer[] = [];
+  let messages: ChatMessage[] | undefined;
   try {
-    const parsed = parseConfig(readConfig(opts.config));
-    for (const w of parsed.warnings) console.error(`warning: ${w}`);
-    cfg = parsed.values;
+    const parsed = parseConfig(readJsonArg("--config", opts.config), {
+      strict: opts.strict,
+    });
+    for (const w of parsed.warnings) warn(w);
+    for (const n of parsed.notes) info(`note: ${n}`);
+    layers.push({ name: "cli-defaults", values: { n_predict: 128 } });
+    layers.push({ name: "config", values: parsed.values });
     if (opts["n-predict"] !== undefined) {
-      cfg = mergeConfig(cfg, parseConfig({ n_predict: Number(opts["n-predict"]) }).values);
+      const raw = opts["n-predict"];
+      const n = /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+      layers.push({
+        name: "--n-predict",
+        values: { n_predict: validateValue("n_predict", n, [], "--n-predict") },
+      });
+    }
+    if (opts.messages !== undefined) {
+      messages = parseMessages(readJsonArg("--messages", opts.messages));
+    } else if (opts.chat || opts.system !== undefined) {
+      messages = [
+        ...(opts.system !== undefined
+          ? [{ role: "system", content: opts.system }]
+          : []),
+        ...(opts.prompt !== undefined
+          ? [{ role: "user", content: opts.prompt }]
+          : []),
+      ];
     }
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     return 2;
   }
+
+  // 2. The model, its metadata layer, and the checks that need it.
   let path = opts.model;
   if (path === undefined) {
     const m = await ensureModel("tiny");
     path = m.path;
-    info(`using the generated demo model ${path} (random weights: the text is gibberish)`);
+    info(
+      `using the generated demo model ${path} (random weights: the text is gibberish)`,
+    );
   }
+  const early = resolveConfig(layers);
   let model: Model;
   try {
     model = await Model.load(path, {
-      nGpuLayers: cfg.n_gpu_layers as number | undefined,
+      ...modelOptions(early),
       onProgress: Deno.stderr.isTerminal() && level !== "error"
-        ? (f) => Deno.stderr.writeSync(new TextEncoder().encode(`\rloading ${(f * 100).toFixed(0)}%`))
+        ? (f) =>
+          Deno.stderr.writeSync(
+            new TextEncoder().encode(`\rloading ${(f * 100).toFixed(0)}%`),
+          )
         : undefined,
     });
-    if (Deno.stderr.isTerminal() && level !== "error") Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+    if (Deno.stderr.isTerminal() && level !== "error") {
+      Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+    }
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     return 3;
   }
   try {
-    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency;
-    const ctx = await Context.create(model, {
-      nCtx: (cfg.ctx_size as number | undefined) ?? 4096,
-      nBatch: cfg.batch_size as number | undefined,
-      nThreads: threads,
-      nThreadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
-    });
-    const sampler = Sampler.create(model, samplerParams(model, cfg, ctx.nCtx));
-    const prompt = model.tokenize(opts.prompt, { addSpecial: true, parseSpecial: true });
+    let cfg;
+    try {
+      const fromModel = modelConfig(model);
+      for (const w of fromModel.warnings) warn(w);
+      layers.unshift({ name: "default", values: defaultConfig() }, {
+        name: "model",
+        values: fromModel.values,
+      });
+      // this command's context: 4096 tokens, or the model's training context if smaller
+      layers[2].values!.ctx_size = Math.min(4096, model.nCtxTrain || 4096);
+      const checked = checkConfig(resolveConfig(layers), {
+        nCtxTrain: model.nCtxTrain,
+        nVocab: model.nVocab,
+        cpus: navigator.hardwareConcurrency,
+      });
+      for (const w of checked.warnings) warn(w);
+      cfg = checked.values;
+      if (opts["explain-config"]) {
+        console.error(formatExplain(explainConfig(layers)));
+      }
+      if (explainOnly) return 0;
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      return 2;
+    }
+    const ctx = await Context.create(model, contextOptions(cfg));
+    let sampler: Sampler;
+    let prompt: Int32Array<ArrayBuffer>;
+    try {
+      sampler = Sampler.create(model, samplerParams(model, cfg, ctx.nCtx));
+      if (messages) {
+        const chat = tokenizeChat(model, messages, chatOptions(cfg));
+        for (const w of chat.warnings) warn(w);
+        info(
+          `chat prompt (${chat.template} template): ${
+            JSON.stringify(chat.text)
+          }`,
+        );
+        prompt = chat.tokens;
+      } else {
+        prompt = model.tokenize(opts.prompt!, {
+          addSpecial: true,
+          parseSpecial: true,
+        });
+      }
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      return e instanceof ConfigError ||
+          (e instanceof LlamaError && e.code === Status.Grammar)
+        ? 2
+        : 1;
+    }
     const ac = new AbortController();
     const onSigint = () => ac.abort();
     Deno.addSignalListener("SIGINT", onSigint);
     const stop = [
-      ...(typeof cfg.reverse_prompt === "string" ? [cfg.reverse_prompt] : []),
+      ...(typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
+        ? [cfg.reverse_prompt]
+        : []),
       ...((cfg.stop as string[] | undefined) ?? []),
     ];
     try {
       const r = await generate(ctx, sampler, prompt, {
-        nPredict: (cfg.n_predict as number | undefined) ?? 128,
+        nPredict: cfg.n_predict as number,
         stop,
         ignoreEos: Boolean(cfg.ignore_eos),
+        nProbs: (cfg.n_probs as number | undefined) ?? 0,
         signal: ac.signal,
-        onToken: (b) => Deno.stdout.writeSync(b),
+        onToken: opts.json ? undefined : (b) => Deno.stdout.writeSync(b),
       });
-      if (Deno.stdout.isTerminal()) console.log();
+      if (opts.json) {
+        console.log(JSON.stringify({
+          text: r.text,
+          tokens: r.tokens,
+          stop_reason: r.stopReason,
+          stopped_by: r.stoppedBy,
+          seed: sampler.seed,
+          ...(r.probs ? { probs: r.probs } : {}),
+          timings: r.timings,
+        }));
+      } else if (Deno.stdout.isTerminal()) console.log();
       info(
-        `${r.timings.promptTokens} prompt tokens in ${r.timings.promptMs.toFixed(1)} ms; ${r.tokens.length} tokens at ${
+        `${r.timings.promptTokens} prompt tokens in ${
+          r.timings.promptMs.toFixed(1)
+        } ms; ${r.tokens.length} tokens at ${
           r.timings.tokensPerSecond.toFixed(1)
         } t/s; stop: ${r.stopReason}`,
       );
@@ -144,7 +304,7 @@ export async function generateCommand(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    return e instanceof WasiNnError && e.errno === 1 ? 2 : e instanceof LlamaError ? 1 : 1;
+    return e instanceof WasiNnError && e.errno === 1 ? 2 : 1;
   } finally {
     model.close();
   }

@@ -1,135 +1,133 @@
 /**
- * One configuration model for every key style our users write: WasmEdge's
- * kebab-case (`ctx-size`), the original project's flat snake_case
- * (`ctx_size`), and llama.cpp server request names (`temperature`,
- * `max_tokens`). Every key is normalised to one canonical name, checked for
- * its JSON type (strictly, as WasmEdge does: an int key rejects 1.5 and "1")
- * and its range (with the message shape of llama.cpp's server), and merged
- * in layers: defaults < host < graph (load) < context (set_input 1) < call.
+ * One configuration model for every key style our users write, validated
+ * with the rules of llama.cpp's server:
+ *
+ * - WasmEdge's kebab-case (`ctx-size`, `n-predict`, `json-schema`);
+ * - the original project's flat snake_case (`ctx_size`, `temp`) and its nested
+ *   sections (`backend`, `model`, `sampling` with `dynatemp`, `stopping`,
+ *   `memory` / `memory_management`, `logging`, `performance`);
+ * - llama.cpp server request names and aliases (`temperature`, `max_tokens`,
+ *   `repeat_last_n`, `logprobs`).
+ *
+ * Every key is normalised to one canonical name and checked for its JSON type
+ * (strictly, as WasmEdge does: an int key rejects 1.5 and "1") and its range:
+ * hard limits are rejected with the server's message shape
+ * (`Field 'n_predict': Value must be between -1 <= value <= 2147483647, but
+ * got -5`), soft limits are clamped where the server clamps. `null` means
+ * "not set here" (a lower layer or the default applies). Unknown keys are
+ * warnings with a "did you mean" (errors in strict mode). Layers merge with
+ * {@linkcode mergeConfig}; see config_layers.ts for the layer stack and the
+ * explain view, config_check.ts for cross-parameter checks and
+ * config_schema.ts for the JSON Schema.
  *
  * @example
  * ```ts
  * import { parseConfig } from "./config.ts";
- * const { values, warnings } = parseConfig('{"ctx-size":1024,"temperature":0.2,"llama3":false}');
- * console.log(values.ctx_size, values.temp, warnings.length);
+ * const { values, warnings } = parseConfig(
+ *   '{"ctx-size":1024,"sampling":{"temperature":0.2,"dynatemp":{"range":0.5}},"llama3":false}',
+ * );
+ * console.log(values.ctx_size, values.temp, values.dynatemp_range, warnings.length); // 1024 0.2 0.5 1
  * ```
  * @module
  */
 
 import { Errno, WasiNnError } from "./errno.ts";
+import {
+  allSpellings,
+  describeValue,
+  fmtNum,
+  type KeyDef,
+  type KeyScope,
+  type KeySpec,
+  type KeyType,
+  OBJECT_KEYS,
+  SAMPLER_CHARS,
+  SAMPLER_NAMES,
+  SECTIONS,
+  specIn,
+  SPECS,
+} from "./_config_keys.ts";
 
-/** JSON types a key accepts. */
-export type KeyType = "int" | "number" | "bool" | "string" | "string[]" | "any";
+export type { KeyDef, KeyScope, KeyType };
 
-/** Which object a key configures (what must be rebuilt when it changes). */
-export type KeyScope = "model" | "context" | "sampling" | "run";
+/**
+ * Every key we understand, with its type, range, default and doc.
+ *
+ * @example
+ * ```ts
+ * import { KEYS } from "./config.ts";
+ * const temp = KEYS.find((k) => k.name === "temp")!;
+ * console.log(temp.aliases, temp.min, temp.clamp, temp.default); // ["temperature"] 0 true 0.8
+ * ```
+ */
+export const KEYS: readonly KeyDef[] = SPECS;
 
-/** The definition of one configuration key. */
-export interface KeyDef {
-  /** Canonical snake_case name. */
-  name: string;
-  /** JSON type. */
-  type: KeyType;
-  /** What it configures. */
-  scope: KeyScope;
-  /** Other accepted spellings (kebab-case of the name is always accepted). */
-  aliases?: string[];
-  /** Inclusive range for numbers. */
-  min?: number;
-  /** Inclusive range for numbers. */
-  max?: number;
-  /** Clamp into range instead of rejecting (where llama.cpp's server clamps). */
-  clamp?: boolean;
-  /** Allowed strings. */
-  oneOf?: readonly string[];
-  /** One line for docs and --help. */
-  doc: string;
-}
-
-const I32_MAX = 2147483647;
-
-/** Every key we understand. */
-export const KEYS: readonly KeyDef[] = [
-  // model
-  { name: "n_gpu_layers", type: "int", scope: "model", aliases: ["ngl", "gpu_layers"], min: -1, max: I32_MAX, doc: "layers offloaded to the GPU (-1 = all)" },
-  { name: "main_gpu", type: "int", scope: "model", min: 0, max: 255, doc: "GPU for split_mode none" },
-  { name: "split_mode", type: "string", scope: "model", oneOf: ["none", "layer", "row"], doc: "how to split across GPUs" },
-  { name: "use_mmap", type: "bool", scope: "model", doc: "memory-map the model file" },
-  { name: "use_mlock", type: "bool", scope: "model", doc: "lock the model in RAM" },
-  // context
-  { name: "ctx_size", type: "int", scope: "context", aliases: ["n_ctx", "context_size"], min: 0, max: I32_MAX, doc: "context length in tokens (0 = the model's)" },
-  { name: "batch_size", type: "int", scope: "context", aliases: ["n_batch"], min: 1, max: I32_MAX, doc: "logical batch size" },
-  { name: "ubatch_size", type: "int", scope: "context", aliases: ["n_ubatch"], min: 1, max: I32_MAX, doc: "physical batch size" },
-  { name: "threads", type: "int", scope: "context", aliases: ["n_threads"], min: 1, max: 1024, doc: "generation threads" },
-  { name: "threads_batch", type: "int", scope: "context", aliases: ["n_threads_batch"], min: 1, max: 1024, doc: "prompt threads" },
-  { name: "poll", type: "int", scope: "context", min: 0, max: 100, doc: "thread-pool polling level (llama.cpp tools: 50)" },
-  { name: "flash_attn", type: "any", scope: "context", doc: "flash attention: on, off, auto (or true/false)" },
-  { name: "embedding", type: "bool", scope: "context", aliases: ["embeddings"], doc: "compute embeddings instead of text" },
-  { name: "pooling_type", type: "int", scope: "context", min: -1, max: 4, doc: "-1 model default, 0 none, 1 mean, 2 cls, 3 last, 4 rank" },
-  // sampling
-  { name: "temp", type: "number", scope: "sampling", aliases: ["temperature"], min: 0, max: Infinity, clamp: true, doc: "temperature (0 = greedy)" },
-  { name: "top_k", type: "int", scope: "sampling", min: 0, max: I32_MAX, doc: "top-k (0 = vocabulary)" },
-  { name: "top_p", type: "number", scope: "sampling", min: 0, max: 1, clamp: true, doc: "nucleus sampling (1 = off)" },
-  { name: "min_p", type: "number", scope: "sampling", min: 0, max: 1, clamp: true, doc: "min-p (0 = off)" },
-  { name: "typical_p", type: "number", scope: "sampling", aliases: ["typ_p"], min: 0, max: 1, clamp: true, doc: "locally typical (1 = off)" },
-  { name: "top_n_sigma", type: "number", scope: "sampling", min: -1, max: Infinity, doc: "top-n-sigma (-1 = off)" },
-  { name: "xtc_probability", type: "number", scope: "sampling", min: 0, max: 1, doc: "XTC probability" },
-  { name: "xtc_threshold", type: "number", scope: "sampling", min: 0, max: 1, doc: "XTC threshold" },
-  { name: "dynatemp_range", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "dynamic temperature range" },
-  { name: "dynatemp_exponent", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "dynamic temperature exponent" },
-  { name: "repeat_penalty", type: "number", scope: "sampling", aliases: ["penalty_repeat"], min: 0, max: Infinity, clamp: true, doc: "repetition penalty (1 = off)" },
-  { name: "repeat_last_n", type: "int", scope: "sampling", aliases: ["penalty_last_n", "last_n_penalty"], min: -1, max: I32_MAX, doc: "penalty window (-1 = context size)" },
-  { name: "presence_penalty", type: "number", scope: "sampling", aliases: ["penalty_present"], min: 0, max: Infinity, clamp: true, doc: "presence penalty" },
-  { name: "frequency_penalty", type: "number", scope: "sampling", aliases: ["penalty_freq"], min: 0, max: Infinity, clamp: true, doc: "frequency penalty" },
-  { name: "dry_multiplier", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "DRY multiplier (0 = off)" },
-  { name: "dry_base", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "DRY base" },
-  { name: "dry_allowed_length", type: "int", scope: "sampling", min: 0, max: I32_MAX, doc: "DRY allowed length" },
-  { name: "dry_penalty_last_n", type: "int", scope: "sampling", min: -1, max: I32_MAX, doc: "DRY window (-1 = context size)" },
-  { name: "dry_sequence_breakers", type: "string[]", scope: "sampling", doc: "DRY sequence breakers" },
-  { name: "mirostat", type: "int", scope: "sampling", min: 0, max: 2, doc: "0 off, 1 Mirostat, 2 Mirostat 2.0" },
-  { name: "mirostat_tau", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "Mirostat target entropy" },
-  { name: "mirostat_eta", type: "number", scope: "sampling", min: 0, max: Infinity, doc: "Mirostat learning rate" },
-  { name: "min_keep", type: "int", scope: "sampling", min: 0, max: I32_MAX, doc: "minimum candidates kept" },
-  { name: "n_probs", type: "int", scope: "sampling", min: 0, max: 1024, doc: "top-N probabilities per token" },
-  { name: "seed", type: "int", scope: "sampling", min: -1, max: 4294967295, doc: "RNG seed (-1 = random)" },
-  { name: "ignore_eos", type: "bool", scope: "sampling", doc: "do not stop at end-of-generation tokens" },
-  { name: "grammar", type: "string", scope: "sampling", doc: "GBNF grammar" },
-  { name: "json_schema", type: "any", scope: "sampling", doc: "JSON schema (object or string) turned into a grammar" },
-  { name: "samplers", type: "string[]", scope: "sampling", doc: "sampler order" },
-  { name: "logit_bias", type: "any", scope: "sampling", doc: "[[token, bias], ...] or {token: bias}; false bans" },
-  // run
-  { name: "n_predict", type: "int", scope: "run", aliases: ["max_tokens", "n_predicts"], min: -1, max: I32_MAX, doc: "max tokens to generate (-1 = until the context is full)" },
-  { name: "reverse_prompt", type: "string", scope: "run", aliases: ["antiprompt"], doc: "stop when the output contains this text" },
-  { name: "stop", type: "string[]", scope: "run", doc: "stop strings" },
-  { name: "stream_stdout", type: "bool", scope: "run", doc: "print each token to the host's stdout during compute" },
-  { name: "enable_log", type: "bool", scope: "run", doc: "log info and llama.cpp messages" },
-  { name: "enable_debug_log", type: "bool", scope: "run", doc: "log debug messages" },
-  { name: "embd_normalize", type: "int", scope: "run", min: -1, max: I32_MAX, doc: "-1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm" },
-  { name: "chat_template", type: "string", scope: "run", doc: "Jinja chat template override" },
-];
-
-const BY_SPELLING = new Map<string, KeyDef>();
-for (const k of KEYS) {
-  for (const s of [k.name, ...(k.aliases ?? [])]) {
-    BY_SPELLING.set(s, k);
-    BY_SPELLING.set(s.replaceAll("_", "-"), k);
-  }
-}
-
-/** Resolved values by canonical name. */
+/**
+ * Resolved values by canonical name.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigValues } from "./config.ts";
+ * const cfg: ConfigValues = { temp: 0.2, n_predict: 64 };
+ * console.log(Object.keys(cfg).length); // 2
+ * ```
+ */
 export type ConfigValues = Record<string, unknown>;
 
-/** What a config failed on. Guests get errno InvalidArgument (1). */
+/**
+ * Which rule a value broke.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigRule } from "./config.ts";
+ * const rule: ConfigRule = "range";
+ * console.log(rule);
+ * ```
+ */
+export type ConfigRule =
+  | "type"
+  | "range"
+  | "enum"
+  | "format"
+  | "unknown_key"
+  | "conflict"
+  | "requires";
+
+/**
+ * A config value that breaks a rule. Guests get errno InvalidArgument (1);
+ * TypeScript callers get the field as written, the value, the rule and a
+ * suggestion.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config.ts";
+ * try {
+ *   parseConfig({ n_predict: -5 });
+ * } catch (e) {
+ *   const err = e as ConfigError;
+ *   console.log(err.message); // Field 'n_predict': Value must be between -1 <= value <= 2147483647, but got -5
+ *   console.log(err.field, err.value, err.rule, err.errno); // n_predict -5 range 1
+ * }
+ * ```
+ */
 export class ConfigError extends WasiNnError {
-  /** The key as written. */
+  /** The key as written (a dotted path inside sections). */
   readonly field: string;
   /** The offending value. */
   readonly value: unknown;
+  /** The rule it broke. */
+  readonly rule: ConfigRule;
   /** A hint to fix it. */
   readonly suggestion?: string;
 
-  /** Creates a config error. */
-  constructor(field: string, value: unknown, message: string, suggestion?: string) {
+  /** Creates a config error; the message reads `Field '<field>': <message> (<suggestion>)`. */
+  constructor(
+    field: string,
+    value: unknown,
+    message: string,
+    suggestion?: string,
+    rule: ConfigRule = "range",
+  ) {
     super(
       Errno.InvalidArgument,
       `Field '${field}': ${message}${suggestion ? ` (${suggestion})` : ""}`,
@@ -137,137 +135,394 @@ export class ConfigError extends WasiNnError {
     this.field = field;
     this.value = value;
     this.suggestion = suggestion;
+    this.rule = rule;
   }
 }
 
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(
-        d[i - 1][j] + 1,
-        d[i][j - 1] + 1,
-        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      cur[j] = Math.min(
+        prev[j] + 1,
+        cur[j - 1] + 1,
+        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
       );
     }
+    prev = cur;
   }
-  return d[a.length][b.length];
+  return prev[b.length];
 }
 
-/** The closest known spelling to an unknown key, if any is close. */
-export function suggestKey(key: string): string | undefined {
+function closest(
+  key: string,
+  candidates: Iterable<string>,
+): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
-  for (const s of BY_SPELLING.keys()) {
-    const d = levenshtein(key, s);
+  const k = key.toLowerCase();
+  for (const s of candidates) {
+    const d = editDistance(k, s);
     if (d < bestD) {
       bestD = d;
       best = s;
     }
   }
-  return bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
-}
-
-/** Looks a key up under any spelling. */
-export function keyDef(spelling: string): KeyDef | undefined {
-  return BY_SPELLING.get(spelling);
-}
-
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : String(v);
-}
-
-function checkValue(field: string, def: KeyDef, v: unknown): unknown {
-  switch (def.type) {
-    case "int":
-      if (typeof v !== "number" || !Number.isInteger(v)) {
-        throw new ConfigError(
-          field,
-          v,
-          `expected an integer, but got ${typeof v === "number" ? v : `${typeof v} ${describe(v)}`}`,
-          typeof v === "string" && /^-?\d+$/.test(v) ? `write ${v} without quotes` : undefined,
-        );
-      }
-      break;
-    case "number":
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        throw new ConfigError(
-          field,
-          v,
-          `expected a number, but got ${typeof v} ${describe(v)}`,
-          typeof v === "string" && !isNaN(Number(v)) ? `write ${v} without quotes` : undefined,
-        );
-      }
-      break;
-    case "bool":
-      if (typeof v !== "boolean") {
-        throw new ConfigError(
-          field,
-          v,
-          `expected true or false, but got ${typeof v} ${describe(v)}`,
-        );
-      }
-      return v;
-    case "string":
-      if (typeof v !== "string") {
-        throw new ConfigError(field, v, `expected a string, but got ${typeof v} ${describe(v)}`);
-      }
-      if (def.oneOf && !def.oneOf.includes(v)) {
-        throw new ConfigError(
-          field,
-          v,
-          `must be one of ${def.oneOf.join(", ")}, but got ${JSON.stringify(v)}`,
-        );
-      }
-      return v;
-    case "string[]":
-      if (typeof v === "string") return [v];
-      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
-        throw new ConfigError(field, v, `expected a string or an array of strings`);
-      }
-      return v;
-    case "any":
-      return v;
-  }
-  const n = v as number;
-  const min = def.min ?? -Infinity, max = def.max ?? Infinity;
-  if (n < min || n > max) {
-    if (def.clamp) return Math.min(max, Math.max(min, n));
-    throw new ConfigError(
-      field,
-      v,
-      `Value must be between ${min} <= value <= ${max}, but got ${n}`,
-    );
-  }
-  return n;
-}
-
-/** Result of parsing one config layer. */
-export interface ParsedConfig {
-  /** Values by canonical name (null values removed: null means "default"). */
-  values: ConfigValues;
-  /** Unknown keys, with a suggestion where one is close. */
-  warnings: string[];
+  const limit = key.length <= 4 ? 1 : Math.max(2, Math.floor(key.length / 4));
+  return bestD <= limit ? best : undefined;
 }
 
 /**
- * Parses and validates one config layer (JSON text or an object). Malformed
- * JSON throws WasiNnError(InvalidEncoding); a bad value throws ConfigError
- * (InvalidArgument). Nested sections of the original project (`sampling`,
- * `model`, `backend`, `stopping`, ...) are flattened. Unknown keys are
- * warnings, or errors with `strict`.
+ * The closest known spelling (of any style, or a section name) to an unknown
+ * key, if one is close.
+ *
+ * @example
+ * ```ts
+ * import { suggestKey } from "./config.ts";
+ * console.log(suggestKey("temprature"), suggestKey("ctx-sise"), suggestKey("llama3")); // temperature ctx-size undefined
+ * ```
+ */
+export function suggestKey(key: string): string | undefined {
+  return closest(key, allSpellings());
+}
+
+/**
+ * Looks a key up under any spelling (canonical, alias, kebab-case).
+ *
+ * @example
+ * ```ts
+ * import { keyDef } from "./config.ts";
+ * console.log(keyDef("max_tokens")?.name, keyDef("ctx-size")?.name, keyDef("nope")); // n_predict ctx_size undefined
+ * ```
+ */
+export function keyDef(spelling: string): KeyDef | undefined {
+  return specIn(undefined, spelling);
+}
+
+/**
+ * Result of parsing one config layer.
+ *
+ * @example
+ * ```ts
+ * import { type ParsedConfig, parseConfig } from "./config.ts";
+ * const p: ParsedConfig = parseConfig({ mmproj: "x.gguf", top_p: 2 });
+ * console.log(p.values.top_p, p.notes.length); // 1 1
+ * console.log(p.warnings); // ["Field 'top_p': 2 is outside 0 <= value <= 1; clamped to 1"]
+ * ```
+ */
+export interface ParsedConfig {
+  /** Values by canonical name (`null` values are left out: null means "not set here"). */
+  values: ConfigValues;
+  /** Unknown keys (with a suggestion where one is close), clamped values, ignored values. */
+  warnings: string[];
+  /** Keys accepted for compatibility that have no effect in this host. */
+  notes: string[];
+}
+
+/**
+ * Options of {@linkcode parseConfig}.
+ *
+ * @example
+ * ```ts
+ * import { type ParseOptions, parseConfig } from "./config.ts";
+ * const opts: ParseOptions = { strict: true };
+ * console.log(parseConfig({ temp: 0.5 }, opts).values.temp); // 0.5
+ * ```
+ */
+export interface ParseOptions {
+  /** Unknown keys are errors (ConfigError, rule "unknown_key") instead of warnings. */
+  strict?: boolean;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+function typeSuggestion(def: KeySpec, v: unknown): string | undefined {
+  if (typeof v === "string") {
+    const t = v.trim();
+    if (
+      (def.type === "int" || def.type === "number") && t !== "" &&
+      !isNaN(Number(t))
+    ) {
+      return `write ${t} without quotes`;
+    }
+    if (def.type === "bool" && (t === "true" || t === "false")) {
+      return `write ${t} without quotes`;
+    }
+  }
+  if (def.type === "bool" && (v === 0 || v === 1)) {
+    return `write ${v === 1} instead of ${v}`;
+  }
+  if (def.type === "int" && typeof v === "number" && Number.isFinite(v)) {
+    return `write a whole number such as ${Math.round(v)}`;
+  }
+  return undefined;
+}
+
+function samplerList(field: string, v: string[] | string): string[] {
+  const names = typeof v === "string"
+    ? (/[;,]/.test(v)
+      ? v.split(/[;,]/).map((s) => s.trim()).filter(Boolean)
+      : undefined)
+    : v;
+  if (names === undefined) {
+    const out: string[] = [];
+    for (const c of v as string) {
+      const name = SAMPLER_CHARS[c];
+      if (!name) {
+        throw new ConfigError(
+          field,
+          v,
+          `unknown sampler letter '${c}'`,
+          `letters: ${
+            Object.entries(SAMPLER_CHARS).map(([k, n]) => `${k} ${n}`).join(
+              ", ",
+            )
+          }`,
+          "enum",
+        );
+      }
+      out.push(name);
+    }
+    return out;
+  }
+  return names.map((n) => {
+    const name = SAMPLER_NAMES[n.toLowerCase()];
+    if (!name) {
+      const s = closest(n, Object.keys(SAMPLER_NAMES));
+      throw new ConfigError(
+        field,
+        n,
+        `unknown sampler '${n}'`,
+        s
+          ? `did you mean '${s}'?`
+          : `samplers: ${
+            [...new Set(Object.values(SAMPLER_NAMES))].join(", ")
+          }`,
+        "enum",
+      );
+    }
+    return name;
+  });
+}
+
+const TRIGGER_TYPES = ["token", "word", "pattern", "pattern_full"] as const;
+
+/** Type-specific normalisation after the schema accepted the value; `undefined` drops it. */
+function normalize(
+  field: string,
+  def: KeySpec,
+  input: unknown,
+  v: unknown,
+  warnings: string[],
+): unknown {
+  switch (def.name) {
+    case "dry_base":
+      if ((v as number) < 1) {
+        warnings.push(
+          `Field '${field}': ${v} is below 1.0 and is ignored (the default ${def.default} or a lower layer's value applies)`,
+        );
+        return undefined;
+      }
+      return v;
+    case "repeat_penalty":
+      if (!((v as number) > 0)) {
+        throw new ConfigError(
+          field,
+          v,
+          `Value must be finite and greater than 0, but got ${
+            fmtNum(v as number, true)
+          }`,
+          "1.0 disables the penalty",
+          "range",
+        );
+      }
+      return v;
+    case "samplers":
+      return samplerList(field, v as string[] | string);
+    case "stop": {
+      const list = (typeof v === "string" ? [v] : v as string[]).filter((s) =>
+        s !== ""
+      );
+      return list;
+    }
+    case "pooling_type":
+      return typeof v === "string"
+        ? ["none", "mean", "cls", "last", "rank"].indexOf(v)
+        : v;
+    case "json_schema":
+      if (typeof v === "string") {
+        if (v.trim() === "") return undefined;
+        try {
+          JSON.parse(v);
+        } catch (e) {
+          throw new ConfigError(
+            field,
+            v,
+            `not valid JSON: ${(e as Error).message}`,
+            "send the schema as a JSON object or as a string holding valid JSON",
+            "format",
+          );
+        }
+      }
+      return v;
+    case "grammar_triggers":
+      return (v as unknown[]).map((t, i) => {
+        if (typeof t === "string") return { type: "word", value: t };
+        const o = t as {
+          type: number | string;
+          value?: string;
+          token?: number;
+        };
+        const type = typeof o.type === "number"
+          ? TRIGGER_TYPES[o.type]
+          : o.type;
+        if (type === "token" ? o.token === undefined : o.value === undefined) {
+          throw new ConfigError(
+            `${field}[${i}]`,
+            t,
+            type === "token"
+              ? `a "token" trigger needs "token": <id>`
+              : `a "${type}" trigger needs "value": <string>`,
+            undefined,
+            "requires",
+          );
+        }
+        return type === "token"
+          ? { type, token: o.token }
+          : { type, value: o.value };
+      });
+    case "logit_bias":
+      if (Array.isArray(v)) {
+        for (const [tok] of v as [unknown, unknown][]) {
+          if (typeof tok === "number" && tok < 0) {
+            throw new ConfigError(
+              field,
+              tok,
+              `token ids are >= 0, but got ${tok}`,
+              undefined,
+              "range",
+            );
+          }
+        }
+      }
+      return v;
+  }
+  if (def.clamp && typeof input === "number" && v !== input) {
+    const n = (x: number) =>
+      Number.isFinite(x) ? String(x) : x > 0 ? "inf" : "-inf";
+    warnings.push(
+      `Field '${field}': ${input} is outside ${n(def.min!)} <= value <= ${
+        n(def.max!)
+      }; clamped to ${v}`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Validates one value of one key (any spelling, or a dotted path such as
+ * `logging.level`) as {@linkcode parseConfig} does. Returns the value to use
+ * (clamped, normalised; `undefined` = ignored); warnings are pushed to
+ * `warnings`; messages name the field as `label` (default: the key).
+ *
+ * @example
+ * ```ts
+ * import { validateValue } from "./config.ts";
+ * const warnings: string[] = [];
+ * console.log(validateValue("top_p", 1.5, warnings), warnings.length); // 1 1
+ * console.log(validateValue("samplers", "kmt")); // ["top_k", "min_p", "temperature"]
+ * ```
+ */
+export function validateValue(
+  field: string,
+  value: unknown,
+  warnings: string[] = [],
+  label: string = field,
+): unknown {
+  const parts = field.split(".");
+  const key = parts.pop()!;
+  const section = parts.length ? SECTIONS[parts[parts.length - 1]] : undefined;
+  const def = specIn(section, key) as KeySpec | undefined;
+  if (!def) {
+    const s = suggestKey(field);
+    throw new ConfigError(
+      label,
+      value,
+      "unknown key",
+      s ? `did you mean '${s}'?` : undefined,
+      "unknown_key",
+    );
+  }
+  return check(label, def, value, warnings);
+}
+
+function check(
+  field: string,
+  def: KeySpec,
+  v: unknown,
+  warnings: string[],
+): unknown {
+  const r = def.schema.safeParse(v);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue.path.length
+      ? issue.path.map((p) =>
+        typeof p === "number" ? `[${p}]` : `.${String(p)}`
+      ).join("")
+      : "";
+    const rule: ConfigRule =
+      issue.code === "too_small" || issue.code === "too_big"
+        ? "range"
+        : issue.code === "invalid_value" && typeof v === "string"
+        ? "enum"
+        : "type";
+    let suggestion = rule === "type" ? typeSuggestion(def, v) : undefined;
+    if (rule === "enum" && def.oneOf && typeof v === "string") {
+      const s = closest(v, def.oneOf);
+      if (s) suggestion = `did you mean '${s}'?`;
+    }
+    throw new ConfigError(
+      `${field}${path}`,
+      v,
+      issue.message,
+      suggestion,
+      rule,
+    );
+  }
+  return normalize(field, def, v, r.data, warnings);
+}
+
+/**
+ * Parses and validates one config layer (JSON text or an object).
+ *
+ * - Malformed JSON, or JSON that is not an object: WasiNnError(InvalidEncoding).
+ * - A wrong type or a value out of a hard range: ConfigError (InvalidArgument).
+ * - Soft ranges are clamped (with a warning); `dry_base` < 1 is dropped (warning).
+ * - Nested sections are flattened; unknown keys are warnings (errors with `strict`).
+ * - A key given twice under two spellings: the later one wins, with a warning.
+ * - `grammar` and `json_schema` together in one layer: ConfigError (rule "conflict").
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const { values } = parseConfig({ "n-predict": 32, max_tokens: null, top_k: -3, stopping: { stop: "\n" } });
+ * console.log(values); // { n_predict: 32, top_k: 0, stop: ["\n"] }
+ * ```
  */
 export function parseConfig(
   input: string | Record<string, unknown> | undefined,
-  options: { strict?: boolean } = {},
+  options: ParseOptions = {},
 ): ParsedConfig {
   const values: ConfigValues = {};
   const warnings: string[] = [];
-  if (input === undefined) return { values, warnings };
+  const notes: string[] = [];
+  if (input === undefined) return { values, warnings, notes };
   let obj: unknown = input;
   if (typeof input === "string") {
-    if (input.trim() === "") return { values, warnings };
+    if (input.trim() === "") return { values, warnings, notes };
     try {
       obj = JSON.parse(input);
     } catch (e) {
@@ -277,43 +532,137 @@ export function parseConfig(
       );
     }
   }
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-    throw new WasiNnError(Errno.InvalidEncoding, "config must be a JSON object");
+  if (!isObject(obj)) {
+    throw new WasiNnError(
+      Errno.InvalidEncoding,
+      `config must be a JSON object, but is ${describeValue(obj)}`,
+    );
   }
-  const visit = (o: Record<string, unknown>, prefix: string) => {
+  const seen = new Map<string, string>();
+  const unknown = (path: string, key: string, v: unknown) => {
+    const s = suggestKey(key);
+    if (options.strict) {
+      throw new ConfigError(
+        path,
+        v,
+        "unknown key",
+        s ? `did you mean '${s}'?` : undefined,
+        "unknown_key",
+      );
+    }
+    warnings.push(
+      `unknown config key '${path}'${s ? `; did you mean '${s}'?` : ""}`,
+    );
+  };
+  const visit = (
+    o: Record<string, unknown>,
+    prefix: string,
+    section: string | undefined,
+    depth: number,
+  ) => {
     for (const [key, v] of Object.entries(o)) {
-      const def = keyDef(key);
-      if (!def && v !== null && typeof v === "object" && !Array.isArray(v)) {
-        visit(v as Record<string, unknown>, `${prefix}${key}.`);
+      const path = `${prefix}${key}`;
+      const sec = SECTIONS[key] ?? SECTIONS[key.replaceAll("-", "_")];
+      const def = specIn(section, key);
+      if (
+        sec && isObject(v) && !(def && OBJECT_KEYS.has(def.name)) && depth < 4
+      ) {
+        visit(v, `${path}.`, sec, depth + 1);
         continue;
       }
       if (!def) {
-        const s = suggestKey(key);
-        const msg = `unknown config key '${prefix}${key}'${s ? `; did you mean '${s}'?` : ""}`;
-        if (options.strict) {
-          throw new ConfigError(`${prefix}${key}`, v, "unknown key", s ? `did you mean '${s}'?` : undefined);
+        if (sec && v !== null) {
+          // e.g. an OpenAI-style request's "model": "name": not a section here
+          const msg = `type must be object (a section of keys), but is ${
+            describeValue(v)
+          }`;
+          if (options.strict) {
+            throw new ConfigError(path, v, msg, undefined, "type");
+          }
+          warnings.push(`Field '${path}': ${msg}; ignored`);
+          continue;
         }
-        warnings.push(msg);
+        unknown(path, key, v);
         continue;
       }
       if (v === null) continue;
-      values[def.name] = checkValue(`${prefix}${key}`, def, v);
+      const value = check(path, def, v, warnings);
+      if (def.noEffect) {
+        notes.push(`'${path}' has no effect here: ${def.noEffect}`);
+      }
+      const before = seen.get(def.name);
+      if (before !== undefined) {
+        warnings.push(
+          `'${before}' and '${path}' both set ${def.name}; the later one ('${path}') is used`,
+        );
+      }
+      seen.set(def.name, path);
+      if (value === undefined) delete values[def.name];
+      else values[def.name] = value;
     }
   };
-  visit(obj as Record<string, unknown>, "");
-  return { values, warnings };
+  visit(obj, "", undefined, 0);
+  if (
+    values.grammar !== undefined && values.grammar !== "" &&
+    values.json_schema !== undefined
+  ) {
+    throw new ConfigError(
+      seen.get("json_schema")!,
+      values.json_schema,
+      `cannot be combined with '${seen.get("grammar")}' in one config`,
+      "keep one of them: json_schema is turned into a grammar",
+      "conflict",
+    );
+  }
+  return { values, warnings, notes };
 }
 
-/** Merges layers, lowest first. */
-export function mergeConfig(...layers: (ConfigValues | undefined)[]): ConfigValues {
-  return Object.assign({}, ...layers.filter(Boolean));
+/** Keys that replace each other across layers: a layer setting one clears the others below it. */
+const EXCLUSIVE: readonly (readonly string[])[] = [["grammar", "json_schema"]];
+
+/**
+ * Merges layers, lowest first: each key takes the value of the highest layer
+ * that sets it. A layer that sets `grammar` or `json_schema` also clears the
+ * other one from the layers below it.
+ *
+ * @example
+ * ```ts
+ * import { mergeConfig } from "./config.ts";
+ * const cfg = mergeConfig({ temp: 0.8, grammar: 'root ::= "a"' }, undefined, { temp: 0.1, json_schema: { type: "string" } });
+ * console.log(cfg.temp, cfg.grammar, cfg.json_schema); // 0.1 undefined { type: "string" }
+ * ```
+ */
+export function mergeConfig(
+  ...layers: (ConfigValues | undefined)[]
+): ConfigValues {
+  const out: ConfigValues = {};
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const group of EXCLUSIVE) {
+      if (group.some((k) => layer[k] !== undefined)) {
+        for (const k of group) delete out[k];
+      }
+    }
+    Object.assign(out, layer);
+  }
+  return out;
 }
 
-/** The canonical keys of one scope whose values differ between two configs. */
+/**
+ * The scopes whose keys differ between two configs (what must be rebuilt).
+ *
+ * @example
+ * ```ts
+ * import { changedScopes } from "./config.ts";
+ * console.log([...changedScopes({ temp: 0.1, ctx_size: 512 }, { temp: 0.2, ctx_size: 512 })]); // ["sampling"]
+ * ```
+ */
 export function changedScopes(a: ConfigValues, b: ConfigValues): Set<KeyScope> {
   const out = new Set<KeyScope>();
   for (const k of KEYS) {
-    if (JSON.stringify(a[k.name]) !== JSON.stringify(b[k.name])) out.add(k.scope);
+    if (JSON.stringify(a[k.name]) !== JSON.stringify(b[k.name])) {
+      out.add(k.scope);
+    }
   }
   return out;
 }

@@ -17,7 +17,12 @@
  * @module
  */
 
-import { type Context, LlamaError, type Sampler, Status } from "../bindings/mod.ts";
+import {
+  type Context,
+  LlamaError,
+  type Sampler,
+  Status,
+} from "../bindings/mod.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 
 /** Why generation stopped. */
@@ -44,6 +49,42 @@ export interface GenerateOptions {
   sync?: boolean;
   /** Sequence id in the context (default 0). */
   seqId?: number;
+  /** Report the top N candidates (after the sampler chain) of each generated token (`n_probs`); 0 = off. */
+  nProbs?: number;
+}
+
+/**
+ * One candidate token and its probability.
+ *
+ * @example
+ * ```ts
+ * import type { TokenProb } from "./generate.ts";
+ * const c: TokenProb = { token: 15043, piece: " Hello", prob: 0.25 };
+ * console.log(c.prob);
+ * ```
+ */
+export interface TokenProb {
+  /** Token id. */
+  token: number;
+  /** Its text (special tokens rendered). */
+  piece: string;
+  /** Probability after the sampler chain (0..1). */
+  prob: number;
+}
+
+/**
+ * A generated token with its probability and the top N candidates (`n_probs`).
+ *
+ * @example
+ * ```ts
+ * import type { TokenProbs } from "./generate.ts";
+ * const p: TokenProbs = { token: 1, piece: "a", prob: 0.5, top: [{ token: 1, piece: "a", prob: 0.5 }] };
+ * console.log(p.top.reduce((s, c) => s + c.prob, 0) <= 1); // true
+ * ```
+ */
+export interface TokenProbs extends TokenProb {
+  /** The top N candidates, most likely first (their sum is at most 1). */
+  top: TokenProb[];
 }
 
 /** Timings of one generation. */
@@ -70,6 +111,8 @@ export interface GenerateResult {
   stopReason: StopReason;
   /** The stop string that matched, for stopReason "stop". */
   stoppedBy?: string;
+  /** Per generated token (EOG included), with `nProbs` > 0. */
+  probs?: TokenProbs[];
   /** Timings. */
   timings: Timings;
 }
@@ -82,7 +125,10 @@ export async function evalPrompt(
 ): Promise<number> {
   const nCtx = ctx.nCtx;
   if (prompt.length === 0) {
-    throw new WasiNnError(Errno.InvalidArgument, "the prompt is empty: call set_input first");
+    throw new WasiNnError(
+      Errno.InvalidArgument,
+      "the prompt is empty: call set_input first",
+    );
   }
   if (prompt.length > nCtx - 4) {
     throw new WasiNnError(
@@ -115,7 +161,11 @@ export function toWasiNn(e: unknown): WasiNnError {
       : Errno.RuntimeError;
     return new WasiNnError(errno, e.message, { cause: e });
   }
-  return new WasiNnError(Errno.RuntimeError, String((e as Error)?.message ?? e), { cause: e });
+  return new WasiNnError(
+    Errno.RuntimeError,
+    String((e as Error)?.message ?? e),
+    { cause: e },
+  );
 }
 
 /** Incremental text of a token stream; never splits a UTF-8 character. */
@@ -169,6 +219,11 @@ export async function generateAfterPrompt(
   let pos = promptLength;
   let stopReason: StopReason = "length";
   let stoppedBy: string | undefined;
+  const nProbs = Math.min(
+    Math.max(0, Math.floor(options.nProbs ?? 0)),
+    model.nVocab,
+  );
+  const probs: TokenProbs[] | undefined = nProbs > 0 ? [] : undefined;
   const t0 = performance.now();
   for (;;) {
     if (nPredict >= 0 && tokens.length >= nPredict) {
@@ -183,6 +238,7 @@ export async function generateAfterPrompt(
       ? ctx.stepSync(sampler, { pos, seqId })
       : await ctx.step(sampler, { pos, seqId });
     tokens.push(r.token);
+    if (probs) probs.push(tokenProbs(sampler, model, r.token, nProbs));
     if (!options.ignoreEos && model.isEog(r.token)) {
       stopReason = "eos";
       break;
@@ -223,8 +279,48 @@ export async function generateAfterPrompt(
     tokens,
     stopReason,
     stoppedBy,
+    ...(probs ? { probs } : {}),
     generateMs: performance.now() - t0,
   };
+}
+
+/**
+ * The `n_probs` report of the token just sampled: its probability and the
+ * top `n` candidates after the sampler chain (call right after the sample,
+ * before the next one). For loops outside {@linkcode generate}, such as a
+ * scheduler's.
+ *
+ * @example
+ * ```ts
+ * import { Context, Model, Sampler } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { tokenProbs } from "./generate.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * const ctx = await Context.create(model, { nCtx: 128 });
+ * using sampler = Sampler.create(model, { seed: 1, top_k: 4 });
+ * const prompt = model.tokenize("Hello");
+ * await ctx.decodePrompt(prompt);
+ * const { token } = await ctx.step(sampler, { pos: prompt.length });
+ * const p = tokenProbs(sampler, model, token, 4);
+ * console.log(p.token === token, p.top.length); // true 4
+ * ```
+ */
+export function tokenProbs(
+  sampler: Sampler,
+  model: Context["model"],
+  token: number,
+  n: number,
+): TokenProbs {
+  const withPiece = (c: { token: number; prob: number }): TokenProb => ({
+    token: c.token,
+    piece: model.tokenToPiece(c.token),
+    prob: c.prob,
+  });
+  const top = sampler.probs(n);
+  const chosen = top.find((c) => c.token === token) ??
+    sampler.probs(model.nVocab).find((c) => c.token === token) ??
+    { token, prob: 0 };
+  return { ...withPiece(chosen), top: top.map(withPiece) };
 }
 
 /** Prompt plus generation in one call. */
@@ -244,6 +340,7 @@ export async function generate(
     tokens: r.tokens,
     stopReason: r.stopReason,
     stoppedBy: r.stoppedBy,
+    ...(r.probs ? { probs: r.probs } : {}),
     timings: {
       promptTokens: prompt.length,
       promptMs,
