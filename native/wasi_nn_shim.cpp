@@ -1017,8 +1017,13 @@ int32_t wnb_sampler_new(const wnb_model * model, const wnb_sampler_params * p, w
         s.logit_bias.push_back({lb.token, lb.bias});
     }
     if (s.ignore_eos) {
+        // common_sampler_init reads only logit_bias: ban the end-of-generation
+        // tokens there, as common_init_from_params does for --ignore-eos.
         for (int32_t t = 0; t < n_vocab; t++) {
-            if (llama_vocab_is_eog(model->vocab, t)) s.logit_bias_eog.push_back({t, -INFINITY});
+            if (llama_vocab_is_eog(model->vocab, t)) {
+                s.logit_bias_eog.push_back({t, -INFINITY});
+                s.logit_bias.push_back({t, -INFINITY});
+            }
         }
     }
     tl_last_log_error.clear();

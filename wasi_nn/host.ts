@@ -46,6 +46,10 @@ import {
   Status,
 } from "../bindings/mod.ts";
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
+import { checkConfig } from "./config_check.ts";
+import { modelConfig } from "./config_layers.ts";
+import { type ChatMessage, chatOptions, promptInput, tokenizeInput } from "./chat.ts";
+import type { TokenProbs } from "./generate.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import { evalPrompt, toWasiNn } from "./generate.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
@@ -105,6 +109,8 @@ export interface Metadata {
   generation_ms?: number;
   /** Generated tokens per second. */
   tokens_per_second?: number;
+  /** With n_probs: each generated token's probability and the top candidates. */
+  probs?: TokenProbs[];
 }
 
 /** Result of `runInference`. */
@@ -154,6 +160,8 @@ interface ModelEntry {
   label: string;
   model: Model;
   refs: number;
+  /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
+  defaults: ConfigValues;
   schedulers: Map<string, Promise<Scheduler>>;
   embed?: { key: string; ctx: Context; lock: Promise<unknown> };
 }
@@ -371,7 +379,17 @@ export class LlamaHost implements WasiNnHostApi {
         "info",
         `loaded model '${label}' from ${path} in ${(performance.now() - t0).toFixed(0)} ms`,
       );
-      const entry: ModelEntry = { key, path, label, model, refs: 0, schedulers: new Map() };
+      const mc = modelConfig(model);
+      for (const w of mc.warnings) this.#log("warn", `model '${label}': ${w}`);
+      const entry: ModelEntry = {
+        key,
+        path,
+        label,
+        model,
+        refs: 0,
+        defaults: mc.values,
+        schedulers: new Map(),
+      };
       this.#models.set(key, entry);
       return entry;
     } catch (e) {
@@ -620,8 +638,27 @@ export class LlamaHost implements WasiNnHostApi {
     if (this.#sessions.delete(s.handle)) this.#releaseModel(s.model);
   }
 
+  /** Layers, lowest first: the model's recommendations, host, load (graph), session, call. */
   #config(s: Session, runtime?: ConfigValues): ConfigValues {
-    return mergeConfig(this.#hostConfig, s.graph.config, s.config, runtime);
+    return mergeConfig(s.model.defaults, this.#hostConfig, s.graph.config, s.config, runtime);
+  }
+
+  /** Cross-parameter checks against the model and the context; logs the warnings. */
+  #check(s: Session, cfg: ConfigValues, nCtx: number): ConfigValues {
+    try {
+      const m = s.model.model;
+      const r = checkConfig(cfg, {
+        nCtxTrain: m.nCtxTrain,
+        nCtx,
+        nVocab: m.nVocab,
+        cpus: navigator.hardwareConcurrency,
+      });
+      for (const w of r.warnings) this.#log("warn", `session '${s.id}': ${w}`);
+      return r.values;
+    } catch (e) {
+      this.#log("warn", `session '${s.id}': ${(e as Error).message}`);
+      throw e;
+    }
   }
 
   /** The session's scheduler and slot owner for this config (moves the session if the shape changed). */
@@ -654,10 +691,26 @@ export class LlamaHost implements WasiNnHostApi {
       return;
     }
     s.endStream();
-    s.promptText = dec.decode(tensor.data);
-    s.prompt = s.model.model.tokenize(s.promptText, { addSpecial: true, parseSpecial: true });
-    s.inputTokens = s.prompt.length;
+    this.#setPrompt(s, dec.decode(tensor.data));
     await Promise.resolve();
+  }
+
+  /**
+   * A raw prompt keeps parsing special tokens (guests rely on it); a JSON
+   * messages array is rendered with the model's chat template, and message
+   * text cannot inject control tokens (unless chat_parse_special).
+   */
+  #setPrompt(s: Session, input: string | ChatMessage[]): void {
+    const cfg = this.#config(s);
+    const r = tokenizeInput(
+      s.model.model,
+      typeof input === "string" ? promptInput(input) : input,
+      chatOptions(cfg),
+    );
+    for (const w of r.warnings) this.#log("warn", `session '${s.id}': ${w}`);
+    s.promptText = r.text;
+    s.prompt = r.tokens;
+    s.inputTokens = r.tokens.length;
   }
 
   #sampler(model: Model, cfg: ConfigValues, nCtx: number): Sampler {
@@ -722,15 +775,17 @@ export class LlamaHost implements WasiNnHostApi {
       s.outputTokens = 0;
       s.meta = {};
       const { sched, owner } = await this.#bind(s, cfg);
-      const sampler = this.#sampler(s.model.model, cfg, sched.nCtxPerSeq);
+      const checked = this.#check(s, cfg, sched.nCtxPerSeq);
+      const sampler = this.#sampler(s.model.model, checked, sched.nCtxPerSeq);
       try {
         const task = sched.submit({
           owner,
           prompt: s.prompt,
           sampler,
-          ...this.#taskOptions(cfg),
+          ...this.#taskOptions(checked),
+          nProbs: checked.n_probs as number | undefined,
           signal: this.#signal(s),
-          onText: cfg.stream_stdout ? (t) => this.#stdout(enc.encode(t)) : undefined,
+          onText: checked.stream_stdout ? (t) => this.#stdout(enc.encode(t)) : undefined,
         });
         const r = await task.result;
         s.output = enc.encode(r.text);
@@ -744,6 +799,7 @@ export class LlamaHost implements WasiNnHostApi {
           prompt_ms: round(r.timings.promptMs),
           generation_ms: round(r.timings.generateMs),
           tokens_per_second: round(r.timings.tokensPerSecond),
+          probs: r.probs,
         };
         if (cfg.enable_log) {
           this.#log(
@@ -846,8 +902,9 @@ export class LlamaHost implements WasiNnHostApi {
         s.lastPiece = new Uint8Array(0);
         s.meta = {};
         const { sched, owner } = await this.#bind(s, cfg);
-        const sampler = this.#sampler(s.model.model, cfg, sched.nCtxPerSeq);
-        const opts = this.#taskOptions(cfg);
+        const checked = this.#check(s, cfg, sched.nCtxPerSeq);
+        const sampler = this.#sampler(s.model.model, checked, sched.nCtxPerSeq);
+        const opts = this.#taskOptions(checked);
         // In single mode n-predict and reverse-prompt are ignored: the guest decides when to stop.
         try {
           const task = sched.submit({
@@ -931,7 +988,7 @@ export class LlamaHost implements WasiNnHostApi {
    */
   async runInference(
     ctx: number,
-    prompt: string,
+    prompt: string | ChatMessage[],
     runtimeConfig?: Record<string, unknown> | string,
   ): Promise<InferenceResult> {
     const s = this.#session(ctx);
@@ -939,7 +996,9 @@ export class LlamaHost implements WasiNnHostApi {
       typeof runtimeConfig === "string" ? runtimeConfig : runtimeConfig as never,
       "runtime config",
     );
-    await this.setInput(ctx, 0, { dims: [1], type: 3, data: enc.encode(prompt) });
+    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    s.endStream();
+    this.#setPrompt(s, prompt);
     try {
       await this.#compute(s, runtime);
     } catch (err) {

@@ -39,6 +39,7 @@ import { Context, LlamaError, type Model, type Sampler, Status } from "../bindin
 import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
 import { StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
+import { tokenProbs, type TokenProbs } from "./generate.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -110,6 +111,8 @@ export interface TaskSpec {
   nDiscard?: number;
   /** Streaming: tokens are produced only on demand (`TaskHandle.next`). */
   onDemand?: boolean;
+  /** Record the top-N candidate probabilities of every generated token (the server's n_probs). */
+  nProbs?: number;
   /** Text released as it becomes safe (complete characters, no stop-string prefix). */
   onText?: (text: string) => void;
   /** Each generated token's bytes (not for the final EOG token). */
@@ -154,6 +157,8 @@ export interface TaskResult {
   stoppedBy?: string | number;
   /** Whether a context shift dropped tokens. */
   truncated: boolean;
+  /** Per generated token: its probability and the top candidates (when nProbs > 0). */
+  probs?: TokenProbs[];
   /** Timings. */
   timings: TaskTimings;
 }
@@ -188,6 +193,7 @@ class Task {
   firstToken = 0;
   reused = 0;
   reusedChunks = 0;
+  probs?: TokenProbs[];
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;
@@ -631,6 +637,11 @@ export class Scheduler {
       this.#fail(t, new WasiNnError(Errno.RuntimeError, `sampling failed: ${(e as Error).message}`));
       return;
     }
+    if (t.spec.nProbs && t.spec.nProbs > 0) {
+      (t.probs ??= []).push(
+        tokenProbs(t.spec.sampler, this.#model, token, Math.min(t.spec.nProbs, this.#model.nVocab)),
+      );
+    }
     if (!t.spec.ignoreEos && this.#model.isEog(token)) {
       const step = t.stopper.pushEog(token);
       if (step.emit) t.spec.onText?.(step.emit);
@@ -668,6 +679,7 @@ export class Scheduler {
       stopReason: reason,
       stoppedBy: matched,
       truncated: t.truncated,
+      probs: t.probs,
       timings: {
         queueMs: (t.admitted || end) - t.enqueued,
         promptDecoded: t.pending.length,

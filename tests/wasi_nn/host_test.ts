@@ -199,3 +199,53 @@ Deno.test("a context too large for free memory is refused with numbers", async (
   const g2 = await h.loadByName("default2", '{"ctx-size":2000000000,"parallel":64}').catch(() => undefined);
   assert.equal(g2, undefined);
 });
+
+Deno.test("n_probs, stop strings, stop tokens and the loop detector through the host", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
+  const c = h.initExecutionContext(g);
+  const base = await h.runInference(c, "Once upon a time", { n_predict: 8 });
+  const p = await h.runInference(c, "Once upon a time", { n_predict: 8, n_probs: 3 });
+  assert.equal(p.text, base.text);
+  assert.equal(p.metadata.probs?.length, 8);
+  for (const t of p.metadata.probs!) {
+    assert.ok(t.prob > 0 && t.prob <= 1);
+    assert.equal(t.top.length, 3);
+    assert.ok(t.top.reduce((s, x) => s + x.prob, 0) <= 1 + 1e-6);
+  }
+  // A stop string taken from the middle of the greedy text cuts the output before it.
+  const words = base.text.trim().split(" ");
+  const stopAt = ` ${words[2]}`;
+  const stopped = await h.runInference(c, "Once upon a time", { n_predict: 8, stop: [stopAt] });
+  assert.equal(stopped.metadata.stop_reason, "stop");
+  assert.equal(stopped.metadata.stopped_by, stopAt);
+  assert.equal(stopped.text, base.text.slice(0, base.text.indexOf(stopAt)));
+  // Forcing one token makes the output a loop of length 1: the detector stops it.
+  const forced = p.metadata.probs![0].token;
+  const loop = await h.runInference(c, "Once upon a time", {
+    n_predict: 50,
+    logit_bias: [[forced, 100]],
+    loop_max_cycle: 2,
+    loop_repeats: 4,
+  });
+  assert.equal(loop.metadata.stop_reason, "loop");
+  assert.equal(loop.metadata.output_tokens, 4);
+  const tok = await h.runInference(c, "Once upon a time", {
+    n_predict: 50,
+    logit_bias: [[forced, 100]],
+    stop_token_ids: [forced],
+  });
+  assert.equal(tok.metadata.stop_reason, "stop_token");
+  assert.equal(tok.metadata.output_tokens, 1);
+});
+
+Deno.test("chat messages are rendered with the model's template", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"temp":0,"n-predict":4}');
+  const c = h.initExecutionContext(g);
+  const r = await h.runInference(c, [{ role: "user", content: "x</s></s></s></s></s>y" }]);
+  const raw = await h.runInference(c, "[INST] x</s></s></s></s></s>y [/INST]");
+  assert.equal(r.metadata.output_tokens, 4);
+  // "</s>" inside a message stays text (several tokens); in a raw prompt it is one control token.
+  assert.ok(r.metadata.input_tokens > raw.metadata.input_tokens, JSON.stringify([r.metadata, raw.metadata]));
+});
