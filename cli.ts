@@ -102,7 +102,7 @@ async function runCommand(cmd: RunArgs): Promise<number> {
     console.error(`error: ${(err as Error).message}`);
     return EXIT_CODES.usage;
   }
-  const log = await hostLogger(cmd.logLevel, hostConfig?.logging);
+  const log = await hostLogger(cmd.logLevel, hostConfig);
 
   let module: WebAssembly.Module;
   try {
@@ -165,14 +165,18 @@ async function runCommand(cmd: RunArgs): Promise<number> {
  */
 async function hostLogger(
   level: LogLevel,
-  section: unknown,
+  hostConfig: Record<string, unknown> | undefined,
 ): Promise<(level: LogLevel, message: string) => void> {
   const { configureLogging, logFunction } = await import("./wasi_nn/log.ts");
-  const s = (section && typeof section === "object" ? section : {}) as Record<string, unknown>;
+  const { parseConfig } = await import("./wasi_nn/config.ts");
+  let v: Record<string, unknown> = {};
+  try {
+    v = parseConfig(hostConfig).values;
+  } catch { /* reported when the host parses it */ }
   await configureLogging({
     level,
-    format: s.format === "json" ? "json" : "text",
-    file: typeof s.file === "string" ? s.file : undefined,
+    format: v.log_format === "json" ? "json" : "text",
+    file: typeof v.log_file === "string" ? v.log_file : undefined,
   });
   const host = logFunction("host");
   const llama = logFunction("llama");

@@ -1046,7 +1046,6 @@ export const SPECS: readonly KeySpec[] = [
       max: I32_MAX,
       default: 0,
       server: true,
-      noEffect: NOT_HERE,
     },
   ),
   spec("n_indent", "int", "run", "minimum line indentation of the output", {
@@ -1088,10 +1087,25 @@ export const SPECS: readonly KeySpec[] = [
     aliases: ["logging.level"],
     oneOf: ["debug", "info", "warn", "error", "fatal"],
   }),
-  spec("log_file", "string", "host", "log file path", {
-    aliases: ["logging.file"],
-    noEffect: NOT_HERE,
-  }),
+  spec(
+    "log_file",
+    "string",
+    "host",
+    "log file path (appended to, besides stderr)",
+    {
+      aliases: ["logging.file"],
+    },
+  ),
+  spec(
+    "log_format",
+    "string",
+    "host",
+    "log line format: text or json (one JSON object per line)",
+    {
+      aliases: ["logging.format"],
+      oneOf: ["text", "json"],
+    },
+  ),
   spec("log_timestamps", "bool", "host", "timestamps in log lines", {
     aliases: ["logging.timestamps"],
     noEffect: NOT_HERE,
@@ -1142,9 +1156,7 @@ export const SPECS: readonly KeySpec[] = [
       max: 86400000,
     },
   ),
-  spec("auto_cleanup", "bool", "host", "close idle sessions automatically", {
-    noEffect: HOST_TODO,
-  }),
+  spec("auto_cleanup", "bool", "host", "close idle sessions automatically", {}),
   spec(
     "max_queue",
     "int",
@@ -1159,14 +1171,13 @@ export const SPECS: readonly KeySpec[] = [
   spec("default_task_timeout_ms", "int", "host", "task timeout in ms", {
     min: 1000,
     max: 600000,
-    noEffect: HOST_TODO,
   }),
   spec(
     "priority_scheduling_enabled",
     "bool",
     "host",
     "priority-based scheduling",
-    { noEffect: HOST_TODO },
+    {},
   ),
   spec(
     "fair_scheduling_enabled",
@@ -1186,7 +1197,6 @@ export const SPECS: readonly KeySpec[] = [
     {
       min: 1,
       max: 10000,
-      noEffect: HOST_TODO,
     },
   ),
   spec(
@@ -1197,7 +1207,6 @@ export const SPECS: readonly KeySpec[] = [
     {
       min: 1,
       max: 10000,
-      noEffect: HOST_TODO,
     },
   ),
   spec(
@@ -1237,12 +1246,11 @@ export const SPECS: readonly KeySpec[] = [
     "bool",
     "host",
     "reuse cached tokens across sessions",
-    { noEffect: HOST_TODO },
+    {},
   ),
   spec("max_memory_mb", "int", "host", "memory limit in MB (0 = none)", {
     min: 0,
     max: I32_MAX,
-    noEffect: HOST_TODO,
   }),
   spec(
     "memory_pressure_threshold",
@@ -1255,9 +1263,7 @@ export const SPECS: readonly KeySpec[] = [
       noEffect: HOST_TODO,
     },
   ),
-  spec("batch_processing", "bool", "host", "batch requests together", {
-    noEffect: HOST_TODO,
-  }),
+  spec("batch_processing", "bool", "host", "batch requests together", {}),
   spec("batch_timeout_ms", "int", "host", "longest wait for a batch in ms", {
     min: 10,
     max: 1000,

@@ -272,7 +272,7 @@ export class LlamaHost implements WasiNnHostApi {
       maxSessions: s.maxSessions ?? (this.#hostConfig.max_sessions as number | undefined),
       idleTimeoutMs: s.idleTimeoutMs ?? (this.#hostConfig.idle_timeout_ms as number | undefined),
       now: s.now,
-      timer: s.timer,
+      timer: s.timer ?? (this.#hostConfig.auto_cleanup !== false),
       onEvict: (id, why) => {
         const sess = [...this.#sessions.values()].find((x) => x.id === id);
         if (sess) this.#dropSession(sess);
@@ -420,7 +420,7 @@ export class LlamaHost implements WasiNnHostApi {
     const nTrain = m.model.nCtxTrain;
     const perSeq = (cfg.ctx_size as number | undefined) || Math.min(nTrain || 4096, 4096);
     const shape = {
-      nSeq: (cfg.parallel as number | undefined) ?? 4,
+      nSeq: (cfg.parallel as number | undefined) ?? (cfg.batch_processing === false ? 1 : 4),
       nCtxPerSeq: perSeq,
       nBatch: (cfg.batch_size as number | undefined) ?? 512,
       nUbatch: cfg.ubatch_size as number | undefined,
@@ -428,7 +428,10 @@ export class LlamaHost implements WasiNnHostApi {
       threadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
       poll: cfg.poll as number | undefined,
       flashAttn: flash(cfg.flash_attn),
-      maxQueue: cfg.max_queue as number | undefined,
+      maxQueue: Math.min(
+        (cfg.max_queue as number | undefined) ?? 256,
+        (cfg.queue_reject_threshold as number | undefined) ?? Infinity,
+      ),
     };
     const key = JSON.stringify(shape);
     let s = m.schedulers.get(key);
@@ -475,7 +478,8 @@ export class LlamaHost implements WasiNnHostApi {
     const info = m.model.info;
     const headDim = info.n_head > 0 ? info.n_embd / info.n_head : info.n_embd;
     const kv = nCtx * info.n_layer * 2 * headDim * info.n_head_kv * 2;
-    const free = Deno.systemMemoryInfo().available;
+    const limit = this.#hostConfig.max_memory_mb as number | undefined;
+    const free = limit ? Math.min(limit * 1048576, Deno.systemMemoryInfo().available) : Deno.systemMemoryInfo().available;
     if (kv > free) throw refuse(kv, free);
     let est;
     try {
@@ -485,7 +489,8 @@ export class LlamaHost implements WasiNnHostApi {
     }
     const host = est.devices[est.devices.length - 1];
     const need = host.context + host.compute;
-    if (host.free > 0 && need > host.free) throw refuse(need, host.free);
+    const hostFree = limit ? Math.min(limit * 1048576, host.free) : host.free;
+    if (hostFree > 0 && need > hostFree) throw refuse(need, hostFree);
   }
 
   // ---------------------------------------------------------------- graphs
@@ -733,7 +738,7 @@ export class LlamaHost implements WasiNnHostApi {
         stop: [...reverse, ...stop],
         includeStop: reverse.length > 0 && stop.length === 0,
         stopTokens: cfg.stop_token_ids as number[] | undefined,
-        tMaxPredictMs: cfg.t_max_predict_ms as number | undefined,
+        tMaxPredictMs: (cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms) as number | undefined,
         loop: (cfg.loop_max_cycle as number | undefined)
           ? {
             maxCycle: cfg.loop_max_cycle as number,
@@ -742,9 +747,9 @@ export class LlamaHost implements WasiNnHostApi {
           : undefined,
       },
       ignoreEos: Boolean(cfg.ignore_eos),
-      priority: cfg.priority as number | undefined,
-      queueTimeoutMs: cfg.queue_timeout_ms as number | undefined,
-      cachePrompt: cfg.cache_prompt as boolean | undefined,
+      priority: cfg.priority_scheduling_enabled === false ? 0 : cfg.priority as number | undefined,
+      queueTimeoutMs: (cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms) as number | undefined,
+      cachePrompt: (cfg.cache_prompt ?? cfg.enable_token_cache_reuse) as boolean | undefined,
       cacheReuse: cfg.n_cache_reuse as number | undefined,
       contextShift: cfg.ctx_shift as boolean | undefined,
       nKeep: cfg.n_keep as number | undefined,
@@ -787,6 +792,10 @@ export class LlamaHost implements WasiNnHostApi {
           signal: this.#signal(s),
           onText: checked.stream_stdout ? (t) => this.#stdout(enc.encode(t)) : undefined,
         });
+        const warnAt = checked.queue_warning_threshold as number | undefined;
+        if (warnAt !== undefined && sched.stats.queued > warnAt) {
+          this.#log("warn", `${sched.stats.queued} tasks are waiting for '${s.model.label}' (queue_warning_threshold ${warnAt})`);
+        }
         const r = await task.result;
         s.output = enc.encode(r.text);
         s.outputTokens = r.tokens.length;

@@ -1462,6 +1462,12 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
     ["text", ok],
     [5, err("type must be string, but is number 5")],
   ],
+  log_format: [
+    ["text", ok],
+    ["json", ok],
+    ["xml", err('must be one of text, json, but got "xml"')],
+    [5, err("type must be string, but is number 5")],
+  ],
   log_timestamps: [
     [true, ok],
     [false, ok],

@@ -46,7 +46,7 @@ async function reference(path: string, flags: string[]): Promise<string> {
     assert.equal(r.code, 0, r.stderr);
     if (r.stdout.endsWith("\n\n")) return r.stdout.slice(0, -2);
     assert.ok(
-      attempt < 5,
+      attempt < 20,
       `llama-completion's output stayed truncated: ${JSON.stringify(r.stdout)}`,
     );
   }
