@@ -181,7 +181,9 @@ async function hostLogger(
   const host = logFunction("host");
   const llama = logFunction("llama");
   return (at, message) =>
-    message.startsWith("llama.cpp: ") ? llama(at, message.slice(11)) : host(at, message);
+    message.startsWith("llama.cpp: ")
+      ? llama(at, message.slice(11))
+      : host(at, message);
 }
 
 /** A one-line model load progress display on stderr, only on a terminal. */

@@ -25,8 +25,8 @@
 
 export * from "./wasi_nn/mod.ts";
 export {
-  backendInfo,
   type BackendInfo,
+  backendInfo,
   Context,
   type ContextOptions,
   estimateMemory,

@@ -9,7 +9,13 @@
 /** A field type of a shim struct. */
 export type FieldType = "i32" | "u32" | "f32" | "u8" | "ptr";
 
-const SIZE: Record<FieldType, number> = { i32: 4, u32: 4, f32: 4, u8: 1, ptr: 8 };
+const SIZE: Record<FieldType, number> = {
+  i32: 4,
+  u32: 4,
+  f32: 4,
+  u8: 1,
+  ptr: 8,
+};
 
 /** A computed layout. */
 export interface Layout<K extends string> {
@@ -90,79 +96,85 @@ export function writeStruct<K extends string>(
 }
 
 /** wnb_model_params */
-export const MODEL_PARAMS = layout([
-  ["n_gpu_layers", "i32"],
-  ["main_gpu", "i32"],
-  ["split_mode", "i32"],
-  ["use_mmap", "u8"],
-  ["use_mlock", "u8"],
-  ["vocab_only", "u8"],
-  ["check_tensors", "u8"],
-] as const);
+export const MODEL_PARAMS = layout(
+  [
+    ["n_gpu_layers", "i32"],
+    ["main_gpu", "i32"],
+    ["split_mode", "i32"],
+    ["use_mmap", "u8"],
+    ["use_mlock", "u8"],
+    ["vocab_only", "u8"],
+    ["check_tensors", "u8"],
+  ] as const,
+);
 
 /** wnb_context_params */
-export const CONTEXT_PARAMS = layout([
-  ["n_ctx", "u32"],
-  ["n_batch", "u32"],
-  ["n_ubatch", "u32"],
-  ["n_seq_max", "u32"],
-  ["n_threads", "i32"],
-  ["n_threads_batch", "i32"],
-  ["poll", "i32"],
-  ["flash_attn", "i32"],
-  ["type_k", "i32"],
-  ["type_v", "i32"],
-  ["pooling_type", "i32"],
-  ["rope_freq_base", "f32"],
-  ["rope_freq_scale", "f32"],
-  ["embeddings", "u8"],
-  ["offload_kqv", "u8"],
-  ["kv_unified", "u8"],
-  ["no_perf", "u8"],
-] as const);
+export const CONTEXT_PARAMS = layout(
+  [
+    ["n_ctx", "u32"],
+    ["n_batch", "u32"],
+    ["n_ubatch", "u32"],
+    ["n_seq_max", "u32"],
+    ["n_threads", "i32"],
+    ["n_threads_batch", "i32"],
+    ["poll", "i32"],
+    ["flash_attn", "i32"],
+    ["type_k", "i32"],
+    ["type_v", "i32"],
+    ["pooling_type", "i32"],
+    ["rope_freq_base", "f32"],
+    ["rope_freq_scale", "f32"],
+    ["embeddings", "u8"],
+    ["offload_kqv", "u8"],
+    ["kv_unified", "u8"],
+    ["no_perf", "u8"],
+  ] as const,
+);
 
 /** wnb_sampler_params */
-export const SAMPLER_PARAMS = layout([
-  ["seed", "u32"],
-  ["n_prev", "i32"],
-  ["n_probs", "i32"],
-  ["min_keep", "i32"],
-  ["top_k", "i32"],
-  ["top_p", "f32"],
-  ["min_p", "f32"],
-  ["xtc_probability", "f32"],
-  ["xtc_threshold", "f32"],
-  ["typ_p", "f32"],
-  ["temp", "f32"],
-  ["dynatemp_range", "f32"],
-  ["dynatemp_exponent", "f32"],
-  ["penalty_last_n", "i32"],
-  ["penalty_repeat", "f32"],
-  ["penalty_freq", "f32"],
-  ["penalty_present", "f32"],
-  ["dry_multiplier", "f32"],
-  ["dry_base", "f32"],
-  ["dry_allowed_length", "i32"],
-  ["dry_penalty_last_n", "i32"],
-  ["mirostat", "i32"],
-  ["mirostat_tau", "f32"],
-  ["mirostat_eta", "f32"],
-  ["top_n_sigma", "f32"],
-  ["adaptive_target", "f32"],
-  ["adaptive_decay", "f32"],
-  ["ignore_eos", "u8"],
-  ["grammar_lazy", "u8"],
-  ["reserved0", "u8"],
-  ["reserved1", "u8"],
-  ["n_dry_sequence_breakers", "i32"],
-  ["samplers", "ptr"],
-  ["dry_sequence_breakers", "ptr"],
-  ["grammar", "ptr"],
-  ["grammar_triggers", "ptr"],
-  ["logit_bias", "ptr"],
-  ["n_grammar_triggers", "i32"],
-  ["n_logit_bias", "i32"],
-] as const);
+export const SAMPLER_PARAMS = layout(
+  [
+    ["seed", "u32"],
+    ["n_prev", "i32"],
+    ["n_probs", "i32"],
+    ["min_keep", "i32"],
+    ["top_k", "i32"],
+    ["top_p", "f32"],
+    ["min_p", "f32"],
+    ["xtc_probability", "f32"],
+    ["xtc_threshold", "f32"],
+    ["typ_p", "f32"],
+    ["temp", "f32"],
+    ["dynatemp_range", "f32"],
+    ["dynatemp_exponent", "f32"],
+    ["penalty_last_n", "i32"],
+    ["penalty_repeat", "f32"],
+    ["penalty_freq", "f32"],
+    ["penalty_present", "f32"],
+    ["dry_multiplier", "f32"],
+    ["dry_base", "f32"],
+    ["dry_allowed_length", "i32"],
+    ["dry_penalty_last_n", "i32"],
+    ["mirostat", "i32"],
+    ["mirostat_tau", "f32"],
+    ["mirostat_eta", "f32"],
+    ["top_n_sigma", "f32"],
+    ["adaptive_target", "f32"],
+    ["adaptive_decay", "f32"],
+    ["ignore_eos", "u8"],
+    ["grammar_lazy", "u8"],
+    ["reserved0", "u8"],
+    ["reserved1", "u8"],
+    ["n_dry_sequence_breakers", "i32"],
+    ["samplers", "ptr"],
+    ["dry_sequence_breakers", "ptr"],
+    ["grammar", "ptr"],
+    ["grammar_triggers", "ptr"],
+    ["logit_bias", "ptr"],
+    ["n_grammar_triggers", "i32"],
+    ["n_logit_bias", "i32"],
+  ] as const,
+);
 
 /** Size of wnb_error: i32 code + 508 bytes of message. */
 export const ERROR_SIZE = 512;

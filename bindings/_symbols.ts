@@ -25,7 +25,15 @@ const contextNew = {
   result: "i32",
 } as const;
 const decode = {
-  parameters: ["pointer", "buffer", "buffer", "buffer", "buffer", "i32", "buffer"],
+  parameters: [
+    "pointer",
+    "buffer",
+    "buffer",
+    "buffer",
+    "buffer",
+    "i32",
+    "buffer",
+  ],
   result: "i32",
 } as const;
 const decodePrompt = {
@@ -66,7 +74,10 @@ export const SYMBOLS = {
   wnb_model_load: nb("wnb_model_load", modelLoad),
   wnb_model_load_sync: { ...modelLoad, name: "wnb_model_load" },
   wnb_model_free: { parameters: ["pointer"], result: "void" },
-  wnb_model_info_json: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  wnb_model_info_json: {
+    parameters: ["pointer", "buffer", "i32"],
+    result: "i32",
+  },
   wnb_model_n_vocab: { parameters: ["pointer"], result: "i32" },
   wnb_model_n_embd: { parameters: ["pointer"], result: "i32" },
   wnb_model_n_ctx_train: { parameters: ["pointer"], result: "i32" },
@@ -84,7 +95,15 @@ export const SYMBOLS = {
     result: "i32",
   },
   wnb_chat_apply: {
-    parameters: ["pointer", "buffer", "buffer", "u8", "buffer", "i32", "buffer"],
+    parameters: [
+      "pointer",
+      "buffer",
+      "buffer",
+      "u8",
+      "buffer",
+      "i32",
+      "buffer",
+    ],
     result: "i32",
   },
   wnb_json_schema_to_grammar: {
@@ -107,7 +126,10 @@ export const SYMBOLS = {
   wnb_logits: { parameters: ["pointer", "i32"], result: "pointer" },
   wnb_embeddings: embeddings,
   wnb_memory_clear: { parameters: ["pointer"], result: "void" },
-  wnb_memory_seq_rm: { parameters: ["pointer", "i32", "i32", "i32"], result: "u8" },
+  wnb_memory_seq_rm: {
+    parameters: ["pointer", "i32", "i32", "i32"],
+    result: "u8",
+  },
   wnb_memory_seq_cp: {
     parameters: ["pointer", "i32", "i32", "i32", "i32"],
     result: "void",
@@ -125,14 +147,20 @@ export const SYMBOLS = {
   wnb_perf: { parameters: ["pointer", "buffer"], result: "void" },
   wnb_perf_reset: { parameters: ["pointer"], result: "void" },
   // memory planning
-  wnb_estimate_memory: nb("wnb_estimate_memory", {
-    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "buffer"],
-    result: "i32",
-  } as const),
-  wnb_fit_params: nb("wnb_fit_params", {
-    parameters: ["buffer", "buffer", "buffer", "u32", "buffer"],
-    result: "i32",
-  } as const),
+  wnb_estimate_memory: nb(
+    "wnb_estimate_memory",
+    {
+      parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "buffer"],
+      result: "i32",
+    } as const,
+  ),
+  wnb_fit_params: nb(
+    "wnb_fit_params",
+    {
+      parameters: ["buffer", "buffer", "buffer", "u32", "buffer"],
+      result: "i32",
+    } as const,
+  ),
   // samplers
   wnb_sampler_default_params: { parameters: ["buffer"], result: "void" },
   wnb_sampler_new: {

@@ -118,7 +118,10 @@ export class Context {
   }
 
   /** Creates a context without blocking the event loop. */
-  static async create(model: Model, options: ContextOptions = {}): Promise<Context> {
+  static async create(
+    model: Model,
+    options: ContextOptions = {},
+  ): Promise<Context> {
     const s = symbols();
     const p = new Uint8Array(CONTEXT_PARAMS.size);
     s.wnb_context_default_params(p);
@@ -131,7 +134,9 @@ export class Context {
       n_threads: options.nThreads,
       n_threads_batch: options.nThreadsBatch,
       poll: options.poll,
-      flash_attn: options.flashAttn === undefined ? undefined : FLASH[options.flashAttn],
+      flash_attn: options.flashAttn === undefined
+        ? undefined
+        : FLASH[options.flashAttn],
       type_k: options.typeK,
       type_v: options.typeV,
       pooling_type: options.poolingType,
@@ -152,7 +157,10 @@ export class Context {
   /** The native handle; throws if closed. */
   get pointer(): Deno.PointerObject {
     if (this.#ptr === null || this.#closing) {
-      throw new LlamaError(Status.Usage, "Context was closed (or its model was)");
+      throw new LlamaError(
+        Status.Usage,
+        "Context was closed (or its model was)",
+      );
     }
     return this.#ptr;
   }
@@ -237,10 +245,21 @@ export class Context {
   }
 
   /** Decodes a prompt of any length into a sequence, keeping the last token's logits. */
-  decodePrompt(tokens: Int32Array<ArrayBuffer>, pos0 = 0, seqId = 0): Promise<void> {
+  decodePrompt(
+    tokens: Int32Array<ArrayBuffer>,
+    pos0 = 0,
+    seqId = 0,
+  ): Promise<void> {
     const err = errorBuffer();
     return this.#run(async (p) => {
-      const st = await symbols().wnb_decode_prompt(p, tokens, tokens.length, pos0, seqId, err);
+      const st = await symbols().wnb_decode_prompt(
+        p,
+        tokens,
+        tokens.length,
+        pos0,
+        seqId,
+        err,
+      );
       check(st, err, "prompt decode");
     });
   }
@@ -283,7 +302,10 @@ export class Context {
   }
 
   /** Blocking `step`. */
-  stepSync(sampler: Sampler, opts: { pos: number; seqId?: number; idx?: number }): StepResult {
+  stepSync(
+    sampler: Sampler,
+    opts: { pos: number; seqId?: number; idx?: number },
+  ): StepResult {
     const st = symbols().wnb_generate_step_sync(
       this.#idle(),
       sampler.pointer,
@@ -304,7 +326,14 @@ export class Context {
     const p = this.pointer;
     const n = this.#model.nEmbd;
     const out = new Float32Array(Math.max(n, 1) * 4);
-    const r = symbols().wnb_embeddings(p, idxOrSeq, out, out.length, normalize, this.#err);
+    const r = symbols().wnb_embeddings(
+      p,
+      idxOrSeq,
+      out,
+      out.length,
+      normalize,
+      this.#err,
+    );
     if (r < 0) check(-r, this.#err, "embeddings");
     return out.slice(0, r);
   }
@@ -350,7 +379,11 @@ export class Context {
   }
 
   /** Saves a sequence's KV state and its tokens to a file. */
-  saveSequence(path: string, seq: number, tokens: Int32Array<ArrayBuffer>): Promise<void> {
+  saveSequence(
+    path: string,
+    seq: number,
+    tokens: Int32Array<ArrayBuffer>,
+  ): Promise<void> {
     const err = errorBuffer();
     return this.#run(async (p) => {
       const st = await symbols().wnb_state_seq_save(
@@ -366,7 +399,11 @@ export class Context {
   }
 
   /** Restores a sequence saved by saveSequence; returns its tokens. */
-  loadSequence(path: string, seq: number, maxTokens = this.nCtx): Promise<Int32Array> {
+  loadSequence(
+    path: string,
+    seq: number,
+    maxTokens = this.nCtx,
+  ): Promise<Int32Array> {
     const err = errorBuffer();
     const tokens = new Int32Array(Math.max(1, maxTokens));
     const n = new Int32Array(1);
@@ -431,7 +468,11 @@ export class Context {
   }
 }
 
-function stepResult(status: number, token: number, err: Uint8Array): StepResult {
+function stepResult(
+  status: number,
+  token: number,
+  err: Uint8Array,
+): StepResult {
   if (status === 0) return { token };
   try {
     check(status, err, "generation step");

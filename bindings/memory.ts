@@ -14,7 +14,12 @@
 
 import { symbols } from "./_library.ts";
 import { check, cstr, errorBuffer, utf8 } from "./_buffers.ts";
-import { CONTEXT_PARAMS, MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
+import {
+  CONTEXT_PARAMS,
+  MODEL_PARAMS,
+  readStruct,
+  writeStruct,
+} from "./_struct.ts";
 
 /** Per-device memory estimate, in bytes. */
 export interface DeviceEstimate {
@@ -54,7 +59,9 @@ export interface PlanOptions {
   nSeqMax?: number;
 }
 
-function params(opts: PlanOptions): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>] {
+function params(
+  opts: PlanOptions,
+): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>] {
   const s = symbols();
   const mp = new Uint8Array(MODEL_PARAMS.size);
   s.wnb_model_default_params(mp);
@@ -70,15 +77,32 @@ function params(opts: PlanOptions): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBu
 }
 
 /** Estimates memory per device without loading the weights. */
-export async function estimateMemory(path: string, opts: PlanOptions = {}): Promise<MemoryEstimate> {
+export async function estimateMemory(
+  path: string,
+  opts: PlanOptions = {},
+): Promise<MemoryEstimate> {
   const [mp, cp] = params(opts);
   const err = errorBuffer();
   let buf = new Uint8Array(8192);
-  let n = await symbols().wnb_estimate_memory(cstr(path), mp, cp, buf, buf.length, err);
+  let n = await symbols().wnb_estimate_memory(
+    cstr(path),
+    mp,
+    cp,
+    buf,
+    buf.length,
+    err,
+  );
   if (n < 0) check(-n, err, "estimating memory");
   if (n > buf.length) {
     buf = new Uint8Array(n);
-    n = await symbols().wnb_estimate_memory(cstr(path), mp, cp, buf, buf.length, err);
+    n = await symbols().wnb_estimate_memory(
+      cstr(path),
+      mp,
+      cp,
+      buf,
+      buf.length,
+      err,
+    );
     if (n < 0) check(-n, err, "estimating memory");
   }
   return JSON.parse(utf8(buf.subarray(0, n)));
@@ -95,7 +119,13 @@ export async function fitParams(
 ): Promise<{ nGpuLayers: number; nCtx: number }> {
   const [mp, cp] = params({ ...opts, nGpuLayers: opts.nGpuLayers ?? -2 });
   const err = errorBuffer();
-  const st = await symbols().wnb_fit_params(cstr(path), mp, cp, opts.nCtxMin ?? 0, err);
+  const st = await symbols().wnb_fit_params(
+    cstr(path),
+    mp,
+    cp,
+    opts.nCtxMin ?? 0,
+    err,
+  );
   check(st, err, "fitting the model to memory");
   return {
     nGpuLayers: Number(readStruct(MODEL_PARAMS, mp).n_gpu_layers),

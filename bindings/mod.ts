@@ -42,7 +42,12 @@ export {
   type SamplerParams,
   type SamplerScalars,
 } from "./sampler.ts";
-export { backendInfo, drainLog, loadedLibraryPath, setLogLevel } from "./backend.ts";
+export {
+  backendInfo,
+  drainLog,
+  loadedLibraryPath,
+  setLogLevel,
+} from "./backend.ts";
 export { LlamaError, Status } from "./errors.ts";
 export type { BackendInfo, DeviceInfo, LogRecord, ModelInfo } from "./types.ts";
 export { ABI_VERSION } from "./_library.ts";

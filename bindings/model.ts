@@ -60,7 +60,10 @@ export class Model {
   }
 
   /** Loads a GGUF file without blocking the event loop. Throws LlamaError with the cause. */
-  static async load(path: string, options: ModelLoadOptions = {}): Promise<Model> {
+  static async load(
+    path: string,
+    options: ModelLoadOptions = {},
+  ): Promise<Model> {
     const s = symbols();
     const params = new Uint8Array(MODEL_PARAMS.size);
     s.wnb_model_default_params(params);
@@ -68,10 +71,18 @@ export class Model {
     writeStruct(MODEL_PARAMS, params, {
       n_gpu_layers: options.nGpuLayers,
       main_gpu: options.mainGpu,
-      split_mode: options.splitMode === undefined ? undefined : split[options.splitMode],
-      use_mmap: options.useMmap === undefined ? undefined : Number(options.useMmap),
-      use_mlock: options.useMlock === undefined ? undefined : Number(options.useMlock),
-      vocab_only: options.vocabOnly === undefined ? undefined : Number(options.vocabOnly),
+      split_mode: options.splitMode === undefined
+        ? undefined
+        : split[options.splitMode],
+      use_mmap: options.useMmap === undefined
+        ? undefined
+        : Number(options.useMmap),
+      use_mlock: options.useMlock === undefined
+        ? undefined
+        : Number(options.useMlock),
+      vocab_only: options.vocabOnly === undefined
+        ? undefined
+        : Number(options.vocabOnly),
       check_tensors: options.checkTensors === undefined
         ? undefined
         : Number(options.checkTensors),
@@ -115,7 +126,10 @@ export class Model {
   /** The native handle; throws if closed. For the other binding classes. */
   get pointer(): Deno.PointerObject {
     if (this.#ptr === null) {
-      throw new LlamaError(Status.Usage, `Model ${this.path} was closed; load it again`);
+      throw new LlamaError(
+        Status.Usage,
+        `Model ${this.path} was closed; load it again`,
+      );
     }
     return this.#ptr;
   }
@@ -139,7 +153,10 @@ export class Model {
   get info(): ModelInfo {
     if (!this.#info) {
       const p = this.pointer;
-      const bytes = readSized((b, c) => symbols().wnb_model_info_json(p, b, c), 1 << 16);
+      const bytes = readSized(
+        (b, c) => symbols().wnb_model_info_json(p, b, c),
+        1 << 16,
+      );
       this.#info = JSON.parse(utf8(bytes)) as ModelInfo;
     }
     return this.#info;
@@ -174,16 +191,34 @@ export class Model {
     options: { addSpecial?: boolean; parseSpecial?: boolean } = {},
   ): Int32Array<ArrayBuffer> {
     const p = this.pointer;
-    const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+    const bytes = typeof text === "string"
+      ? new TextEncoder().encode(text)
+      : text;
     const src = new Uint8Array(bytes.length + 1);
     src.set(bytes);
     const add = options.addSpecial ?? true ? 1 : 0;
     const special = options.parseSpecial ?? false ? 1 : 0;
     let out: Int32Array<ArrayBuffer> = new Int32Array(bytes.length + 8);
-    let n = symbols().wnb_tokenize(p, src, bytes.length, out, out.length, add, special);
+    let n = symbols().wnb_tokenize(
+      p,
+      src,
+      bytes.length,
+      out,
+      out.length,
+      add,
+      special,
+    );
     if (n < 0) {
       out = new Int32Array(-n);
-      n = symbols().wnb_tokenize(p, src, bytes.length, out, out.length, add, special);
+      n = symbols().wnb_tokenize(
+        p,
+        src,
+        bytes.length,
+        out,
+        out.length,
+        add,
+        special,
+      );
     }
     return out.slice(0, Math.max(0, n));
   }
@@ -259,7 +294,9 @@ export class Model {
 /** Converts a JSON schema to a GBNF grammar with llama.cpp's converter. */
 export function jsonSchemaToGrammar(schema: unknown): string {
   const err = errorBuffer();
-  const src = cstr(typeof schema === "string" ? schema : JSON.stringify(schema));
+  const src = cstr(
+    typeof schema === "string" ? schema : JSON.stringify(schema),
+  );
   let buf = new Uint8Array(4096);
   let n = symbols().wnb_json_schema_to_grammar(src, buf, buf.length, err);
   if (n < 0) check(-n, err, "converting the JSON schema");

@@ -107,7 +107,12 @@ export interface SamplerParams extends SamplerScalars {
   logit_bias?: { token: number; bias: number }[];
 }
 
-const TRIGGER_TYPE = { token: 0, word: 1, pattern: 2, pattern_full: 3 } as const;
+const TRIGGER_TYPE = {
+  token: 0,
+  word: 1,
+  pattern: 2,
+  pattern_full: 3,
+} as const;
 
 /** llama.cpp's defaults (read from the library, `common_params_sampling`). */
 export function defaultSamplerParams(): SamplerScalars {
@@ -116,7 +121,9 @@ export function defaultSamplerParams(): SamplerScalars {
   const r = readStruct(SAMPLER_PARAMS, b);
   const out: Record<string, number | boolean> = {};
   for (const [k, v] of Object.entries(r)) {
-    if (typeof v === "bigint" || k.startsWith("reserved") || k.startsWith("n_")) {
+    if (
+      typeof v === "bigint" || k.startsWith("reserved") || k.startsWith("n_")
+    ) {
       if (k === "n_prev" || k === "n_probs") out[k] = Number(v);
       continue;
     }
@@ -126,7 +133,9 @@ export function defaultSamplerParams(): SamplerScalars {
   return out as unknown as SamplerScalars;
 }
 
-function ptr(buf: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer>): bigint {
+function ptr(
+  buf: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer>,
+): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
 }
 
@@ -153,11 +162,21 @@ export class Sampler {
     for (const [k, v] of Object.entries(params)) {
       if (typeof v === "number" || typeof v === "boolean") scalars[k] = v;
     }
-    if (params.ignore_eos !== undefined) scalars.ignore_eos = Number(params.ignore_eos);
-    if (params.grammar_lazy !== undefined) scalars.grammar_lazy = Number(params.grammar_lazy);
+    if (params.ignore_eos !== undefined) {
+      scalars.ignore_eos = Number(params.ignore_eos);
+    }
+    if (params.grammar_lazy !== undefined) {
+      scalars.grammar_lazy = Number(params.grammar_lazy);
+    }
     for (const k of Object.keys(scalars)) {
-      if (!(k in SAMPLER_PARAMS.fields) || SAMPLER_PARAMS.fields[k as never]["type"] === "ptr") {
-        throw new LlamaError(Status.InvalidArgument, `unknown sampler parameter '${k}'`);
+      if (
+        !(k in SAMPLER_PARAMS.fields) ||
+        SAMPLER_PARAMS.fields[k as never]["type"] === "ptr"
+      ) {
+        throw new LlamaError(
+          Status.InvalidArgument,
+          `unknown sampler parameter '${k}'`,
+        );
       }
     }
     // Keep every buffer referenced until wnb_sampler_new returns (it copies them).
@@ -170,7 +189,9 @@ export class Sampler {
     if (params.samplers) scalars.samplers = str(params.samplers.join(";"));
     if (params.grammar) scalars.grammar = str(params.grammar);
     if (params.dry_sequence_breakers) {
-      const arr = new BigUint64Array(Math.max(1, params.dry_sequence_breakers.length));
+      const arr = new BigUint64Array(
+        Math.max(1, params.dry_sequence_breakers.length),
+      );
       params.dry_sequence_breakers.forEach((x, i) => arr[i] = str(x));
       keep.push(arr);
       scalars.dry_sequence_breakers = ptr(arr);
@@ -182,7 +203,11 @@ export class Sampler {
       params.grammar_triggers.forEach((g, i) => {
         v.setInt32(16 * i, TRIGGER_TYPE[g.type], true);
         v.setInt32(16 * i + 4, g.token ?? -1, true);
-        v.setBigUint64(16 * i + 8, g.value === undefined ? 0n : str(g.value), true);
+        v.setBigUint64(
+          16 * i + 8,
+          g.value === undefined ? 0n : str(g.value),
+          true,
+        );
       });
       keep.push(t);
       scalars.grammar_triggers = ptr(t);
@@ -211,7 +236,10 @@ export class Sampler {
   /** The native handle; throws if closed. */
   get pointer(): Deno.PointerObject {
     if (this.#ptr === null) {
-      throw new LlamaError(Status.Usage, "Sampler was closed (or its model was)");
+      throw new LlamaError(
+        Status.Usage,
+        "Sampler was closed (or its model was)",
+      );
     }
     return this.#ptr;
   }
@@ -233,8 +261,19 @@ export class Sampler {
 
   /** Samples (and accepts) a token from the logits of batch index `idx` (-1 = last). */
   sample(ctx: Context, idx = -1): number {
-    const t = symbols().wnb_sampler_sample(this.pointer, ctx.pointer, idx, this.#err);
-    if (t < 0) check(new DataView(this.#err.buffer).getInt32(0, true) || 12, this.#err, "sampling");
+    const t = symbols().wnb_sampler_sample(
+      this.pointer,
+      ctx.pointer,
+      idx,
+      this.#err,
+    );
+    if (t < 0) {
+      check(
+        new DataView(this.#err.buffer).getInt32(0, true) || 12,
+        this.#err,
+        "sampling",
+      );
+    }
     return t;
   }
 
@@ -244,9 +283,16 @@ export class Sampler {
       this.#probTokens = new Int32Array(n);
       this.#probValues = new Float32Array(n);
     }
-    const m = symbols().wnb_sampler_probs(this.pointer, this.#probTokens, this.#probValues, n);
+    const m = symbols().wnb_sampler_probs(
+      this.pointer,
+      this.#probTokens,
+      this.#probValues,
+      n,
+    );
     const out = [];
-    for (let i = 0; i < m; i++) out.push({ token: this.#probTokens[i], prob: this.#probValues[i] });
+    for (let i = 0; i < m; i++) {
+      out.push({ token: this.#probTokens[i], prob: this.#probValues[i] });
+    }
     return out;
   }
 

@@ -52,7 +52,9 @@ export async function demoCommand(args: string[]): Promise<number> {
   }
   const n = Number(o["n-predict"]);
   if (!Number.isInteger(n) || n < 1) {
-    console.error(`error: --n-predict must be a positive integer, got '${o["n-predict"]}'`);
+    console.error(
+      `error: --n-predict must be a positive integer, got '${o["n-predict"]}'`,
+    );
     return 2;
   }
   if (o.guest !== "c" && o.guest !== "as") {
@@ -88,7 +90,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     const { ensureModel } = await import("../gguf/mod.ts");
     const m = await ensureModel("tiny");
     model = m.path;
-    say(`using the generated demo model (random weights: expect gibberish); bring a real one with --model`);
+    say(
+      `using the generated demo model (random weights: expect gibberish); bring a real one with --model`,
+    );
   }
   // 4. Run the guest.
   const { LlamaHost } = await import("./host.ts");
@@ -96,7 +100,10 @@ export async function demoCommand(args: string[]): Promise<number> {
   const { runGuest } = await import("./run_guest.ts");
   const registry = new ModelRegistry();
   registry.preload("default", model);
-  const host = await LlamaHost.create({ registry, log: (l, m) => l !== "debug" && l !== "info" && say(m) });
+  const host = await LlamaHost.create({
+    registry,
+    log: (l, m) => l !== "debug" && l !== "info" && say(m),
+  });
   say(`running ${wasm.split("/").pop()} default "${o.prompt}"`);
   const onSigint = () => host.cancelAll();
   Deno.addSignalListener("SIGINT", onSigint);

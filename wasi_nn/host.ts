@@ -48,7 +48,12 @@ import {
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
 import { modelConfig } from "./config_layers.ts";
-import { type ChatMessage, chatOptions, promptInput, tokenizeInput } from "./chat.ts";
+import {
+  type ChatMessage,
+  chatOptions,
+  promptInput,
+  tokenizeInput,
+} from "./chat.ts";
 import type { TokenProbs } from "./generate.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import { evalPrompt, toWasiNn } from "./generate.ts";
@@ -59,7 +64,10 @@ import type { StopReason } from "./stopping.ts";
 import { samplerParams } from "./_sampling.ts";
 
 /** Log sink: level and message. */
-export type HostLog = (level: "debug" | "info" | "warn" | "error", msg: string) => void;
+export type HostLog = (
+  level: "debug" | "info" | "warn" | "error",
+  msg: string,
+) => void;
 
 /** Resolves a guest-given model name (or allowed path) to a file. Throws WasiNnError(NotFound). */
 export interface ModelResolver {
@@ -80,7 +88,12 @@ export interface LlamaHostOptions {
   /** Where stream-stdout prints (default: the process's stdout). */
   stdout?: (bytes: Uint8Array) => void;
   /** Session limits: max sessions (100), idle timeout (300000 ms). */
-  sessions?: { maxSessions?: number; idleTimeoutMs?: number; now?: () => number; timer?: boolean };
+  sessions?: {
+    maxSessions?: number;
+    idleTimeoutMs?: number;
+    now?: () => number;
+    timer?: boolean;
+  };
 }
 
 /** The metadata JSON of get_output index 1, plus our additions. */
@@ -231,7 +244,9 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 function defaultLog(level: string, msg: string): void {
-  if (level === "warn" || level === "error") console.error(`[wasi_nn] ${level}: ${msg}`);
+  if (level === "warn" || level === "error") {
+    console.error(`[wasi_nn] ${level}: ${msg}`);
+  }
 }
 
 /** The llama.cpp WASI-NN host. Create with `LlamaHost.create`. */
@@ -269,8 +284,10 @@ export class LlamaHost implements WasiNnHostApi {
     this.#hostConfig = parsed.values;
     const s = options.sessions ?? {};
     this.#store = new SessionStore<Session>({
-      maxSessions: s.maxSessions ?? (this.#hostConfig.max_sessions as number | undefined),
-      idleTimeoutMs: s.idleTimeoutMs ?? (this.#hostConfig.idle_timeout_ms as number | undefined),
+      maxSessions: s.maxSessions ??
+        (this.#hostConfig.max_sessions as number | undefined),
+      idleTimeoutMs: s.idleTimeoutMs ??
+        (this.#hostConfig.idle_timeout_ms as number | undefined),
       now: s.now,
       timer: s.timer ?? (this.#hostConfig.auto_cleanup !== false),
       onEvict: (id, why) => {
@@ -278,12 +295,19 @@ export class LlamaHost implements WasiNnHostApi {
         if (sess) this.#dropSession(sess);
         this.#log(
           "info",
-          `session '${id}' closed: ${why === "idle" ? "idle past idle_timeout_ms" : "least recently used, to make room"}`,
+          `session '${id}' closed: ${
+            why === "idle"
+              ? "idle past idle_timeout_ms"
+              : "least recently used, to make room"
+          }`,
         );
       },
     });
     const info = backendInfo();
-    this.#build = { number: info.llama_build_number, commit: info.llama_commit };
+    this.#build = {
+      number: info.llama_build_number,
+      commit: info.llama_commit,
+    };
   }
 
   /** `init_backend`: opens the library and prepares an empty host. */
@@ -298,18 +322,28 @@ export class LlamaHost implements WasiNnHostApi {
 
   #flushLlamaLog(enabled: boolean): void {
     for (const r of drainLog()) {
-      if (enabled || r.level === "error") this.#log(r.level, `llama.cpp: ${r.message}`);
+      if (enabled || r.level === "error") {
+        this.#log(r.level, `llama.cpp: ${r.message}`);
+      }
     }
   }
 
   // ---------------------------------------------------------------- models
 
-  async #modelOptions(path: string, cfg: ConfigValues): Promise<ModelLoadOptions> {
+  async #modelOptions(
+    path: string,
+    cfg: ConfigValues,
+  ): Promise<ModelLoadOptions> {
     let nGpuLayers = cfg.n_gpu_layers as number | string | undefined;
     if (nGpuLayers === "auto") {
       try {
-        const fit = await fitParams(path, { nCtx: (cfg.ctx_size as number | undefined) ?? 0 });
-        this.#log("info", `n_gpu_layers auto: llama.cpp's fit chose ${fit.nGpuLayers} for ${path}`);
+        const fit = await fitParams(path, {
+          nCtx: (cfg.ctx_size as number | undefined) ?? 0,
+        });
+        this.#log(
+          "info",
+          `n_gpu_layers auto: llama.cpp's fit chose ${fit.nGpuLayers} for ${path}`,
+        );
         nGpuLayers = fit.nGpuLayers;
       } catch (e) {
         throw this.#loadError(path, e);
@@ -341,7 +375,11 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** Loads (or shares) a model; the caller owns one reference. */
-  async #acquireModel(path: string, cfg: ConfigValues, label: string): Promise<ModelEntry> {
+  async #acquireModel(
+    path: string,
+    cfg: ConfigValues,
+    label: string,
+  ): Promise<ModelEntry> {
     const opts = await this.#modelOptions(path, cfg);
     const key = `${path}\0${JSON.stringify(opts)}`;
     const hit = this.#models.get(key);
@@ -367,17 +405,23 @@ export class LlamaHost implements WasiNnHostApi {
     cfg: ConfigValues,
     label: string,
   ): Promise<ModelEntry> {
-    setLogLevel(cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn");
+    setLogLevel(
+      cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn",
+    );
     try {
       const t0 = performance.now();
       const model = await Model.load(path, {
         ...opts,
-        onProgress: this.#onProgress ? (f) => this.#onProgress!(label, f) : undefined,
+        onProgress: this.#onProgress
+          ? (f) => this.#onProgress!(label, f)
+          : undefined,
         signal: this.#cancel.signal,
       });
       this.#log(
         "info",
-        `loaded model '${label}' from ${path} in ${(performance.now() - t0).toFixed(0)} ms`,
+        `loaded model '${label}' from ${path} in ${
+          (performance.now() - t0).toFixed(0)
+        } ms`,
       );
       const mc = modelConfig(model);
       for (const w of mc.warnings) this.#log("warn", `model '${label}': ${w}`);
@@ -406,7 +450,9 @@ export class LlamaHost implements WasiNnHostApi {
     m.refs--;
     if (m.refs <= 0) {
       this.#models.delete(m.key);
-      for (const s of m.schedulers.values()) s.then((x) => x.close()).catch(() => {});
+      for (const s of m.schedulers.values()) {
+        s.then((x) => x.close()).catch(() => {});
+      }
       m.schedulers.clear();
       m.embed?.ctx.close();
       m.model.close();
@@ -416,11 +462,14 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** The scheduler of a model for a context shape, created on first use. */
   #scheduler(m: ModelEntry, cfg: ConfigValues): Promise<Scheduler> {
-    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency ?? 4;
+    const threads = (cfg.threads as number | undefined) ??
+      navigator.hardwareConcurrency ?? 4;
     const nTrain = m.model.nCtxTrain;
-    const perSeq = (cfg.ctx_size as number | undefined) || Math.min(nTrain || 4096, 4096);
+    const perSeq = (cfg.ctx_size as number | undefined) ||
+      Math.min(nTrain || 4096, 4096);
     const shape = {
-      nSeq: (cfg.parallel as number | undefined) ?? (cfg.batch_processing === false ? 1 : 4),
+      nSeq: (cfg.parallel as number | undefined) ??
+        (cfg.batch_processing === false ? 1 : 4),
       nCtxPerSeq: perSeq,
       nBatch: (cfg.batch_size as number | undefined) ?? 512,
       nUbatch: cfg.ubatch_size as number | undefined,
@@ -437,7 +486,12 @@ export class LlamaHost implements WasiNnHostApi {
     let s = m.schedulers.get(key);
     if (!s) {
       s = (async () => {
-        await this.#checkMemory(m, shape.nCtxPerSeq * shape.nSeq, shape.nSeq, shape.nBatch);
+        await this.#checkMemory(
+          m,
+          shape.nCtxPerSeq * shape.nSeq,
+          shape.nSeq,
+          shape.nBatch,
+        );
         if (nTrain > 0 && perSeq > nTrain) {
           this.#log(
             "warn",
@@ -459,14 +513,21 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** Refuses, with numbers, a context that cannot fit in free memory. */
-  async #checkMemory(m: ModelEntry, nCtx: number, nSeq: number, nBatch: number): Promise<void> {
+  async #checkMemory(
+    m: ModelEntry,
+    nCtx: number,
+    nSeq: number,
+    nBatch: number,
+  ): Promise<void> {
     const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
     const refuse = (need: number, free: number) =>
       new WasiNnError(
         Errno.RuntimeError,
-        `a context of ${nCtx} tokens (${nSeq} sessions x ${nCtx / nSeq}) for '${m.label}' needs about ${
-          mib(need)
-        } but ${mib(free)} is free; lower ctx-size or parallel`,
+        `a context of ${nCtx} tokens (${nSeq} sessions x ${
+          nCtx / nSeq
+        }) for '${m.label}' needs about ${mib(need)} but ${
+          mib(free)
+        } is free; lower ctx-size or parallel`,
       );
     if (nCtx > 0x7fffffff) {
       throw new WasiNnError(
@@ -479,11 +540,18 @@ export class LlamaHost implements WasiNnHostApi {
     const headDim = info.n_head > 0 ? info.n_embd / info.n_head : info.n_embd;
     const kv = nCtx * info.n_layer * 2 * headDim * info.n_head_kv * 2;
     const limit = this.#hostConfig.max_memory_mb as number | undefined;
-    const free = limit ? Math.min(limit * 1048576, Deno.systemMemoryInfo().available) : Deno.systemMemoryInfo().available;
+    const free = limit
+      ? Math.min(limit * 1048576, Deno.systemMemoryInfo().available)
+      : Deno.systemMemoryInfo().available;
     if (kv > free) throw refuse(kv, free);
     let est;
     try {
-      est = await estimateMemory(m.path, { nCtx, nSeqMax: nSeq, nBatch, nGpuLayers: 0 });
+      est = await estimateMemory(m.path, {
+        nCtx,
+        nSeqMax: nSeq,
+        nBatch,
+        nGpuLayers: 0,
+      });
     } catch {
       return; // llama.cpp's estimate is advisory
     }
@@ -506,16 +574,31 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  async #newGraph(path: string, cfg: ConfigValues, name?: string): Promise<number> {
+  async #newGraph(
+    path: string,
+    cfg: ConfigValues,
+    name?: string,
+  ): Promise<number> {
     const merged = mergeConfig(this.#hostConfig, cfg);
     const model = await this.#acquireModel(path, merged, name ?? path);
     const handle = this.#nextGraph++;
-    this.#graphs.set(handle, { handle, name, path, config: cfg, unloaded: false, model });
+    this.#graphs.set(handle, {
+      handle,
+      name,
+      path,
+      config: cfg,
+      unloaded: false,
+      model,
+    });
     return handle;
   }
 
   /** `load`: GGML encoding (6 WasmEdge, 5 WAMR); builder 0 = GGUF bytes or `preload:<path>`. */
-  async load(builders: Uint8Array[], encoding: number, target: number): Promise<number> {
+  async load(
+    builders: Uint8Array[],
+    encoding: number,
+    target: number,
+  ): Promise<number> {
     this.#assertOpen();
     if (encoding !== 5 && encoding !== 6) {
       throw new WasiNnError(
@@ -530,9 +613,14 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     if (builders.length === 0) {
-      throw new WasiNnError(Errno.InvalidArgument, "load needs at least one graph builder (the model)");
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "load needs at least one graph builder (the model)",
+      );
     }
-    const cfg = builders.length > 1 ? this.#parse(dec.decode(builders[1]), "load config") : {};
+    const cfg = builders.length > 1
+      ? this.#parse(dec.decode(builders[1]), "load config")
+      : {};
     const head = dec.decode(builders[0].subarray(0, 8));
     let path: string;
     if (head === "preload:") {
@@ -577,7 +665,10 @@ export class LlamaHost implements WasiNnHostApi {
   async reloadModel(name: string, path?: string): Promise<void> {
     const handle = this.#byName.get(name);
     if (handle === undefined) {
-      throw new WasiNnError(Errno.NotFound, `no graph is loaded under '${name}'`);
+      throw new WasiNnError(
+        Errno.NotFound,
+        `no graph is loaded under '${name}'`,
+      );
     }
     const g = this.#graph(handle);
     const newPath = path ?? this.#resolvePath(name);
@@ -586,13 +677,21 @@ export class LlamaHost implements WasiNnHostApi {
     const old = g.model;
     g.model = fresh;
     g.path = newPath;
-    this.#log("info", `model '${name}' swapped: ${old.path} -> ${newPath} (open sessions keep the old one)`);
+    this.#log(
+      "info",
+      `model '${name}' swapped: ${old.path} -> ${newPath} (open sessions keep the old one)`,
+    );
     this.#releaseModel(old);
   }
 
   #graph(handle: number): Graph {
     const g = this.#graphs.get(handle);
-    if (!g) throw new WasiNnError(Errno.InvalidArgument, `no graph with handle ${handle}`);
+    if (!g) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `no graph with handle ${handle}`,
+      );
+    }
     return g;
   }
 
@@ -617,7 +716,12 @@ export class LlamaHost implements WasiNnHostApi {
   initExecutionContext(graph: number, sessionId?: string): number {
     this.#assertOpen();
     const g = this.#graph(graph);
-    if (g.unloaded) throw new WasiNnError(Errno.InvalidArgument, `graph ${graph} was unloaded`);
+    if (g.unloaded) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `graph ${graph} was unloaded`,
+      );
+    }
     if (sessionId !== undefined) {
       const existing = this.#store.get(sessionId);
       if (existing) {
@@ -645,7 +749,13 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** Layers, lowest first: the model's recommendations, host, load (graph), session, call. */
   #config(s: Session, runtime?: ConfigValues): ConfigValues {
-    return mergeConfig(s.model.defaults, this.#hostConfig, s.graph.config, s.config, runtime);
+    return mergeConfig(
+      s.model.defaults,
+      this.#hostConfig,
+      s.graph.config,
+      s.config,
+      runtime,
+    );
   }
 
   /** Cross-parameter checks against the model and the context; logs the warnings. */
@@ -667,9 +777,15 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** The session's scheduler and slot owner for this config (moves the session if the shape changed). */
-  async #bind(s: Session, cfg: ConfigValues): Promise<{ sched: Scheduler; owner: SlotOwner }> {
+  async #bind(
+    s: Session,
+    cfg: ConfigValues,
+  ): Promise<{ sched: Scheduler; owner: SlotOwner }> {
     if (s.graph.unloaded) {
-      throw new WasiNnError(Errno.InvalidArgument, `graph ${s.graph.handle} was unloaded`);
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `graph ${s.graph.handle} was unloaded`,
+      );
     }
     const sched = await this.#scheduler(s.model, cfg);
     if (s.sched !== sched) {
@@ -681,17 +797,28 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** `set_input`: index 0 = prompt text, index 1 = config JSON for this context. */
-  async setInput(ctx: number, index: number, tensor: TensorInput): Promise<void> {
+  async setInput(
+    ctx: number,
+    index: number,
+    tensor: TensorInput,
+  ): Promise<void> {
     const s = this.#session(ctx);
-    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
     if (tensor.type === 2 || tensor.type === 5) {
       throw new WasiNnError(
         Errno.InvalidArgument,
-        `tensor type ${tensor.type} (${tensor.type === 2 ? "F64" : "I64"}) is not accepted; send text as U8 (3)`,
+        `tensor type ${tensor.type} (${
+          tensor.type === 2 ? "F64" : "I64"
+        }) is not accepted; send text as U8 (3)`,
       );
     }
     if (index === 1) {
-      const values = this.#parse(dec.decode(tensor.data), `set_input(1) of context ${ctx}`);
+      const values = this.#parse(
+        dec.decode(tensor.data),
+        `set_input(1) of context ${ctx}`,
+      );
       s.config = mergeConfig(s.config, values);
       return;
     }
@@ -728,9 +855,10 @@ export class LlamaHost implements WasiNnHostApi {
 
   #taskOptions(cfg: ConfigValues) {
     const stop = (cfg.stop as string[] | undefined) ?? [];
-    const reverse = typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
-      ? [cfg.reverse_prompt]
-      : [];
+    const reverse =
+      typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
+        ? [cfg.reverse_prompt]
+        : [];
     return {
       stop: {
         nPredict: (cfg.n_predict as number | undefined) ?? -1,
@@ -738,7 +866,9 @@ export class LlamaHost implements WasiNnHostApi {
         stop: [...reverse, ...stop],
         includeStop: reverse.length > 0 && stop.length === 0,
         stopTokens: cfg.stop_token_ids as number[] | undefined,
-        tMaxPredictMs: (cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms) as number | undefined,
+        tMaxPredictMs: (cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms) as
+          | number
+          | undefined,
         loop: (cfg.loop_max_cycle as number | undefined)
           ? {
             maxCycle: cfg.loop_max_cycle as number,
@@ -747,9 +877,15 @@ export class LlamaHost implements WasiNnHostApi {
           : undefined,
       },
       ignoreEos: Boolean(cfg.ignore_eos),
-      priority: cfg.priority_scheduling_enabled === false ? 0 : cfg.priority as number | undefined,
-      queueTimeoutMs: (cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms) as number | undefined,
-      cachePrompt: (cfg.cache_prompt ?? cfg.enable_token_cache_reuse) as boolean | undefined,
+      priority: cfg.priority_scheduling_enabled === false
+        ? 0
+        : cfg.priority as number | undefined,
+      queueTimeoutMs: (cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms) as
+        | number
+        | undefined,
+      cachePrompt: (cfg.cache_prompt ?? cfg.enable_token_cache_reuse) as
+        | boolean
+        | undefined,
       cacheReuse: cfg.n_cache_reuse as number | undefined,
       contextShift: cfg.ctx_shift as boolean | undefined,
       nKeep: cfg.n_keep as number | undefined,
@@ -767,9 +903,17 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   async #compute(s: Session, runtime?: ConfigValues): Promise<void> {
-    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${s.handle} is busy`);
+    if (s.running > 0) {
+      throw new WasiNnError(
+        Errno.Busy,
+        `execution context ${s.handle} is busy`,
+      );
+    }
     if (!s.prompt) {
-      throw new WasiNnError(Errno.InvalidArgument, "compute called before set_input(0, prompt)");
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "compute called before set_input(0, prompt)",
+      );
     }
     s.endStream();
     s.running++;
@@ -790,11 +934,16 @@ export class LlamaHost implements WasiNnHostApi {
           ...this.#taskOptions(checked),
           nProbs: checked.n_probs as number | undefined,
           signal: this.#signal(s),
-          onText: checked.stream_stdout ? (t) => this.#stdout(enc.encode(t)) : undefined,
+          onText: checked.stream_stdout
+            ? (t) => this.#stdout(enc.encode(t))
+            : undefined,
         });
         const warnAt = checked.queue_warning_threshold as number | undefined;
         if (warnAt !== undefined && sched.stats.queued > warnAt) {
-          this.#log("warn", `${sched.stats.queued} tasks are waiting for '${s.model.label}' (queue_warning_threshold ${warnAt})`);
+          this.#log(
+            "warn",
+            `${sched.stats.queued} tasks are waiting for '${s.model.label}' (queue_warning_threshold ${warnAt})`,
+          );
         }
         const r = await task.result;
         s.output = enc.encode(r.text);
@@ -841,7 +990,8 @@ export class LlamaHost implements WasiNnHostApi {
         `embedding input is ${prompt.length} tokens but batch-size is ${nBatch}; raise batch-size`,
       );
     }
-    const threads = (cfg.threads as number | undefined) ?? navigator.hardwareConcurrency ?? 4;
+    const threads = (cfg.threads as number | undefined) ??
+      navigator.hardwareConcurrency ?? 4;
     const opts = {
       nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
       nBatch,
@@ -854,14 +1004,20 @@ export class LlamaHost implements WasiNnHostApi {
     const run = async () => {
       if (!m.embed || m.embed.key !== key) {
         m.embed?.ctx.close();
-        m.embed = { key, ctx: await Context.create(m.model, opts), lock: Promise.resolve() };
+        m.embed = {
+          key,
+          ctx: await Context.create(m.model, opts),
+          lock: Promise.resolve(),
+        };
       }
       const ctx = m.embed.ctx;
       await evalPrompt(ctx, prompt);
       const norm = (cfg.embd_normalize as number | undefined) ?? 2;
       const v = ctx.embeddings(-1, norm);
       const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
-      s.output = enc.encode(`{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`);
+      s.output = enc.encode(
+        `{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`,
+      );
       s.outputTokens = 0;
       s.meta = {};
     };
@@ -898,9 +1054,14 @@ export class LlamaHost implements WasiNnHostApi {
   /** `compute_single`: one token per call; EndOfSequence (100) at the end. */
   async computeSingle(ctx: number): Promise<void> {
     const s = this.#session(ctx);
-    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
     if (!s.prompt) {
-      throw new WasiNnError(Errno.InvalidArgument, "compute_single called before set_input(0, prompt)");
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "compute_single called before set_input(0, prompt)",
+      );
     }
     s.running++;
     try {
@@ -950,11 +1111,20 @@ export class LlamaHost implements WasiNnHostApi {
         throw toWasiNn(e);
       }
       s.outputTokens = r.tokens.length;
-      s.meta = { stop_reason: r.stopReason, cached_tokens: r.timings.promptReused };
+      s.meta = {
+        stop_reason: r.stopReason,
+        cached_tokens: r.timings.promptReused,
+      };
       if (r.stopReason === "context_full") {
-        throw new WasiNnError(Errno.ContextFull, `the context (${s.sched?.nCtxPerSeq} tokens) is full`);
+        throw new WasiNnError(
+          Errno.ContextFull,
+          `the context (${s.sched?.nCtxPerSeq} tokens) is full`,
+        );
       }
-      throw new WasiNnError(Errno.EndOfSequence, `end of sequence (${r.stopReason})`);
+      throw new WasiNnError(
+        Errno.EndOfSequence,
+        `end of sequence (${r.stopReason})`,
+      );
     } finally {
       s.running--;
     }
@@ -979,7 +1149,9 @@ export class LlamaHost implements WasiNnHostApi {
     const g = this.#graph(graph);
     g.unloaded = true;
     this.#graphs.delete(graph);
-    if (g.name !== undefined && this.#byName.get(g.name) === graph) this.#byName.delete(g.name);
+    if (g.name !== undefined && this.#byName.get(g.name) === graph) {
+      this.#byName.delete(g.name);
+    }
     for (const s of this.#sessions.values()) if (s.graph === g) s.endStream();
     this.#releaseModel(g.model); // freed once no session uses it either
   }
@@ -1002,16 +1174,22 @@ export class LlamaHost implements WasiNnHostApi {
   ): Promise<InferenceResult> {
     const s = this.#session(ctx);
     const runtime = this.#parse(
-      typeof runtimeConfig === "string" ? runtimeConfig : runtimeConfig as never,
+      typeof runtimeConfig === "string"
+        ? runtimeConfig
+        : runtimeConfig as never,
       "runtime config",
     );
-    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
     s.endStream();
     this.#setPrompt(s, prompt);
     try {
       await this.#compute(s, runtime);
     } catch (err) {
-      if (!(err instanceof WasiNnError && err.errno === Errno.ContextFull)) throw err;
+      if (!(err instanceof WasiNnError && err.errno === Errno.ContextFull)) {
+        throw err;
+      }
     }
     return {
       text: dec.decode(s.output),
@@ -1023,7 +1201,10 @@ export class LlamaHost implements WasiNnHostApi {
   async saveSession(ctx: number, path: string): Promise<number> {
     const s = this.#session(ctx);
     if (!s.sched || !s.owner) {
-      throw new WasiNnError(Errno.InvalidArgument, `session '${s.id}' has no state yet: compute first`);
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `session '${s.id}' has no state yet: compute first`,
+      );
     }
     return await s.sched.saveOwner(s.owner, path);
   }
@@ -1038,7 +1219,9 @@ export class LlamaHost implements WasiNnHostApi {
   /** Clears a session's outputs and cached state (it stays open). */
   resetSession(ctx: number): void {
     const s = this.#session(ctx);
-    if (s.running > 0) throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
     s.endStream();
     if (s.sched && s.owner) s.sched.dropOwner(s.owner);
     s.sched = undefined;
@@ -1083,7 +1266,11 @@ export class LlamaHost implements WasiNnHostApi {
       for (const p of m.schedulers.values()) {
         try {
           const s = await p;
-          st.models[i].schedulers.push({ nSeq: s.nSeq, nCtxPerSeq: s.nCtxPerSeq, ...s.stats });
+          st.models[i].schedulers.push({
+            nSeq: s.nSeq,
+            nCtxPerSeq: s.nCtxPerSeq,
+            ...s.stats,
+          });
         } catch { /* failed to create */ }
       }
     }
@@ -1106,7 +1293,9 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new WasiNnError(Errno.RuntimeError, "the host was closed");
+    if (this.#closed) {
+      throw new WasiNnError(Errno.RuntimeError, "the host was closed");
+    }
   }
 
   /** `deinit_backend`: frees every session and model. */
@@ -1118,7 +1307,9 @@ export class LlamaHost implements WasiNnHostApi {
     for (const s of this.#sessions.values()) s.close();
     this.#sessions.clear();
     for (const m of this.#models.values()) {
-      for (const p of m.schedulers.values()) p.then((x) => x.close()).catch(() => {});
+      for (const p of m.schedulers.values()) {
+        p.then((x) => x.close()).catch(() => {});
+      }
       m.embed?.ctx.close();
       m.model.close();
     }
@@ -1145,7 +1336,9 @@ function flash(v: unknown): "auto" | "on" | "off" | undefined {
   if (v === "auto") return "auto";
   throw new WasiNnError(
     Errno.InvalidArgument,
-    `Field 'flash_attn': must be on, off, auto, true or false, but got ${JSON.stringify(v)}`,
+    `Field 'flash_attn': must be on, off, auto, true or false, but got ${
+      JSON.stringify(v)
+    }`,
   );
 }
 

@@ -35,7 +35,11 @@ export interface TensorInput {
 /** The operations guests reach through `wasi_ephemeral_nn`. All throw `WasiNnError`. */
 export interface WasiNnHostApi {
   /** `load`: builders[0] = model bytes or `preload:<path>`, builders[1] = optional config JSON. Encoding 5 or 6 is GGML. */
-  load(builders: Uint8Array[], encoding: number, target: number): Promise<number>;
+  load(
+    builders: Uint8Array[],
+    encoding: number,
+    target: number,
+  ): Promise<number>;
   /** `load_by_name` / `load_by_name_with_config`: a preloaded name (or an allowed path). */
   loadByName(name: string, config?: string): Promise<number>;
   /** `init_execution_context`: a new context handle for a graph. */

@@ -37,7 +37,12 @@ export interface LoggingOptions {
   stderr?: boolean;
 }
 
-const LT_LEVEL = { debug: "debug", info: "info", warn: "warning", error: "error" } as const;
+const LT_LEVEL = {
+  debug: "debug",
+  info: "info",
+  warn: "warning",
+  error: "error",
+} as const;
 
 function fileSink(path: string, format: (r: LogRecord) => string): Sink {
   const f = Deno.openSync(path, { append: true, create: true });
@@ -56,7 +61,9 @@ function stderrSink(format: (r: LogRecord) => string): Sink {
 }
 
 /** Configures where and how the host logs. Call again to reconfigure. */
-export async function configureLogging(options: LoggingOptions = {}): Promise<void> {
+export async function configureLogging(
+  options: LoggingOptions = {},
+): Promise<void> {
   const format = options.format === "json"
     ? jsonLinesFormatter
     : getTextFormatter({ timestamp: "time", category: "." });
@@ -67,8 +74,16 @@ export async function configureLogging(options: LoggingOptions = {}): Promise<vo
     reset: true,
     sinks,
     loggers: [
-      { category: ["wasi_nn"], lowestLevel: LT_LEVEL[options.level ?? "warn"], sinks: Object.keys(sinks) },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: Object.keys(sinks) },
+      {
+        category: ["wasi_nn"],
+        lowestLevel: LT_LEVEL[options.level ?? "warn"],
+        sinks: Object.keys(sinks),
+      },
+      {
+        category: ["logtape", "meta"],
+        lowestLevel: "warning",
+        sinks: Object.keys(sinks),
+      },
     ],
   });
 }
@@ -91,7 +106,9 @@ export function logger(category: string): CategoryLogger {
 }
 
 /** A `(level, message)` function writing to a category; the shape hosts and runners take. */
-export function logFunction(category: string): (level: LogLevel, msg: string) => void {
+export function logFunction(
+  category: string,
+): (level: LogLevel, msg: string) => void {
   const l = getLogger(["wasi_nn", category]);
   return (level, msg) => {
     // Plain text: escape LogTape's {placeholder} braces.

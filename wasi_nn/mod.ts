@@ -38,7 +38,12 @@ export {
   type WasiNnLogLevel,
   type WasiNnSyncHostApi,
 } from "./guest_imports.ts";
-export { GuestLinkError, runGuest, type RunGuestOptions, TRAP_EXIT_CODE } from "./run_guest.ts";
+export {
+  GuestLinkError,
+  runGuest,
+  type RunGuestOptions,
+  TRAP_EXIT_CODE,
+} from "./run_guest.ts";
 export {
   ModelRegistry,
   type ModelRegistryOptions,
@@ -71,7 +76,11 @@ export {
   type TaskTimings,
   type TokenEvent,
 } from "./scheduler.ts";
-export { SessionStore, type SessionStoreOptions, type StoredSession } from "./sessions.ts";
+export {
+  SessionStore,
+  type SessionStoreOptions,
+  type StoredSession,
+} from "./sessions.ts";
 export {
   detectLoop,
   StopChecker,
@@ -83,7 +92,7 @@ export { PriorityQueue, type PriorityQueueOptions } from "./priority_queue.ts";
 export {
   type CategoryLogger,
   configureLogging,
+  logger,
   type LoggingOptions,
   type LogLevel,
-  logger,
 } from "./log.ts";

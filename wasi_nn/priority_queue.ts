@@ -50,7 +50,12 @@ export class PriorityQueue<T> {
 
   /** Adds an entry at a priority level (higher runs first). */
   push(item: T, priority = 0): void {
-    this.#entries.push({ item, priority, enqueued: this.#now(), seq: this.#seq++ });
+    this.#entries.push({
+      item,
+      priority,
+      enqueued: this.#now(),
+      seq: this.#seq++,
+    });
   }
 
   /** Removes an entry (e.g. a cancelled task). Returns whether it was there. */
@@ -63,7 +68,9 @@ export class PriorityQueue<T> {
 
   /** The effective priority of an entry now. */
   #effective(e: Entry<T>, now: number): number {
-    return this.#agingMs > 0 ? e.priority + (now - e.enqueued) / this.#agingMs : e.priority;
+    return this.#agingMs > 0
+      ? e.priority + (now - e.enqueued) / this.#agingMs
+      : e.priority;
   }
 
   /** The entry that runs next, without removing it. */

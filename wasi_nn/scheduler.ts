@@ -35,11 +35,17 @@
  * @module
  */
 
-import { Context, LlamaError, type Model, type Sampler, Status } from "../bindings/mod.ts";
+import {
+  Context,
+  LlamaError,
+  type Model,
+  type Sampler,
+  Status,
+} from "../bindings/mod.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
 import { StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
-import { tokenProbs, type TokenProbs } from "./generate.ts";
+import { type TokenProbs, tokenProbs } from "./generate.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -215,7 +221,9 @@ class Task {
 export class Scheduler {
   #model: Model;
   #ctx: Context;
-  #opts: Required<Pick<SchedulerOptions, "nSeq" | "nCtxPerSeq" | "maxQueue">> & SchedulerOptions;
+  #opts:
+    & Required<Pick<SchedulerOptions, "nSeq" | "nCtxPerSeq" | "maxQueue">>
+    & SchedulerOptions;
   #queue: PriorityQueue<Task>;
   #active = new Set<Task>();
   #slots: (SlotOwner | undefined)[];
@@ -233,14 +241,22 @@ export class Scheduler {
     this.#ctx = ctx;
     this.#opts = { maxQueue: 256, ...opts };
     this.#now = opts.now ?? (() => performance.now());
-    this.#queue = new PriorityQueue({ agingMs: opts.agingMs ?? 5000, now: this.#now });
+    this.#queue = new PriorityQueue({
+      agingMs: opts.agingMs ?? 5000,
+      now: this.#now,
+    });
     this.#slots = new Array(opts.nSeq).fill(undefined);
     this.#nBatch = ctx.nBatch;
   }
 
   /** Creates the shared context: nSeq sequences of nCtxPerSeq tokens each. */
-  static async create(model: Model, opts: SchedulerOptions): Promise<Scheduler> {
-    if (opts.nSeq < 1) throw new WasiNnError(Errno.InvalidArgument, "nSeq must be at least 1");
+  static async create(
+    model: Model,
+    opts: SchedulerOptions,
+  ): Promise<Scheduler> {
+    if (opts.nSeq < 1) {
+      throw new WasiNnError(Errno.InvalidArgument, "nSeq must be at least 1");
+    }
     const ctx = await Context.create(model, {
       nCtx: opts.nCtxPerSeq * opts.nSeq,
       nSeqMax: opts.nSeq,
@@ -265,7 +281,10 @@ export class Scheduler {
    * buffers up; the limit stays the one asked for).
    */
   get nCtxPerSeq(): number {
-    return Math.min(this.#opts.nCtxPerSeq, Math.floor(this.#ctx.nCtx / this.#opts.nSeq));
+    return Math.min(
+      this.#opts.nCtxPerSeq,
+      Math.floor(this.#ctx.nCtx / this.#opts.nSeq),
+    );
   }
 
   /** Slots. */
@@ -274,7 +293,13 @@ export class Scheduler {
   }
 
   /** Counters: decode steps and tokens decoded so far, tasks waiting and running. */
-  get stats(): { steps: number; decoded: number; queued: number; running: number; slotsUsed: number } {
+  get stats(): {
+    steps: number;
+    decoded: number;
+    queued: number;
+    running: number;
+    slotsUsed: number;
+  } {
     return {
       steps: this.#steps,
       decoded: this.#decoded,
@@ -309,19 +334,30 @@ export class Scheduler {
 
   /** Saves a session's KV and tokens to a file (the session must be idle and hold a slot). */
   async saveOwner(owner: SlotOwner, path: string): Promise<number> {
-    if (owner.running) throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
-    if (owner.slot === undefined || owner.cached.length === 0) {
-      throw new WasiNnError(Errno.InvalidArgument, `session ${owner.id} holds no state to save`);
+    if (owner.running) {
+      throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
     }
-    await this.#exclusive(() => this.#ctx.saveSequence(path, owner.slot!, Int32Array.from(owner.cached)));
+    if (owner.slot === undefined || owner.cached.length === 0) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `session ${owner.id} holds no state to save`,
+      );
+    }
+    await this.#exclusive(() =>
+      this.#ctx.saveSequence(path, owner.slot!, Int32Array.from(owner.cached))
+    );
     return owner.cached.length;
   }
 
   /** Restores a session from a file written by saveOwner. */
   async restoreOwner(owner: SlotOwner, path: string): Promise<number> {
-    if (owner.running) throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
+    if (owner.running) {
+      throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
+    }
     const slot = owner.slot ?? this.#takeSlot(owner);
-    if (slot === undefined) throw new WasiNnError(Errno.Busy, "every slot is busy");
+    if (slot === undefined) {
+      throw new WasiNnError(Errno.Busy, "every slot is busy");
+    }
     try {
       const tokens = await this.#exclusive(() =>
         this.#ctx.loadSequence(path, slot, this.nCtxPerSeq)
@@ -330,7 +366,9 @@ export class Scheduler {
       return owner.cached.length;
     } catch (e) {
       this.#freeSlot(owner);
-      throw e instanceof LlamaError ? new WasiNnError(Errno.RuntimeError, e.message) : e;
+      throw e instanceof LlamaError
+        ? new WasiNnError(Errno.RuntimeError, e.message)
+        : e;
     }
   }
 
@@ -344,9 +382,14 @@ export class Scheduler {
 
   /** Queues a task. Throws WasiNnError(Busy) when the queue is full or the session is busy. */
   submit(spec: TaskSpec): TaskHandle {
-    if (this.#closed) throw new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
+    if (this.#closed) {
+      throw new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
+    }
     if (spec.owner.running) {
-      throw new WasiNnError(Errno.Busy, `session ${spec.owner.id} already has a running task`);
+      throw new WasiNnError(
+        Errno.Busy,
+        `session ${spec.owner.id} already has a running task`,
+      );
     }
     if (this.#queue.size >= this.#opts.maxQueue) {
       throw new WasiNnError(
@@ -370,14 +413,22 @@ export class Scheduler {
     if (spec.queueTimeoutMs !== undefined && spec.queueTimeoutMs > 0) {
       task.timer = setTimeout(() => {
         if (task.phase === "queued" && this.#queue.remove(task)) {
-          this.#fail(task, new WasiNnError(Errno.Busy, `waited ${spec.queueTimeoutMs} ms for a free slot`));
+          this.#fail(
+            task,
+            new WasiNnError(
+              Errno.Busy,
+              `waited ${spec.queueTimeoutMs} ms for a free slot`,
+            ),
+          );
         }
       }, spec.queueTimeoutMs);
     }
     const onAbort = () => this.#cancel(task);
     if (spec.signal?.aborted) queueMicrotask(onAbort);
     else spec.signal?.addEventListener("abort", onAbort, { once: true });
-    task.result.finally(() => spec.signal?.removeEventListener("abort", onAbort)).catch(() => {});
+    task.result.finally(() =>
+      spec.signal?.removeEventListener("abort", onAbort)
+    ).catch(() => {});
     this.#kick();
     return {
       result: task.result,
@@ -463,7 +514,12 @@ export class Scheduler {
       } catch (e) {
         // Whatever went wrong, this session's slot content is unknown now.
         this.#freeSlot(task.spec.owner);
-        this.#fail(task, e instanceof WasiNnError ? e : new WasiNnError(Errno.RuntimeError, String(e)));
+        this.#fail(
+          task,
+          e instanceof WasiNnError
+            ? e
+            : new WasiNnError(Errno.RuntimeError, String(e)),
+        );
       }
     }
   }
@@ -528,7 +584,9 @@ export class Scheduler {
       : task.spec.nKeep;
     nKeep = Math.min(nCtx - 4, nKeep);
     const nLeft = task.pos - nKeep;
-    let nDiscard = task.spec.nDiscard ? task.spec.nDiscard : Math.floor(nLeft / 2);
+    let nDiscard = task.spec.nDiscard
+      ? task.spec.nDiscard
+      : Math.floor(nLeft / 2);
     nDiscard = Math.max(0, Math.min(nDiscard, nLeft - 1));
     if (nDiscard <= 0) return false;
     this.#ctx.seqRemove(task.slot, nKeep, nKeep + nDiscard);
@@ -545,7 +603,9 @@ export class Scheduler {
     const seqs = new Int32Array(this.#nBatch);
     const logits = new Uint8Array(this.#nBatch);
     while (!this.#closed) {
-      for (const t of [...this.#active]) if (t.cancelled) this.#finish(t, "cancelled");
+      for (const t of [...this.#active]) {
+        if (t.cancelled) this.#finish(t, "cancelled");
+      }
       this.#admit();
       if (this.#active.size === 0) {
         if (this.#queue.size === 0) return;
@@ -557,7 +617,9 @@ export class Scheduler {
       const sampleAt: [Task, number][] = [];
       // 1. One token for every generating task that wants one.
       for (const t of this.#active) {
-        if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) continue;
+        if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) {
+          continue;
+        }
         if (t.pos >= this.nCtxPerSeq && !this.#shift(t)) {
           this.#finish(t, "context_full");
           continue;
@@ -613,7 +675,10 @@ export class Scheduler {
           this.#ctx.seqRemove(t.slot, -1, -1);
           t.spec.owner.cached = [];
           if (full) this.#finish(t, "context_full");
-          else this.#fail(t, new WasiNnError(Errno.RuntimeError, (e as Error).message));
+          else {this.#fail(
+              t,
+              new WasiNnError(Errno.RuntimeError, (e as Error).message),
+            );}
         }
         continue;
       }
@@ -634,12 +699,23 @@ export class Scheduler {
     try {
       token = t.spec.sampler.sample(this.#ctx, idx);
     } catch (e) {
-      this.#fail(t, new WasiNnError(Errno.RuntimeError, `sampling failed: ${(e as Error).message}`));
+      this.#fail(
+        t,
+        new WasiNnError(
+          Errno.RuntimeError,
+          `sampling failed: ${(e as Error).message}`,
+        ),
+      );
       return;
     }
     if (t.spec.nProbs && t.spec.nProbs > 0) {
       (t.probs ??= []).push(
-        tokenProbs(t.spec.sampler, this.#model, token, Math.min(t.spec.nProbs, this.#model.nVocab)),
+        tokenProbs(
+          t.spec.sampler,
+          this.#model,
+          token,
+          Math.min(t.spec.nProbs, this.#model.nVocab),
+        ),
       );
     }
     if (!t.spec.ignoreEos && this.#model.isEog(token)) {

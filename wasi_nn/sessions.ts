@@ -65,7 +65,8 @@ export class SessionStore<S extends StoredSession> {
     this.#now = options.now ?? (() => performance.now());
     this.#onEvict = options.onEvict;
     if (options.timer !== false && this.#idle > 0) {
-      const every = options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.#idle / 4));
+      const every = options.sweepIntervalMs ??
+        Math.min(30_000, Math.max(10, this.#idle / 4));
       const timer = setInterval(() => this.sweep(), every);
       Deno.unrefTimer(timer);
       this.#timer = timer;
@@ -88,7 +89,10 @@ export class SessionStore<S extends StoredSession> {
    */
   add(s: S): void {
     if (this.#sessions.has(s.id)) {
-      throw new WasiNnError(Errno.InvalidArgument, `a session '${s.id}' already exists`);
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `a session '${s.id}' already exists`,
+      );
     }
     if (this.#sessions.size >= this.#max) {
       let lru: { s: S; lastUsed: number } | undefined;
@@ -151,7 +155,10 @@ export class SessionStore<S extends StoredSession> {
   /** Every session with its idle time. */
   entries(): { session: S; idleMs: number }[] {
     const now = this.#now();
-    return [...this.#sessions.values()].map((e) => ({ session: e.s, idleMs: now - e.lastUsed }));
+    return [...this.#sessions.values()].map((e) => ({
+      session: e.s,
+      idleMs: now - e.lastUsed,
+    }));
   }
 
   /** Stops the timer and closes every session. */

@@ -67,7 +67,10 @@ export class StopChecker {
 
   /** Creates a checker; the time limit starts now. */
   constructor(options: StopOptions = {}) {
-    this.#opts = { ...options, stop: (options.stop ?? []).filter((s) => s.length > 0) };
+    this.#opts = {
+      ...options,
+      stop: (options.stop ?? []).filter((s) => s.length > 0),
+    };
     this.#maxStop = this.#opts.stop!.reduce((m, s) => Math.max(m, s.length), 0);
     this.#now = options.now ?? (() => performance.now());
     this.#start = this.#now();
@@ -75,7 +78,9 @@ export class StopChecker {
 
   /** The output text so far (cut at a matched stop string). */
   get text(): string {
-    return this.#final === undefined ? this.#text : this.#text.slice(0, this.#final);
+    return this.#final === undefined
+      ? this.#text
+      : this.#text.slice(0, this.#final);
   }
 
   /** Tokens pushed so far. */
@@ -109,12 +114,20 @@ export class StopChecker {
         if (at >= 0 && (!best || at < best.at)) best = { at, s };
       }
       if (best) {
-        this.#final = this.#opts.includeStop ? best.at + best.s.length : best.at;
-        return { emit: this.#release(this.#final), stop: { reason: "stop", matched: best.s } };
+        this.#final = this.#opts.includeStop
+          ? best.at + best.s.length
+          : best.at;
+        return {
+          emit: this.#release(this.#final),
+          stop: { reason: "stop", matched: best.s },
+        };
       }
     }
     if (this.#opts.stopTokens?.includes(token)) {
-      return { emit: this.flush(), stop: { reason: "stop_token", matched: token } };
+      return {
+        emit: this.flush(),
+        stop: { reason: "stop_token", matched: token },
+      };
     }
     const stop = this.#limits();
     if (stop) return { emit: this.flush(), stop };
@@ -125,8 +138,12 @@ export class StopChecker {
     const n = this.#opts.nPredict ?? -1;
     if (n >= 0 && this.#tokens.length >= n) return { reason: "length" };
     const t = this.#opts.tMaxPredictMs ?? 0;
-    if (t > 0 && this.#now() - this.#start >= t) return { reason: "time_limit" };
-    if (this.#opts.loop && detectLoop(this.#tokens, this.#opts.loop)) return { reason: "loop" };
+    if (t > 0 && this.#now() - this.#start >= t) {
+      return { reason: "time_limit" };
+    }
+    if (this.#opts.loop && detectLoop(this.#tokens, this.#opts.loop)) {
+      return { reason: "loop" };
+    }
     return undefined;
   }
 

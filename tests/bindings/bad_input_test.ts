@@ -5,7 +5,11 @@ import { tinyModel } from "../_helpers.ts";
 async function expectLoadError(path: string, code: number, pattern: RegExp) {
   await assert.rejects(Model.load(path), (e) => {
     assert.ok(e instanceof LlamaError, String(e));
-    assert.equal(e.statusName, Object.entries(Status).find(([, v]) => v === code)![0], e.message);
+    assert.equal(
+      e.statusName,
+      Object.entries(Status).find(([, v]) => v === code)![0],
+      e.message,
+    );
     assert.match(e.message, pattern);
     assert.ok(e.message.includes(path), `message names the file: ${e.message}`);
     return true;
@@ -15,24 +19,48 @@ async function expectLoadError(path: string, code: number, pattern: RegExp) {
 Deno.test("bad model files give clear errors and the process keeps working", async (t) => {
   const dir = await Deno.makeTempDir();
   const good = await Deno.readFile(await tinyModel());
-  await t.step("missing file", () =>
-    expectLoadError(`${dir}/missing.gguf`, Status.FileNotFound, /not found/));
-  await t.step("directory", () => expectLoadError(dir, Status.FileUnreadable, /directory/));
+  await t.step(
+    "missing file",
+    () =>
+      expectLoadError(`${dir}/missing.gguf`, Status.FileNotFound, /not found/),
+  );
+  await t.step(
+    "directory",
+    () => expectLoadError(dir, Status.FileUnreadable, /directory/),
+  );
   await t.step("empty file", async () => {
     await Deno.writeFile(`${dir}/empty.gguf`, new Uint8Array());
     await expectLoadError(`${dir}/empty.gguf`, Status.InvalidModel, /empty/);
   });
   await t.step("non-GGUF bytes", async () => {
-    await Deno.writeTextFile(`${dir}/text.gguf`, "this is not a model at all\n");
-    await expectLoadError(`${dir}/text.gguf`, Status.InvalidModel, /not a GGUF file/);
+    await Deno.writeTextFile(
+      `${dir}/text.gguf`,
+      "this is not a model at all\n",
+    );
+    await expectLoadError(
+      `${dir}/text.gguf`,
+      Status.InvalidModel,
+      /not a GGUF file/,
+    );
   });
   await t.step("truncated GGUF (header only)", async () => {
     await Deno.writeFile(`${dir}/trunc1.gguf`, good.subarray(0, 4096));
-    await expectLoadError(`${dir}/trunc1.gguf`, Status.InvalidModel, /failed to load/);
+    await expectLoadError(
+      `${dir}/trunc1.gguf`,
+      Status.InvalidModel,
+      /failed to load/,
+    );
   });
   await t.step("truncated GGUF (tensor data cut)", async () => {
-    await Deno.writeFile(`${dir}/trunc2.gguf`, good.subarray(0, good.length - 100_000));
-    await expectLoadError(`${dir}/trunc2.gguf`, Status.InvalidModel, /failed to load/);
+    await Deno.writeFile(
+      `${dir}/trunc2.gguf`,
+      good.subarray(0, good.length - 100_000),
+    );
+    await expectLoadError(
+      `${dir}/trunc2.gguf`,
+      Status.InvalidModel,
+      /failed to load/,
+    );
   });
   await t.step("unsupported GGUF version", async () => {
     const b = good.slice(0, 64);
@@ -47,7 +75,11 @@ Deno.test("bad model files give clear errors and the process keeps working", asy
     fn: async () => {
       await Deno.writeFile(`${dir}/noperm.gguf`, good.subarray(0, 1024));
       await Deno.chmod(`${dir}/noperm.gguf`, 0o000);
-      await expectLoadError(`${dir}/noperm.gguf`, Status.FileUnreadable, /cannot open/);
+      await expectLoadError(
+        `${dir}/noperm.gguf`,
+        Status.FileUnreadable,
+        /cannot open/,
+      );
     },
   });
   await t.step("the process still loads a good model afterwards", async () => {

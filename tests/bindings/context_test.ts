@@ -11,10 +11,19 @@ import {
 import { generate } from "../../wasi_nn/generate.ts";
 import { tinyModel } from "../_helpers.ts";
 
-async function greedy(ctx: Context, model: Model, prompt: string, n: number, seqId = 0) {
+async function greedy(
+  ctx: Context,
+  model: Model,
+  prompt: string,
+  n: number,
+  seqId = 0,
+) {
   const sampler = Sampler.create(model, { temp: 0 });
   try {
-    return await generate(ctx, sampler, model.tokenize(prompt), { nPredict: n, seqId });
+    return await generate(ctx, sampler, model.tokenize(prompt), {
+      nPredict: n,
+      seqId,
+    });
   } finally {
     sampler.close();
   }
@@ -34,11 +43,18 @@ Deno.test("a batch over two sequences equals each sequence alone", async () => {
   const b = model.tokenize("A completely different prompt about ships");
   const solo = await Context.create(model, { nCtx: 256 });
   const ra = await greedy(solo, model, "The cat sat on", 12);
-  const rb = await greedy(solo, model, "A completely different prompt about ships", 12);
+  const rb = await greedy(
+    solo,
+    model,
+    "A completely different prompt about ships",
+    12,
+  );
   // One context, two sequences, prompts decoded in ONE batch, then stepped in turn.
   const ctx = await Context.create(model, { nCtx: 512, nSeqMax: 2 });
   const n = a.length + b.length;
-  const tokens = new Int32Array(n), pos = new Int32Array(n), seq = new Int32Array(n);
+  const tokens = new Int32Array(n),
+    pos = new Int32Array(n),
+    seq = new Int32Array(n);
   const logits = new Uint8Array(n);
   a.forEach((t, i) => {
     tokens[i] = t;
@@ -52,7 +68,8 @@ Deno.test("a batch over two sequences equals each sequence alone", async () => {
   logits[a.length - 1] = 1;
   logits[n - 1] = 1;
   await ctx.decode({ tokens, pos, seqIds: seq, logits });
-  const sa = Sampler.create(model, { temp: 0 }), sb = Sampler.create(model, { temp: 0 });
+  const sa = Sampler.create(model, { temp: 0 }),
+    sb = Sampler.create(model, { temp: 0 });
   const outA = [sa.sample(ctx, a.length - 1)], outB = [sb.sample(ctx, n - 1)];
   for (let i = 1; i < 12; i++) {
     await ctx.decode({
@@ -70,7 +87,11 @@ Deno.test("a batch over two sequences equals each sequence alone", async () => {
   assert.equal(ctx.seqPosMax(1), b.length + 10);
   assert.ok(ctx.seqRemove(1));
   assert.equal(ctx.seqPosMax(1), -1);
-  assert.equal(ctx.seqPosMax(0), a.length + 10, "removing seq 1 leaves seq 0 intact");
+  assert.equal(
+    ctx.seqPosMax(0),
+    a.length + 10,
+    "removing seq 1 leaves seq 0 intact",
+  );
 });
 
 Deno.test("save and restore a sequence continues identically", async () => {
@@ -82,7 +103,9 @@ Deno.test("save and restore a sequence continues identically", async () => {
   await ctx.saveSequence(file, 0, prompt);
   const s1 = Sampler.create(model, { temp: 0 });
   const first = [];
-  for (let i = 0; i < 8; i++) first.push((await ctx.step(s1, { pos: prompt.length + i })).token);
+  for (let i = 0; i < 8; i++) {
+    first.push((await ctx.step(s1, { pos: prompt.length + i })).token);
+  }
   ctx.clearMemory();
   const ctx2 = await Context.create(model, { nCtx: 256 });
   const restored = await ctx2.loadSequence(file, 0);
@@ -96,9 +119,14 @@ Deno.test("save and restore a sequence continues identically", async () => {
     seqIds: Int32Array.of(0),
   });
   const second = [];
-  for (let i = 0; i < 8; i++) second.push((await ctx2.step(s2, { pos: prompt.length + i })).token);
+  for (let i = 0; i < 8; i++) {
+    second.push((await ctx2.step(s2, { pos: prompt.length + i })).token);
+  }
   assert.deepEqual(second, first);
-  await assert.rejects(ctx2.loadSequence(`${file}.missing`, 0), (e) => e instanceof LlamaError && e.code === Status.FileNotFound);
+  await assert.rejects(
+    ctx2.loadSequence(`${file}.missing`, 0),
+    (e) => e instanceof LlamaError && e.code === Status.FileNotFound,
+  );
   await Deno.remove(file);
 });
 
@@ -131,7 +159,9 @@ Deno.test("a JSON-schema grammar constrains output to valid JSON", async () => {
   assert.match(grammar, /root ::=/);
   const ctx = await Context.create(model, { nCtx: 512 });
   const sampler = Sampler.create(model, { temp: 0, grammar });
-  const r = await generate(ctx, sampler, model.tokenize("JSON:"), { nPredict: 60 });
+  const r = await generate(ctx, sampler, model.tokenize("JSON:"), {
+    nPredict: 60,
+  });
   const parsed = JSON.parse(r.text);
   assert.equal(typeof parsed.n, "number");
 });
@@ -158,7 +188,9 @@ Deno.test("a banned token never appears", async () => {
     temp: 0,
     logit_bias: [{ token: banned, bias: -Infinity }],
   });
-  const r = await generate(ctx, sampler, model.tokenize("Once upon a time"), { nPredict: 16 });
+  const r = await generate(ctx, sampler, model.tokenize("Once upon a time"), {
+    nPredict: 16,
+  });
   assert.ok(!r.tokens.includes(banned));
 });
 

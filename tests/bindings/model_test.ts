@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { backendInfo, Context, LlamaError, Model, Sampler, Status } from "../../bindings/mod.ts";
+import {
+  backendInfo,
+  Context,
+  LlamaError,
+  Model,
+  Sampler,
+  Status,
+} from "../../bindings/mod.ts";
 import { rss, tinyModel } from "../_helpers.ts";
 
 Deno.test("library reports its build and backends", () => {
@@ -28,7 +35,14 @@ Deno.test("model metadata matches the generated GGUF", async () => {
 
 Deno.test("tokenize / detokenize round trips, multi-byte UTF-8 and special tokens", async () => {
   using model = await Model.load(await tinyModel());
-  for (const text of ["Hello world", "wörld 🎉 日本語 ñ", "  leading spaces", "a\nb\tc"]) {
+  for (
+    const text of [
+      "Hello world",
+      "wörld 🎉 日本語 ñ",
+      "  leading spaces",
+      "a\nb\tc",
+    ]
+  ) {
     const toks = model.tokenize(text, { addSpecial: false });
     assert.ok(toks.length > 0);
     assert.equal(model.detokenize(toks), text);
@@ -41,10 +55,20 @@ Deno.test("tokenize / detokenize round trips, multi-byte UTF-8 and special token
   const withBos = model.tokenize("Hi", { addSpecial: true });
   assert.equal(withBos[0], 1);
   // "</s>" is parsed as the EOS token only when parseSpecial is on.
-  assert.ok(model.tokenize("a</s>", { addSpecial: false, parseSpecial: true }).includes(2));
-  assert.ok(!model.tokenize("a</s>", { addSpecial: false, parseSpecial: false }).includes(2));
+  assert.ok(
+    model.tokenize("a</s>", { addSpecial: false, parseSpecial: true }).includes(
+      2,
+    ),
+  );
+  assert.ok(
+    !model.tokenize("a</s>", { addSpecial: false, parseSpecial: false })
+      .includes(2),
+  );
   const emoji = model.tokenize("🎉", { addSpecial: false });
-  assert.ok(emoji.length > 1, "an emoji is split into byte tokens by this vocab");
+  assert.ok(
+    emoji.length > 1,
+    "an emoji is split into byte tokens by this vocab",
+  );
 });
 
 Deno.test("chat template renders messages", async () => {
@@ -60,7 +84,10 @@ Deno.test("use after close is a clear error, not a crash", async () => {
   const sampler = Sampler.create(model, { temp: 0 });
   model.close();
   model.close(); // idempotent
-  assert.throws(() => model.tokenize("x"), (e) => e instanceof LlamaError && e.code === Status.Usage);
+  assert.throws(
+    () => model.tokenize("x"),
+    (e) => e instanceof LlamaError && e.code === Status.Usage,
+  );
   assert.throws(() => ctx.nCtx, /closed/);
   assert.throws(() => sampler.seed, /closed/);
 });
@@ -77,5 +104,8 @@ Deno.test("loading and freeing 50 times keeps resident memory flat", async () =>
   const before = rss();
   for (let i = 0; i < 50; i++) await cycle();
   const grown = rss() - before;
-  assert.ok(grown < 24 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 50 loads`);
+  assert.ok(
+    grown < 24 * 1024 * 1024,
+    `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 50 loads`,
+  );
 });

@@ -5,7 +5,13 @@ import { referenceTool, run, tinyModel } from "../_helpers.ts";
 
 const simple = referenceTool("llama-simple");
 
-for (const prompt of ["Once upon a time", "The quick brown fox", "Ünïcödé 🎉 prompt"]) {
+for (
+  const prompt of [
+    "Once upon a time",
+    "The quick brown fox",
+    "Ünïcödé 🎉 prompt",
+  ]
+) {
   Deno.test({
     name: `greedy output equals llama-simple's: ${JSON.stringify(prompt)}`,
     ignore: simple === undefined, // built by `deno task build:reference` (the test task does it)
@@ -17,7 +23,10 @@ for (const prompt of ["Once upon a time", "The quick brown fox", "Ünïcödé �
       using model = await Model.load(path);
       const ctx = await Context.create(model, { nCtx: 256 });
       const sampler = Sampler.create(model, { temp: 0 });
-      const toks = model.tokenize(prompt, { addSpecial: true, parseSpecial: true });
+      const toks = model.tokenize(prompt, {
+        addSpecial: true,
+        parseSpecial: true,
+      });
       const r = await generate(ctx, sampler, toks, { nPredict: n });
       const promptText = new TextDecoder().decode(
         new Uint8Array([...toks].flatMap((t) => [...model.tokenBytes(t)])),

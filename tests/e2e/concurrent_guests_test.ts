@@ -20,7 +20,12 @@ Deno.test("two guests compute at once in one process, each as if alone", async (
   const run = async (name: string, prompt: string) => {
     const fd = openSync(`${dir}/${name}.out`, "w");
     try {
-      const code = await runGuest({ wasm: guests.oneshot, args: ["default", prompt], host, stdout: fd });
+      const code = await runGuest({
+        wasm: guests.oneshot,
+        args: ["default", prompt],
+        host,
+        stdout: fd,
+      });
       assert.equal(code, 0);
     } finally {
       closeSync(fd);
@@ -29,9 +34,13 @@ Deno.test("two guests compute at once in one process, each as if alone", async (
   };
   const aloneA = await run("a0", "First guest prompt");
   const aloneB = await run("b0", "Second guest, another prompt");
-  const steps = async () => (await host.statusWithSchedulers()).models[0].schedulers[0].steps;
+  const steps = async () =>
+    (await host.statusWithSchedulers()).models[0].schedulers[0].steps;
   const s0 = await steps();
-  const [a, b] = await Promise.all([run("a1", "First guest prompt"), run("b1", "Second guest, another prompt")]);
+  const [a, b] = await Promise.all([
+    run("a1", "First guest prompt"),
+    run("b1", "Second guest, another prompt"),
+  ]);
   const used = (await steps()) - s0;
   assert.equal(a, aloneA);
   assert.equal(b, aloneB);

@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { buildGuests } from "../../examples/build.ts";
 import { Context, Model, Sampler } from "../../bindings/mod.ts";
 import { generate } from "../../wasi_nn/generate.ts";
-import { findLine, findLines, hexBytes, NOT_WRITTEN, parseProbeOutput, type ProbeLine } from "../guests/probe_output.ts";
+import {
+  findLine,
+  findLines,
+  hexBytes,
+  NOT_WRITTEN,
+  parseProbeOutput,
+  type ProbeLine,
+} from "../guests/probe_output.ts";
 import { paths } from "../../paths.ts";
 import { tinyModel } from "../_helpers.ts";
 
@@ -19,7 +26,9 @@ const dec = new TextDecoder();
 async function cli(
   args: string[],
   opts: { stdin?: string; extra?: string[] } = {},
-): Promise<{ code: number; stdout: string; stderr: string; lines: ProbeLine[] }> {
+): Promise<
+  { code: number; stdout: string; stderr: string; lines: ProbeLine[] }
+> {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -45,7 +54,12 @@ async function cli(
   }
   const out = await child.output();
   const stdout = dec.decode(out.stdout);
-  return { code: out.code, stdout, stderr: dec.decode(out.stderr), lines: parseProbeOutput(stdout) };
+  return {
+    code: out.code,
+    stdout,
+    stderr: dec.decode(out.stderr),
+    lines: parseProbeOutput(stdout),
+  };
 }
 
 const probe = (...args: string[]) => cli([guests.abi_probe, ...args]);
@@ -53,17 +67,31 @@ const probe = (...args: string[]) => cli([guests.abi_probe, ...args]);
 async function directGreedy(prompt: string, n: number): Promise<string> {
   using m = await Model.load(model);
   const ctx = await Context.create(m, { nCtx: 512 });
-  const r = await generate(ctx, Sampler.create(m, { temp: 0 }), m.tokenize(prompt, { parseSpecial: true }), {
-    nPredict: n,
-  });
+  const r = await generate(
+    ctx,
+    Sampler.create(m, { temp: 0 }),
+    m.tokenize(prompt, { parseSpecial: true }),
+    {
+      nPredict: n,
+    },
+  );
   return r.text;
 }
 
 Deno.test("one-shot: metadata before and after compute; temp 0 equals the direct path", async () => {
-  const r = await probe("oneshot", "default", "Once upon a time", '{"n-predict":12,"temp":0}');
+  const r = await probe(
+    "oneshot",
+    "default",
+    "Once upon a time",
+    '{"n-predict":12,"temp":0}',
+  );
   assert.equal(r.code, 0, r.stderr);
-  const before = JSON.parse(findLine(r.lines, "get_output", "before").text as string);
-  const after = JSON.parse(findLine(r.lines, "get_output", "after").text as string);
+  const before = JSON.parse(
+    findLine(r.lines, "get_output", "before").text as string,
+  );
+  const after = JSON.parse(
+    findLine(r.lines, "get_output", "after").text as string,
+  );
   assert.equal(before.output_tokens, 0);
   assert.ok(before.input_tokens > 0);
   assert.equal(after.input_tokens, before.input_tokens);
@@ -71,7 +99,10 @@ Deno.test("one-shot: metadata before and after compute; temp 0 equals the direct
   assert.equal(typeof after.llama_commit, "string");
   assert.equal(typeof after.llama_build_number, "number");
   const text = findLine(r.lines, "get_output", "text");
-  assert.equal(dec.decode(hexBytes(text.hex as string)), await directGreedy("Once upon a time", 12));
+  assert.equal(
+    dec.decode(hexBytes(text.hex as string)),
+    await directGreedy("Once upon a time", 12),
+  );
 });
 
 Deno.test("streaming: compute_single to errno 100, pieces equal the one-shot text", async () => {
@@ -81,14 +112,27 @@ Deno.test("streaming: compute_single to errno 100, pieces equal the one-shot tex
   assert.equal(s.code, 0, s.stderr);
   const end = findLine(s.lines, "stream_end");
   assert.equal(end.errno, 100, "ends with EndOfSequence");
-  const pieces = findLines(s.lines, "get_output_single").filter((l) => l.case === undefined);
-  const streamed = dec.decode(new Uint8Array(pieces.flatMap((p) => [...hexBytes(p.hex as string)])));
-  const meta = JSON.parse(findLine(s.lines, "get_output", "after").text as string);
+  const pieces = findLines(s.lines, "get_output_single").filter((l) =>
+    l.case === undefined
+  );
+  const streamed = dec.decode(
+    new Uint8Array(pieces.flatMap((p) => [...hexBytes(p.hex as string)])),
+  );
+  const meta = JSON.parse(
+    findLine(s.lines, "get_output", "after").text as string,
+  );
   assert.ok(pieces.length > 5);
-  assert.equal(meta.output_tokens, pieces.length + 1, "the EOS token is counted");
+  assert.equal(
+    meta.output_tokens,
+    pieces.length + 1,
+    "the EOS token is counted",
+  );
   assert.equal(meta.stop_reason, "eos");
   const o = await probe("oneshot", "default", "Hello there", cfg);
-  assert.equal(dec.decode(hexBytes(findLine(o.lines, "get_output", "text").hex as string)), streamed);
+  assert.equal(
+    dec.decode(hexBytes(findLine(o.lines, "get_output", "text").hex as string)),
+    streamed,
+  );
 });
 
 Deno.test("stream then fini_single then a second stream starts over", async () => {
@@ -97,27 +141,43 @@ Deno.test("stream then fini_single then a second stream starts over", async () =
   const runs = findLines(r.lines, "stream_end");
   assert.equal(runs.length, 2);
   const byRun = (n: number) =>
-    findLines(r.lines, "get_output_single").filter((l) => l.run === n && l.case === undefined).map((l) => l.hex);
+    findLines(r.lines, "get_output_single").filter((l) =>
+      l.run === n && l.case === undefined
+    ).map((l) => l.hex);
   assert.deepEqual(byRun(2), byRun(1));
 });
 
 Deno.test("unload then load again, five times", async () => {
-  const r = await probe("unload-reload", "default", "Hi", "5", '{"n-predict":3}');
+  const r = await probe(
+    "unload-reload",
+    "default",
+    "Hi",
+    "5",
+    '{"n-predict":3}',
+  );
   assert.equal(r.code, 0, r.stderr);
   const loads = findLines(r.lines, "load_by_name_with_config");
   assert.equal(loads.length, 5);
   assert.ok(loads.every((l) => l.errno === 0));
-  assert.equal(new Set(loads.map((l) => l.graph)).size, 5, "handles only ever increase");
+  assert.equal(
+    new Set(loads.map((l) => l.graph)).size,
+    5,
+    "handles only ever increase",
+  );
   assert.ok(findLines(r.lines, "unload").every((l) => l.errno === 0));
 });
 
 Deno.test("embedding: a normalised vector of n_embd values", async () => {
   const r = await probe("embedding", "default", "embed this");
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(dec.decode(hexBytes(findLine(r.lines, "get_output", "text").hex as string)));
+  const out = JSON.parse(
+    dec.decode(hexBytes(findLine(r.lines, "get_output", "text").hex as string)),
+  );
   assert.equal(out.n_embedding, 64);
   assert.equal(out.embedding.length, 64);
-  const norm = Math.sqrt(out.embedding.reduce((s: number, x: number) => s + x * x, 0));
+  const norm = Math.sqrt(
+    out.embedding.reduce((s: number, x: number) => s + x * x, 0),
+  );
   assert.ok(Math.abs(norm - 1) < 1e-6, `norm ${norm}`);
 });
 
@@ -125,13 +185,18 @@ Deno.test("set_input twice gives the same input_tokens", async () => {
   const r = await probe("set-input-twice", "default", "The same prompt");
   assert.equal(r.code, 0, r.stderr);
   const a = JSON.parse(findLine(r.lines, "get_output", "first").text as string);
-  const b = JSON.parse(findLine(r.lines, "get_output", "second").text as string);
+  const b = JSON.parse(
+    findLine(r.lines, "get_output", "second").text as string,
+  );
   assert.ok(a.input_tokens > 1);
   assert.equal(a.input_tokens, b.input_tokens);
 });
 
 Deno.test("NotFound for an unknown name, ModelNotFound for a preloaded missing file", async () => {
-  assert.equal(findLine((await probe("load-by-name", "nope")).lines, "load_by_name").errno, 8);
+  assert.equal(
+    findLine((await probe("load-by-name", "nope")).lines, "load_by_name").errno,
+    8,
+  );
   const missing = await probe("load-by-name", "missing");
   assert.equal(findLine(missing.lines, "load_by_name").errno, 103);
   assert.equal(findLine(missing.lines, "load_by_name").graph, NOT_WRITTEN);
@@ -144,14 +209,31 @@ Deno.test("sandbox: paths load only inside --nn-allow-dir; escapes are NotFound"
   await Deno.copyFile(model, `${inside}/m.gguf`);
   await Deno.symlink(model, `${inside}/escape.gguf`); // points outside the allowed folder
   const allow = { extra: ["--nn-allow-dir", inside] };
-  const ok = await cli([guests.abi_probe, "load-path", `${inside}/m.gguf`], allow);
+  const ok = await cli(
+    [guests.abi_probe, "load-path", `${inside}/m.gguf`],
+    allow,
+  );
   assert.equal(findLine(ok.lines, "load_by_name").errno, 0, ok.stderr);
-  for (const p of [`${inside}/escape.gguf`, `${inside}/../allowed/../../${model}`, model]) {
+  for (
+    const p of [
+      `${inside}/escape.gguf`,
+      `${inside}/../allowed/../../${model}`,
+      model,
+    ]
+  ) {
     const r = await cli([guests.abi_probe, "load-path", p], allow);
-    assert.equal(findLine(r.lines, "load_by_name").errno, 8, `${p}: ${r.stdout}`);
+    assert.equal(
+      findLine(r.lines, "load_by_name").errno,
+      8,
+      `${p}: ${r.stdout}`,
+    );
   }
   const none = await probe("load-path", `${inside}/m.gguf`);
-  assert.equal(findLine(none.lines, "load_by_name").errno, 8, "no --nn-allow-dir: no paths");
+  assert.equal(
+    findLine(none.lines, "load_by_name").errno,
+    8,
+    "no --nn-allow-dir: no paths",
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -159,12 +241,22 @@ Deno.test("load() with preload:<path> accepts GGML as 6 (WasmEdge) and 5 (WAMR)"
   const dir = await Deno.makeTempDir();
   await Deno.copyFile(model, `${dir}/m.gguf`);
   for (const enc of ["6", "5"]) {
-    const r = await cli([guests.abi_probe, "load-bytes", enc, `preload:${dir}/m.gguf`], {
+    const r = await cli([
+      guests.abi_probe,
+      "load-bytes",
+      enc,
+      `preload:${dir}/m.gguf`,
+    ], {
       extra: ["--nn-allow-dir", dir],
     });
     assert.equal(findLine(r.lines, "load").errno, 0, r.stdout + r.stderr);
   }
-  const bad = await cli([guests.abi_probe, "load-bytes", "1", `preload:${dir}/m.gguf`], {
+  const bad = await cli([
+    guests.abi_probe,
+    "load-bytes",
+    "1",
+    `preload:${dir}/m.gguf`,
+  ], {
     extra: ["--nn-allow-dir", dir],
   });
   assert.equal(findLine(bad.lines, "load").errno, 2);
@@ -174,8 +266,20 @@ Deno.test("load() with preload:<path> accepts GGML as 6 (WasmEdge) and 5 (WAMR)"
 Deno.test("TooLarge writes the needed size and copies nothing", async () => {
   const r = await probe("too-small", "default", "Hello", "4");
   assert.equal(r.code, 0, r.stderr);
-  for (const c of ["text_cap", "meta_cap", "text_zero", "single_cap", "single_zero"]) {
-    const l = findLine(r.lines, c.startsWith("single") ? "get_output_single" : "get_output", c);
+  for (
+    const c of [
+      "text_cap",
+      "meta_cap",
+      "text_zero",
+      "single_cap",
+      "single_zero",
+    ]
+  ) {
+    const l = findLine(
+      r.lines,
+      c.startsWith("single") ? "get_output_single" : "get_output",
+      c,
+    );
     assert.equal(l.errno, 7, c);
     assert.ok((l.written as number) > 4, c);
     assert.equal(l.changed, 0, c);
@@ -183,17 +287,33 @@ Deno.test("TooLarge writes the needed size and copies nothing", async () => {
   }
   const exact = findLine(r.lines, "get_output", "text_exact");
   assert.equal(exact.errno, 0);
-  assert.equal(exact.written, findLine(r.lines, "get_output", "text_cap").written);
+  assert.equal(
+    exact.written,
+    findLine(r.lines, "get_output", "text_cap").written,
+  );
 });
 
 Deno.test("bad pointers and handles return InvalidArgument, never a trap", async () => {
   const r = await probe("bad-pointers", "default");
   assert.equal(r.code, 0, r.stderr);
-  const cases = r.lines.filter((l) => l.case !== undefined && !["restore", "still_works"].includes(l.case as string));
+  const cases = r.lines.filter((l) =>
+    l.case !== undefined &&
+    !["restore", "still_works"].includes(l.case as string)
+  );
   assert.ok(cases.length >= 40, `${cases.length} cases`);
-  const expected: Record<string, number> = { name_empty: 8, encoding_bad: 2, type_u8_high_bytes: 0 };
-  for (const l of cases) assert.equal(l.errno, expected[l.case as string] ?? 1, `${l.op} ${l.case}`);
-  assert.equal(findLines(r.lines, "get_output").filter((l) => l.case === "still_works")[0].errno, 0);
+  const expected: Record<string, number> = {
+    name_empty: 8,
+    encoding_bad: 2,
+    type_u8_high_bytes: 0,
+  };
+  for (const l of cases) {
+    assert.equal(l.errno, expected[l.case as string] ?? 1, `${l.op} ${l.case}`);
+  }
+  assert.equal(
+    findLines(r.lines, "get_output").filter((l) => l.case === "still_works")[0]
+      .errno,
+    0,
+  );
   assert.ok(r.lines.at(-1)!.op === "end");
 });
 
@@ -208,7 +328,11 @@ Deno.test("calls in the wrong order get the documented errnos", async () => {
   assert.equal(e("unload", "again"), 1);
   assert.equal(e("init_execution_context", "after_unload"), 1);
   assert.equal(e("compute", "after_unload"), 1);
-  assert.equal(e("get_output", "after_unload"), 0, "outputs stay readable after unload");
+  assert.equal(
+    e("get_output", "after_unload"),
+    0,
+    "outputs stay readable after unload",
+  );
 });
 
 Deno.test("PromptTooLong and ContextFull (partial output kept) in compute and streaming", async () => {
@@ -219,7 +343,11 @@ Deno.test("PromptTooLong and ContextFull (partial output kept) in compute and st
   assert.equal(findLine(c.lines, "compute").errno, 101);
   const text = findLine(c.lines, "get_output", "text");
   assert.ok((text.written as number) > 100, "partial output kept");
-  assert.equal(JSON.parse(findLine(c.lines, "get_output", "after").text as string).stop_reason, "context_full");
+  assert.equal(
+    JSON.parse(findLine(c.lines, "get_output", "after").text as string)
+      .stop_reason,
+    "context_full",
+  );
   assert.equal(findLine(c.lines, "stream_end").errno, 101);
 });
 
@@ -227,27 +355,56 @@ Deno.test("config: malformed JSON is 2, wrong types 1, set_input(1) applies", as
   const r = await probe("bad-config", "default");
   assert.equal(r.code, 0, r.stderr);
   const e = (op: string, c: string) => findLine(r.lines, op, c).errno;
-  for (const c of ["malformed", "not_json", "not_object"]) assert.equal(e("load_by_name_with_config", c), 2, c);
-  for (const c of ["n_predict_string", "temp_string", "ctx_size_float", "enable_log_int"]) {
+  for (const c of ["malformed", "not_json", "not_object"]) {
+    assert.equal(e("load_by_name_with_config", c), 2, c);
+  }
+  for (
+    const c of [
+      "n_predict_string",
+      "temp_string",
+      "ctx_size_float",
+      "enable_log_int",
+    ]
+  ) {
     assert.equal(e("load_by_name_with_config", c), 1, c);
   }
   assert.equal(e("load_by_name_with_config", "valid_unknown_key"), 0);
   assert.equal(e("set_input", "malformed"), 2);
   assert.equal(e("set_input", "wrong_type"), 1);
   const c = await probe("config-index1", "default", "Hello", '{"n-predict":3}');
-  assert.equal(JSON.parse(findLines(c.lines, "get_output").at(-1)!.text as string).output_tokens, 3);
+  assert.equal(
+    JSON.parse(findLines(c.lines, "get_output").at(-1)!.text as string)
+      .output_tokens,
+    3,
+  );
 });
 
 Deno.test("stream-stdout prints tokens on the host's stdout during compute", async () => {
-  const r = await probe("oneshot", "default", "Hello", '{"n-predict":6,"temp":0,"stream-stdout":true}');
-  const text = dec.decode(hexBytes(findLine(r.lines, "get_output", "text").hex as string));
-  assert.ok(r.stdout.includes(text), "the generated text appears on stdout outside the probe lines");
-  assert.ok(!r.stdout.split("\n").find((l) => l.startsWith("op=") && l.includes(text) && l.startsWith(text)));
+  const r = await probe(
+    "oneshot",
+    "default",
+    "Hello",
+    '{"n-predict":6,"temp":0,"stream-stdout":true}',
+  );
+  const text = dec.decode(
+    hexBytes(findLine(r.lines, "get_output", "text").hex as string),
+  );
+  assert.ok(
+    r.stdout.includes(text),
+    "the generated text appears on stdout outside the probe lines",
+  );
+  assert.ok(
+    !r.stdout.split("\n").find((l) =>
+      l.startsWith("op=") && l.includes(text) && l.startsWith(text)
+    ),
+  );
 });
 
 Deno.test("the example guests run: C and AssemblyScript, one-shot and streamed chat", async () => {
   for (const g of [guests.oneshot, guests.as_oneshot]) {
-    const r = await cli([g, "default", "Once upon a time"], { extra: ["--config", '{"n_predict":8,"temp":0}'] });
+    const r = await cli([g, "default", "Once upon a time"], {
+      extra: ["--config", '{"n_predict":8,"temp":0}'],
+    });
     assert.equal(r.code, 0, `${g}: ${r.stderr}`);
     assert.ok(r.stdout.trim().length > 0, g);
   }
@@ -264,8 +421,57 @@ Deno.test("the example guests run: C and AssemblyScript, one-shot and streamed c
 Deno.test("a trap is reported with a non-zero exit; a missing import before running", async () => {
   // A guest that traps at once: (module (memory (export "memory") 1) (func (export "_start") unreachable))
   const trap = new Uint8Array([
-    0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 19, 2, 6, 109, 101, 109, 111,
-    114, 121, 2, 0, 6, 95, 115, 116, 97, 114, 116, 0, 0, 10, 5, 1, 3, 0, 0, 11,
+    0,
+    97,
+    115,
+    109,
+    1,
+    0,
+    0,
+    0,
+    1,
+    4,
+    1,
+    96,
+    0,
+    0,
+    3,
+    2,
+    1,
+    0,
+    5,
+    3,
+    1,
+    0,
+    1,
+    7,
+    19,
+    2,
+    6,
+    109,
+    101,
+    109,
+    111,
+    114,
+    121,
+    2,
+    0,
+    6,
+    95,
+    115,
+    116,
+    97,
+    114,
+    116,
+    0,
+    0,
+    10,
+    5,
+    1,
+    3,
+    0,
+    0,
+    11,
   ]);
   const dir = await Deno.makeTempDir();
   await Deno.writeFile(`${dir}/trap.wasm`, trap);

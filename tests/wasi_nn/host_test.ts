@@ -9,7 +9,9 @@ import { tinyModel } from "../_helpers.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-async function host(extra: Partial<Parameters<typeof LlamaHost.create>[0]> = {}) {
+async function host(
+  extra: Partial<Parameters<typeof LlamaHost.create>[0]> = {},
+) {
   const path = await tinyModel();
   return await LlamaHost.create({
     registry: {
@@ -29,7 +31,10 @@ function isErrno(errno: number) {
 
 Deno.test("runInference: greedy text equals the direct bindings path, with metadata", async () => {
   using h = await host();
-  const g = await h.loadByName("default", '{"n-predict":20,"temp":0,"ctx-size":256}');
+  const g = await h.loadByName(
+    "default",
+    '{"n-predict":20,"temp":0,"ctx-size":256}',
+  );
   const ctx = h.initExecutionContext(g);
   const r = await h.runInference(ctx, "Once upon a time");
   assert.equal(r.metadata.output_tokens, 20);
@@ -49,11 +54,18 @@ Deno.test("runInference: greedy text equals the direct bindings path, with metad
 
 Deno.test("a session id resumes the conversation and reuses its cached prompt", async () => {
   using h = await host();
-  const g = await h.loadByName("default", '{"n-predict":6,"temp":0,"ctx-size":512}');
+  const g = await h.loadByName(
+    "default",
+    '{"n-predict":6,"temp":0,"ctx-size":512}',
+  );
   const a = h.initExecutionContext(g, "chat-42");
   const t1 = "User: hello there\nAssistant:";
   const r1 = await h.runInference(a, t1);
-  assert.equal(h.initExecutionContext(g, "chat-42"), a, "same id -> same session");
+  assert.equal(
+    h.initExecutionContext(g, "chat-42"),
+    a,
+    "same id -> same session",
+  );
   const r2 = await h.runInference(a, `${t1}${r1.text}\nUser: more\nAssistant:`);
   assert.ok((r2.metadata.cached_tokens ?? 0) > 0, JSON.stringify(r2.metadata));
   const st = h.status();
@@ -63,10 +75,16 @@ Deno.test("a session id resumes the conversation and reuses its cached prompt", 
 
 Deno.test("two sessions never share state", async () => {
   using h = await host();
-  const g = await h.loadByName("default", '{"n-predict":12,"temp":0,"ctx-size":256}');
+  const g = await h.loadByName(
+    "default",
+    '{"n-predict":12,"temp":0,"ctx-size":256}',
+  );
   const a = h.initExecutionContext(g), b = h.initExecutionContext(g);
   const alone = await h.runInference(a, "The weather today is");
-  await h.runInference(b, "Something else entirely, much longer than the other prompt");
+  await h.runInference(
+    b,
+    "Something else entirely, much longer than the other prompt",
+  );
   const [again, other] = await Promise.all([
     h.runInference(a, "The weather today is"),
     h.runInference(b, "A third prompt"),
@@ -88,16 +106,32 @@ Deno.test("errno paths: NotFound, ModelNotFound, bad handles, wrong order, Busy"
   });
   await assert.rejects(h.loadByName("nope"), isErrno(Errno.NotFound));
   await assert.rejects(h.loadByName("missing"), isErrno(Errno.ModelNotFound));
-  assert.throws(() => h.initExecutionContext(99), isErrno(Errno.InvalidArgument));
+  assert.throws(
+    () => h.initExecutionContext(99),
+    isErrno(Errno.InvalidArgument),
+  );
   assert.throws(() => h.getOutput(99, 0), isErrno(Errno.InvalidArgument));
-  await assert.rejects(h.load([new Uint8Array(4)], 1, 0), isErrno(Errno.InvalidEncoding));
-  await assert.rejects(h.load([new Uint8Array(4)], 6, 9), isErrno(Errno.InvalidArgument));
+  await assert.rejects(
+    h.load([new Uint8Array(4)], 1, 0),
+    isErrno(Errno.InvalidEncoding),
+  );
+  await assert.rejects(
+    h.load([new Uint8Array(4)], 6, 9),
+    isErrno(Errno.InvalidArgument),
+  );
   await Deno.remove(dir, { recursive: true });
 
   using h2 = await host();
-  const g = await h2.loadByName("default", '{"n-predict":200,"ignore-eos":true,"ctx-size":512}');
+  const g = await h2.loadByName(
+    "default",
+    '{"n-predict":200,"ignore-eos":true,"ctx-size":512}',
+  );
   const c = h2.initExecutionContext(g);
-  await assert.rejects(h2.compute(c), isErrno(Errno.InvalidArgument), "compute before set_input");
+  await assert.rejects(
+    h2.compute(c),
+    isErrno(Errno.InvalidArgument),
+    "compute before set_input",
+  );
   await h2.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("hi") });
   const running = h2.compute(c);
   await assert.rejects(h2.compute(c), isErrno(Errno.Busy));
@@ -110,21 +144,38 @@ Deno.test("errno paths: NotFound, ModelNotFound, bad handles, wrong order, Busy"
 
 Deno.test("bad configs: malformed JSON is InvalidEncoding, wrong types InvalidArgument", async () => {
   using h = await host();
-  await assert.rejects(h.loadByName("default", "{not json"), isErrno(Errno.InvalidEncoding));
-  await assert.rejects(h.loadByName("default", '{"ctx-size":"big"}'), isErrno(Errno.InvalidArgument));
+  await assert.rejects(
+    h.loadByName("default", "{not json"),
+    isErrno(Errno.InvalidEncoding),
+  );
+  await assert.rejects(
+    h.loadByName("default", '{"ctx-size":"big"}'),
+    isErrno(Errno.InvalidArgument),
+  );
   const g = await h.loadByName("default", '{"llama3":false}'); // unknown keys only warn
   const c = h.initExecutionContext(g);
   await assert.rejects(
-    h.setInput(c, 1, { dims: [1], type: 3, data: enc.encode('{"n-predict":1.5}') }),
+    h.setInput(c, 1, {
+      dims: [1],
+      type: 3,
+      data: enc.encode('{"n-predict":1.5}'),
+    }),
     isErrno(Errno.InvalidArgument),
   );
 });
 
 Deno.test("PromptTooLong and ContextFull with the partial output kept", async () => {
   using h = await host();
-  const g = await h.loadByName("default", '{"ctx-size":64,"n-predict":1000,"ignore-eos":true,"parallel":1}');
+  const g = await h.loadByName(
+    "default",
+    '{"ctx-size":64,"n-predict":1000,"ignore-eos":true,"parallel":1}',
+  );
   const c = h.initExecutionContext(g);
-  await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("word ".repeat(300)) });
+  await h.setInput(c, 0, {
+    dims: [1],
+    type: 3,
+    data: enc.encode("word ".repeat(300)),
+  });
   await assert.rejects(h.compute(c), isErrno(Errno.PromptTooLong));
   await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("short") });
   await assert.rejects(h.compute(c), isErrno(Errno.ContextFull));
@@ -137,7 +188,14 @@ Deno.test("PromptTooLong and ContextFull with the partial output kept", async ()
 
 Deno.test("idle sessions expire (injected clock) and LRU eviction makes room", async () => {
   let now = 0;
-  using h = await host({ sessions: { maxSessions: 2, idleTimeoutMs: 1000, now: () => now, timer: false } });
+  using h = await host({
+    sessions: {
+      maxSessions: 2,
+      idleTimeoutMs: 1000,
+      now: () => now,
+      timer: false,
+    },
+  });
   const g = await h.loadByName("default", '{"n-predict":2}');
   const a = h.initExecutionContext(g);
   now = 10;
@@ -155,21 +213,39 @@ Deno.test("hot swap: open sessions finish on the old model, new ones get the new
   const tiny = await tinyModel();
   const other = (await ensureModel("tiny", { seed: 7 })).path;
   let current = tiny;
-  using h = await LlamaHost.create({ registry: { resolve: () => current }, log: () => {} });
-  const g = await h.loadByName("default", '{"n-predict":10,"temp":0,"ignore-eos":true}');
+  using h = await LlamaHost.create({
+    registry: { resolve: () => current },
+    log: () => {},
+  });
+  const g = await h.loadByName(
+    "default",
+    '{"n-predict":10,"temp":0,"ignore-eos":true}',
+  );
   const old = h.initExecutionContext(g);
   const before = await h.runInference(old, "Swap test");
   const streaming = h.runInference(old, "Swap test");
   current = other;
   await h.reloadModel("default");
-  assert.equal((await streaming).text, before.text, "in-flight session finished on the old model");
-  assert.equal((await h.runInference(old, "Swap test")).text, before.text, "old session keeps the old model");
+  assert.equal(
+    (await streaming).text,
+    before.text,
+    "in-flight session finished on the old model",
+  );
+  assert.equal(
+    (await h.runInference(old, "Swap test")).text,
+    before.text,
+    "old session keeps the old model",
+  );
   const fresh = h.initExecutionContext(g);
   const after = await h.runInference(fresh, "Swap test");
   assert.notEqual(after.text, before.text, "new sessions use the new model");
   assert.equal(h.status().models.length, 2);
   h.finalizeExecutionContext(old);
-  assert.equal(h.status().models.length, 1, "the old model is freed with its last session");
+  assert.equal(
+    h.status().models.length,
+    1,
+    "the old model is freed with its last session",
+  );
   // A failed load leaves the new model serving.
   current = "/nonexistent/model.gguf";
   await assert.rejects(h.reloadModel("default"), isErrno(Errno.ModelNotFound));
@@ -195,8 +271,16 @@ Deno.test("a context too large for free memory is refused with numbers", async (
   const g = await h.loadByName("default", '{"ctx-size":1000000,"parallel":64}');
   const c = h.initExecutionContext(g);
   await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode("hi") });
-  await assert.rejects(h.compute(c), (e) => e instanceof WasiNnError && /needs about \d+ MiB but \d+ MiB is free/.test(e.message));
-  const g2 = await h.loadByName("default2", '{"ctx-size":2000000000,"parallel":64}').catch(() => undefined);
+  await assert.rejects(
+    h.compute(c),
+    (e) =>
+      e instanceof WasiNnError &&
+      /needs about \d+ MiB but \d+ MiB is free/.test(e.message),
+  );
+  const g2 = await h.loadByName(
+    "default2",
+    '{"ctx-size":2000000000,"parallel":64}',
+  ).catch(() => undefined);
   assert.equal(g2, undefined);
 });
 
@@ -205,7 +289,10 @@ Deno.test("n_probs, stop strings, stop tokens and the loop detector through the 
   const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
   const c = h.initExecutionContext(g);
   const base = await h.runInference(c, "Once upon a time", { n_predict: 8 });
-  const p = await h.runInference(c, "Once upon a time", { n_predict: 8, n_probs: 3 });
+  const p = await h.runInference(c, "Once upon a time", {
+    n_predict: 8,
+    n_probs: 3,
+  });
   assert.equal(p.text, base.text);
   assert.equal(p.metadata.probs?.length, 8);
   for (const t of p.metadata.probs!) {
@@ -216,7 +303,10 @@ Deno.test("n_probs, stop strings, stop tokens and the loop detector through the 
   // A stop string taken from the middle of the greedy text cuts the output before it.
   const words = base.text.trim().split(" ");
   const stopAt = ` ${words[2]}`;
-  const stopped = await h.runInference(c, "Once upon a time", { n_predict: 8, stop: [stopAt] });
+  const stopped = await h.runInference(c, "Once upon a time", {
+    n_predict: 8,
+    stop: [stopAt],
+  });
   assert.equal(stopped.metadata.stop_reason, "stop");
   assert.equal(stopped.metadata.stopped_by, stopAt);
   assert.equal(stopped.text, base.text.slice(0, base.text.indexOf(stopAt)));
@@ -243,9 +333,15 @@ Deno.test("chat messages are rendered with the model's template", async () => {
   using h = await host();
   const g = await h.loadByName("default", '{"temp":0,"n-predict":4}');
   const c = h.initExecutionContext(g);
-  const r = await h.runInference(c, [{ role: "user", content: "x</s></s></s></s></s>y" }]);
+  const r = await h.runInference(c, [{
+    role: "user",
+    content: "x</s></s></s></s></s>y",
+  }]);
   const raw = await h.runInference(c, "[INST] x</s></s></s></s></s>y [/INST]");
   assert.equal(r.metadata.output_tokens, 4);
   // "</s>" inside a message stays text (several tokens); in a raw prompt it is one control token.
-  assert.ok(r.metadata.input_tokens > raw.metadata.input_tokens, JSON.stringify([r.metadata, raw.metadata]));
+  assert.ok(
+    r.metadata.input_tokens > raw.metadata.input_tokens,
+    JSON.stringify([r.metadata, raw.metadata]),
+  );
 });

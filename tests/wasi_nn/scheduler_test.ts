@@ -347,7 +347,8 @@ Deno.test("chunk reuse (n_cache_reuse) shifts cached chunks into place and match
   try {
     const owner = sched.newOwner("reuse");
     const sys = "System: you are a helpful assistant who answers briefly.\n";
-    const doc = "Document: the quick brown fox jumps over the lazy dog again and again.\n";
+    const doc =
+      "Document: the quick brown fox jumps over the lazy dog again and again.\n";
     await sched.submit({
       owner,
       prompt: model.tokenize(`${sys}Old question?\n${doc}Answer:`),

@@ -46,7 +46,11 @@ Deno.test("the sweep runs by itself on a timer", async () => {
 
 Deno.test("a full store evicts the least recently used idle session, or answers Busy", () => {
   let now = 0;
-  const store = new SessionStore<S>({ maxSessions: 2, now: () => now, timer: false });
+  const store = new SessionStore<S>({
+    maxSessions: 2,
+    now: () => now,
+    timer: false,
+  });
   const a = new S("a"), b = new S("b");
   store.add(a);
   now = 10;
@@ -57,6 +61,9 @@ Deno.test("a full store evicts the least recently used idle session, or answers 
   assert.ok(b.closed && !a.closed);
   a.busy = true;
   store.get("c")!.busy = true;
-  assert.throws(() => store.add(new S("d")), (e) => e instanceof WasiNnError && e.errno === Errno.Busy);
+  assert.throws(
+    () => store.add(new S("d")),
+    (e) => e instanceof WasiNnError && e.errno === Errno.Busy,
+  );
   store.close();
 });
