@@ -24,14 +24,9 @@ import {
   Status,
 } from "../bindings/mod.ts";
 import { Errno, WasiNnError } from "./errno.ts";
+import type { StopReason } from "./stopping.ts";
 
-/** Why generation stopped. */
-export type StopReason =
-  | "eos"
-  | "length"
-  | "stop"
-  | "context_full"
-  | "cancelled";
+export type { StopReason };
 
 /** Options of `generate`. */
 export interface GenerateOptions {

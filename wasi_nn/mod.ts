@@ -53,18 +53,57 @@ export {
 } from "./registry.ts";
 export {
   ConfigError,
+  type ConfigRule,
   type ConfigValues,
   type KeyDef,
   KEYS,
+  type KeyScope,
+  type KeyType,
   mergeConfig,
   parseConfig,
   type ParsedConfig,
+  type ParseOptions,
+  validateValue,
 } from "./config.ts";
+export {
+  type ConfigLayer,
+  defaultConfig,
+  explainConfig,
+  type ExplainedValue,
+  formatExplain,
+  LAYER_ORDER,
+  type LayerName,
+  modelConfig,
+  resolveConfig,
+  standardLayers,
+} from "./config_layers.ts";
+export { checkConfig, type CheckFacts } from "./config_check.ts";
+export {
+  configJsonSchema,
+  type JsonSchema,
+  type SchemaOptions,
+} from "./config_schema.ts";
+export {
+  type ChatContentPart,
+  type ChatMessage,
+  CHATML_TEMPLATE,
+  type ChatOptions,
+  type ChatTokens,
+  parseMessages,
+  renderChat,
+  type RenderedChat,
+  tokenizeChat,
+  tokenizeInput,
+} from "./chat.ts";
 export {
   generate,
   type GenerateOptions,
   type GenerateResult,
   TextAccumulator,
+  type Timings,
+  type TokenProb,
+  type TokenProbs,
+  tokenProbs,
 } from "./generate.ts";
 export {
   Scheduler,
