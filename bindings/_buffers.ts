@@ -57,3 +57,21 @@ export function readSized(
 export function utf8(bytes: Uint8Array): string {
   return dec.decode(bytes);
 }
+
+/**
+ * Like readSized, for shim functions that return a negative wnb_status on
+ * failure (with err filled): throws the LlamaError instead.
+ */
+export function readSizedChecked(
+  call: (buf: Uint8Array<ArrayBuffer>, cap: number) => number,
+  err: Uint8Array,
+  what: string,
+  initial = 4096,
+): Uint8Array {
+  const checked = (b: Uint8Array<ArrayBuffer>, c: number) => {
+    const n = call(b, c);
+    if (n < 0) check(-n, err, what);
+    return n;
+  };
+  return readSized(checked, initial);
+}

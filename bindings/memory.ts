@@ -83,8 +83,9 @@ export async function estimateMemory(
 ): Promise<MemoryEstimate> {
   const [mp, cp] = params(opts);
   const err = errorBuffer();
-  let buf = new Uint8Array(8192);
-  let n = await symbols().wnb_estimate_memory(
+  // The estimate is a non-blocking call: the buffer is sized once, generously.
+  const buf = new Uint8Array(1 << 16);
+  const n = await symbols().wnb_estimate_memory(
     cstr(path),
     mp,
     cp,
@@ -93,19 +94,7 @@ export async function estimateMemory(
     err,
   );
   if (n < 0) check(-n, err, "estimating memory");
-  if (n > buf.length) {
-    buf = new Uint8Array(n);
-    n = await symbols().wnb_estimate_memory(
-      cstr(path),
-      mp,
-      cp,
-      buf,
-      buf.length,
-      err,
-    );
-    if (n < 0) check(-n, err, "estimating memory");
-  }
-  return JSON.parse(utf8(buf.subarray(0, n)));
+  return JSON.parse(utf8(buf.subarray(0, Math.min(n, buf.length))));
 }
 
 /**

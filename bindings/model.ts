@@ -13,7 +13,14 @@
  */
 
 import { symbols } from "./_library.ts";
-import { check, cstr, errorBuffer, readSized, utf8 } from "./_buffers.ts";
+import {
+  check,
+  cstr,
+  errorBuffer,
+  readSized,
+  readSizedChecked,
+  utf8,
+} from "./_buffers.ts";
 import { MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
 import { LlamaError, Status } from "./errors.ts";
 import type { ModelInfo } from "./types.ts";
@@ -68,24 +75,15 @@ export class Model {
     const params = new Uint8Array(MODEL_PARAMS.size);
     s.wnb_model_default_params(params);
     const split = { none: 0, layer: 1, row: 2 } as const;
+    const flag = (x?: boolean) => x === undefined ? undefined : Number(x);
     writeStruct(MODEL_PARAMS, params, {
       n_gpu_layers: options.nGpuLayers,
       main_gpu: options.mainGpu,
-      split_mode: options.splitMode === undefined
-        ? undefined
-        : split[options.splitMode],
-      use_mmap: options.useMmap === undefined
-        ? undefined
-        : Number(options.useMmap),
-      use_mlock: options.useMlock === undefined
-        ? undefined
-        : Number(options.useMlock),
-      vocab_only: options.vocabOnly === undefined
-        ? undefined
-        : Number(options.vocabOnly),
-      check_tensors: options.checkTensors === undefined
-        ? undefined
-        : Number(options.checkTensors),
+      split_mode: options.splitMode && split[options.splitMode],
+      use_mmap: flag(options.useMmap),
+      use_mlock: flag(options.useMlock),
+      vocab_only: flag(options.vocabOnly),
+      check_tensors: flag(options.checkTensors),
     });
     const progress = new Uint8Array(8);
     const pview = new DataView(progress.buffer);
@@ -265,15 +263,12 @@ export class Model {
     const msgs = cstr(JSON.stringify(messages));
     const tmpl = cstr(options.template ?? "");
     const add = options.addGenerationPrompt ?? true ? 1 : 0;
-    let buf = new Uint8Array(4096);
-    let n = symbols().wnb_chat_apply(p, tmpl, msgs, add, buf, buf.length, err);
-    if (n < 0) check(-n, err, "applying the chat template");
-    if (n > buf.length) {
-      buf = new Uint8Array(n);
-      n = symbols().wnb_chat_apply(p, tmpl, msgs, add, buf, buf.length, err);
-      if (n < 0) check(-n, err, "applying the chat template");
-    }
-    return utf8(buf.subarray(0, n));
+    const out = readSizedChecked(
+      (b, c) => symbols().wnb_chat_apply(p, tmpl, msgs, add, b, c, err),
+      err,
+      "applying the chat template",
+    );
+    return utf8(out);
   }
 
   /** Frees the model and everything made from it. Safe to call twice. */
@@ -297,15 +292,11 @@ export function jsonSchemaToGrammar(schema: unknown): string {
   const src = cstr(
     typeof schema === "string" ? schema : JSON.stringify(schema),
   );
-  let buf = new Uint8Array(4096);
-  let n = symbols().wnb_json_schema_to_grammar(src, buf, buf.length, err);
-  if (n < 0) check(-n, err, "converting the JSON schema");
-  if (n > buf.length) {
-    buf = new Uint8Array(n);
-    n = symbols().wnb_json_schema_to_grammar(src, buf, buf.length, err);
-    if (n < 0) check(-n, err, "converting the JSON schema");
-  }
-  return utf8(buf.subarray(0, n));
+  return utf8(readSizedChecked(
+    (b, c) => symbols().wnb_json_schema_to_grammar(src, b, c, err),
+    err,
+    "converting the JSON schema",
+  ));
 }
 
 /** Reads llama.cpp's default model parameters (for docs and config defaults). */
