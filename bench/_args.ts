@@ -1,0 +1,123 @@
+/**
+ * Command-line flags of `deno task bench`.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** Resolved benchmark options. */
+export interface BenchOptions {
+  /** A B pairs to run. */
+  pairs: number;
+  /** Threads on both sides. */
+  threads: number;
+  /** Model file; undefined = the generated `bench` preset. */
+  model?: string;
+  /** Smoke-test sizes. */
+  quick: boolean;
+  /** One JSON object on stdout instead of the table. */
+  json: boolean;
+  /** Print usage and exit. */
+  help: boolean;
+  /** Prompt tokens of the pp test. */
+  nPrompt: number;
+  /** Tokens of the tg test and of end-to-end generation. */
+  nGen: number;
+  /** Logical/physical batch on both sides. */
+  batch: number;
+  /** Thread-pool polling on both sides. */
+  poll: number;
+  /** A pair during which other processes used more CPUs than this is run again. */
+  maxForeignLoad: number;
+  /** Most attempts at pairs in all (clean or not). */
+  maxAttempts: number;
+}
+
+/** Usage text. */
+export const USAGE = `deno task bench [flags]
+
+Benchmarks our bindings and generation loop against llama.cpp's own tools,
+alternating ours and theirs (A B A B) in one run.
+
+  --pairs N       A B pairs (default 5; 2 with --quick)
+  --threads N     threads on both sides (default 2)
+  --model PATH    GGUF model (default: the generated bench model)
+  --quick         smoke test: pp128, tg32, 32 generated tokens
+  --json          print one JSON object on stdout (progress stays on stderr)
+  --max-foreign-load X
+                  run a pair again when other processes used more than X
+                  CPUs on average during it (default 0.15; spin-waiting thread
+                  pools on 2 cores collapse when anything else runs)
+  -h, --help      this text
+`;
+
+/** Thrown for bad flags (bench.ts prints it with the usage). */
+export class UsageError extends Error {
+  /** @param message What was wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+function positiveInt(
+  name: string,
+  v: string | undefined,
+  dflt: number,
+): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+  }
+  return n;
+}
+
+/** Parses the flags. Throws UsageError on bad input. */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        pairs: { type: "string" },
+        threads: { type: "string" },
+        model: { type: "string" },
+        "max-foreign-load": { type: "string" },
+        quick: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const quick = v.quick ?? false;
+  const pairs = positiveInt("pairs", v.pairs, quick ? 2 : 5);
+  const mfl = v["max-foreign-load"] === undefined
+    ? 0.15
+    : Number(v["max-foreign-load"]);
+  if (!(mfl >= 0)) {
+    throw new UsageError(
+      `--max-foreign-load must be a number >= 0, got '${
+        v["max-foreign-load"]
+      }'`,
+    );
+  }
+  return {
+    pairs,
+    threads: positiveInt("threads", v.threads, 2),
+    model: v.model,
+    quick,
+    json: v.json ?? false,
+    help: v.help ?? false,
+    nPrompt: quick ? 128 : 512,
+    nGen: quick ? 32 : 128,
+    batch: 512,
+    poll: 50,
+    maxForeignLoad: mfl,
+    maxAttempts: pairs * 3,
+  };
+}

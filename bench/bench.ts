@@ -1,0 +1,455 @@
+/**
+ * `deno task bench`: our bindings and generation loop against llama.cpp's own
+ * tools, like for like, alternating ours and theirs (A B A B) in one run.
+ *
+ * Each pair runs, in this order:
+ * 1. ours, blocking FFI calls, in this process: pp (a prompt of random
+ *    tokens) and tg (one random token per decode, no sampling) through
+ *    `Context.decodeSync`, mirroring llama-bench's test_prompt/test_gen; then
+ *    greedy `generate()` with `sync` (sample, decode, detokenize, stop check
+ *    per token; EOS ignored);
+ * 2. theirs: `llama-bench -p N -n M -r 1` (its avg_ts) and
+ *    `llama-completion --temp 0 --ignore-eos` (eval time per run plus
+ *    sampling time per token);
+ * 3. ours, non-blocking FFI calls, in a child process (see _async_legs.ts
+ *    for why): tg with an awaited `Context.decode`, `generate()` without
+ *    `sync`, and the oneshot guest through `runGuest` and `LlamaHost`.
+ *
+ * Both sides use the same model, threads, n_batch = n_ubatch, n_ctx and a
+ * ggml thread pool with poll 50. Ratios are ours / theirs per pair; the
+ * summary ratio is the median of the per-pair ratios. A pair during which
+ * other processes took CPU time is run again (`--max-foreign-load`).
+ *
+ * @example
+ * ```sh
+ * deno task bench                 # 5 pairs, table on stdout
+ * deno task bench --quick --json  # smoke test, one JSON object on stdout
+ * ```
+ * @module
+ */
+
+import { backendInfo, Model } from "../bindings/mod.ts";
+import { ensureModel } from "../gguf/mod.ts";
+import { paths } from "../paths.ts";
+import {
+  type BenchOptions,
+  parseBenchArgs,
+  USAGE,
+  UsageError,
+} from "./_args.ts";
+import { runCompletion, runLlamaBench } from "./_native.ts";
+import { oursE2e, oursPp, oursTg } from "./_ours.ts";
+import { spawnAsyncLegs } from "./_async_legs.ts";
+import { cpuSnapshot, foreignLoad } from "./_load.ts";
+import { fmtMs, fmtRate, fmtRatio, median, table } from "./_report.ts";
+
+/** The prompt of the end-to-end runs. */
+export const E2E_PROMPT =
+  "Once upon a time, in a quiet village by the sea, there lived an old fisherman who";
+
+/** One A B pair's measurements, tokens/s. */
+export interface PairResult {
+  /** Pair number, from 1. */
+  pair: number;
+  /** llama-bench pp. */
+  nativePp: number;
+  /** llama-bench tg. */
+  nativeTg: number;
+  /** Our pp (decodeSync). */
+  oursPp: number;
+  /** Our tg (decodeSync). */
+  oursTg: number;
+  /** Our tg (awaited decode). */
+  oursTgAsync: number;
+  /** llama-completion eval + sampling. */
+  nativeE2e: number;
+  /** generate(), sync. */
+  oursE2e: number;
+  /** generate(), async. */
+  oursE2eAsync: number;
+  /** Guest tokens/s, when a guest ran. */
+  guest?: number;
+  /** Our llama.cpp eval time per run in generate() sync, ms. */
+  oursEvalMs: number;
+  /** llama-completion's eval time per run, ms. */
+  nativeEvalMs: number;
+  /** llama-completion's sampling time per token, ms. */
+  nativeSamplingMs: number;
+  /** CPUs' worth of other processes' work during the pair (NaN = unknown). */
+  foreignLoad: number;
+}
+
+const log = (msg: string) => console.error(`[bench] ${msg}`);
+
+function exists(p: string): boolean {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function cpuName(): string {
+  try {
+    const m = Deno.readTextFileSync("/proc/cpuinfo").match(
+      /^model name\s*:\s*(.+)$/m,
+    );
+    if (m) return m[1].trim();
+  } catch { /* not Linux */ }
+  return "unknown CPU";
+}
+
+function deviceName(): string {
+  const info = backendInfo();
+  const gpus = info.devices.filter((d) => d.type !== "cpu").map((d) =>
+    d.description || d.name
+  );
+  return gpus.length > 0 ? `GPU: ${gpus.join(", ")}` : `CPU: ${cpuName()}`;
+}
+
+/** Runs the benchmark and returns its JSON report. */
+export async function runBench(
+  opts: BenchOptions,
+): Promise<Record<string, unknown>> {
+  const bin = paths().referenceBin;
+  const llamaBench = `${bin}/llama-bench`;
+  const llamaCompletion = `${bin}/llama-completion`;
+  for (const b of [llamaBench, llamaCompletion]) {
+    if (!exists(b)) {
+      throw new Error(`${b} not found: run \`deno task build:reference\``);
+    }
+  }
+  const modelPath = opts.model ?? (await ensureModel("bench")).path;
+  log(`model ${modelPath}, ${opts.threads} threads, ${opts.pairs} pairs`);
+  using model = await Model.load(modelPath);
+  const settings = {
+    threads: opts.threads,
+    batch: opts.batch,
+    poll: opts.poll,
+  };
+  const decodeSettings = {
+    ...settings,
+    model: modelPath,
+    nPrompt: opts.nPrompt,
+    nGen: opts.nGen,
+  };
+  const nCtx = 512;
+  const prompt = new Int32Array(
+    model.tokenize(E2E_PROMPT, { addSpecial: true }),
+  );
+  const completionSettings = {
+    ...settings,
+    model: modelPath,
+    prompt: E2E_PROMPT,
+    nPredict: opts.nGen,
+    nCtx,
+  };
+  const asyncInput = {
+    model: modelPath,
+    settings,
+    nGen: opts.nGen,
+    nCtx,
+    prompt: E2E_PROMPT,
+    guest: true,
+  };
+
+  const pairs: PairResult[] = [];
+  const discarded: { attempt: number; foreignLoad: number }[] = [];
+  let sameText: boolean | undefined;
+  let guestDescription: string | undefined;
+  let guestSkipped: string | undefined;
+  const n = opts.pairs;
+  for (
+    let attempt = 1;
+    pairs.length < n && attempt <= opts.maxAttempts;
+    attempt++
+  ) {
+    const i = pairs.length + 1;
+    const before = cpuSnapshot();
+    // Blocking FFI legs run in this process, which never makes a non-blocking
+    // decode (see _async_legs.ts); the others run in a child process.
+    log(
+      `pair ${i}/${n}: ours, blocking: pp${opts.nPrompt}, tg${opts.nGen}, generate()`,
+    );
+    const oursPpRate = await oursPp(model, settings, opts.nPrompt);
+    const oursTgRate = await oursTg(model, settings, opts.nGen, true);
+    const oe = await oursE2e(model, settings, prompt, opts.nGen, nCtx, true);
+    log(`pair ${i}/${n}: llama-bench, llama-completion`);
+    const nd = await runLlamaBench(llamaBench, decodeSettings);
+    const ne = await runCompletion(
+      llamaCompletion,
+      completionSettings,
+      (k) =>
+        log(
+          `llama-completion lost its perf lines (run ${k}); running it again`,
+        ),
+    );
+    if (ne.perf.promptTokens !== prompt.length) {
+      log(
+        `note: llama-completion's prompt is ${ne.perf.promptTokens} tokens, ours ${prompt.length}`,
+      );
+    }
+    // llama-completion ends its output with a blank line.
+    sameText ??=
+      ne.text.replace(/\n+$/, "") === oe.result.text.replace(/\n+$/, "");
+    log(
+      `pair ${i}/${n}: ours, non-blocking (child process): tg${opts.nGen}, generate(), guest`,
+    );
+    const oa = await spawnAsyncLegs(asyncInput);
+    if (oa.guestSkipped !== undefined && guestSkipped === undefined) {
+      log(`guest: skipped (${oa.guestSkipped})`);
+    }
+    guestSkipped ??= oa.guestSkipped;
+    guestDescription ??= oa.guestDescription;
+    const foreign = foreignLoad(before, cpuSnapshot());
+    const p: PairResult = {
+      pair: i,
+      nativePp: nd.pp ?? NaN,
+      nativeTg: nd.tg ?? NaN,
+      oursPp: oursPpRate,
+      oursTg: oursTgRate,
+      oursTgAsync: oa.tgAsync,
+      nativeE2e: ne.tokensPerSecond,
+      oursE2e: oe.tokensPerSecond,
+      oursE2eAsync: oa.e2eAsync,
+      guest: oa.guest,
+      oursEvalMs: oe.evalMsPerRun,
+      nativeEvalMs: ne.perf.evalMs / ne.perf.evalRuns,
+      nativeSamplingMs: ne.perf.samplingMs / opts.nGen,
+      foreignLoad: foreign,
+    };
+    const ratios = `pp ${fmtRatio(p.oursPp / p.nativePp)}  tg ${
+      fmtRatio(p.oursTg / p.nativeTg)
+    } (async ${fmtRatio(p.oursTgAsync / p.nativeTg)})  e2e ${
+      fmtRatio(p.oursE2e / p.nativeE2e)
+    } (async ${fmtRatio(p.oursE2eAsync / p.nativeE2e)}${
+      p.guest === undefined ? "" : `, guest ${fmtRatio(p.guest / p.nativeE2e)}`
+    })`;
+    const left = opts.maxAttempts - attempt;
+    if (foreign > opts.maxForeignLoad && left >= n - pairs.length) {
+      discarded.push({ attempt, foreignLoad: foreign });
+      log(
+        `pair ${i}: DISCARDED, other processes used ${
+          foreign.toFixed(2)
+        } CPUs ` +
+          `(> ${opts.maxForeignLoad}); running it again (ratios were ${ratios})`,
+      );
+      continue;
+    }
+    pairs.push(p);
+    log(`pair ${i}: foreign load ${foreign.toFixed(2)} CPUs; ratios ${ratios}`);
+  }
+  if (sameText === false) {
+    log("note: greedy text differs between generate() and llama-completion");
+  }
+  const hasGuest = pairs.every((p) => p.guest !== undefined);
+
+  const med = (f: (p: PairResult) => number | undefined) =>
+    median(pairs.map(f).filter((x): x is number => x !== undefined));
+  const report: Record<string, unknown> = {
+    device: deviceName(),
+    // OpenMP builds of ggml use an OpenMP team per calling thread instead of
+    // the attached thread pool (so `poll` does not apply); see _async_legs.ts.
+    openmp: /OPENMP = 1/.test(backendInfo().system_info),
+    model: modelPath,
+    threads: opts.threads,
+    pairs: pairs.length,
+    quick: opts.quick,
+    max_foreign_load: opts.maxForeignLoad,
+    discarded_pairs: discarded,
+    settings: {
+      n_prompt: opts.nPrompt,
+      n_gen: opts.nGen,
+      n_batch: opts.batch,
+      n_ubatch: opts.batch,
+      poll: opts.poll,
+      e2e_prompt_tokens: prompt.length,
+      e2e_n_ctx: nCtx,
+    },
+    native: { pp: med((p) => p.nativePp), tg: med((p) => p.nativeTg) },
+    ours: {
+      pp: med((p) => p.oursPp),
+      tg: med((p) => p.oursTg),
+      tg_async: med((p) => p.oursTgAsync),
+    },
+    e2e: {
+      native_tg: med((p) => p.nativeE2e),
+      ours_tg: med((p) => p.oursE2e),
+      ours_tg_async: med((p) => p.oursE2eAsync),
+      same_text: sameText,
+      // Per token, ms: where the time goes (medians over the pairs).
+      ours_ms_per_token: med((p) => 1000 / p.oursE2e),
+      ours_eval_ms_per_run: med((p) => p.oursEvalMs),
+      native_ms_per_token: med((p) => 1000 / p.nativeE2e),
+      native_eval_ms_per_run: med((p) => p.nativeEvalMs),
+      native_sampling_ms_per_token: med((p) => p.nativeSamplingMs),
+    },
+    ratio: {
+      pp: med((p) => p.oursPp / p.nativePp),
+      tg: med((p) => p.oursTg / p.nativeTg),
+      tg_async: med((p) => p.oursTgAsync / p.nativeTg),
+      e2e_tg: med((p) => p.oursE2e / p.nativeE2e),
+      e2e_tg_async: med((p) => p.oursE2eAsync / p.nativeE2e),
+      ...(hasGuest ? { guest_tg: med((p) => p.guest! / p.nativeE2e) } : {}),
+    },
+    guest: hasGuest
+      ? { tg: med((p) => p.guest), path: guestDescription }
+      : { skipped: guestSkipped ?? "the guest leg failed" },
+    per_pair: pairs,
+  };
+  return report;
+}
+
+/** The human-readable report. */
+export function renderTable(
+  r: Record<string, unknown>,
+  pairs: PairResult[],
+): string {
+  const s = r.settings as Record<string, number>;
+  const ratio = r.ratio as Record<string, number>;
+  const guest = r.guest as { tg?: number; skipped?: string; path?: string };
+  type Row = PairResult | "median";
+  const rows: Row[] = [...pairs, "median"];
+  const val = (
+    row: Row,
+    f: (p: PairResult) => number | undefined,
+    medKey?: number,
+  ) => row === "median" ? medKey : f(row);
+  const n = r.native as Record<string, number>;
+  const o = r.ours as Record<string, number>;
+  const e = r.e2e as Record<string, number>;
+  const pp = `pp${s.n_prompt}`;
+  const tg = `tg${s.n_gen}`;
+  const decode = table<Row>(rows, [
+    { header: "pair", cell: (x) => x === "median" ? "median" : String(x.pair) },
+    {
+      header: `${pp} ours`,
+      cell: (x) => fmtRate(val(x, (p) => p.oursPp, o.pp)),
+    },
+    {
+      header: `${pp} llama-bench`,
+      cell: (x) => fmtRate(val(x, (p) => p.nativePp, n.pp)),
+    },
+    {
+      header: "ratio",
+      cell: (x) => fmtRatio(val(x, (p) => p.oursPp / p.nativePp, ratio.pp)),
+    },
+    {
+      header: `${tg} ours sync`,
+      cell: (x) => fmtRate(val(x, (p) => p.oursTg, o.tg)),
+    },
+    {
+      header: `${tg} llama-bench`,
+      cell: (x) => fmtRate(val(x, (p) => p.nativeTg, n.tg)),
+    },
+    {
+      header: "ratio",
+      cell: (x) => fmtRatio(val(x, (p) => p.oursTg / p.nativeTg, ratio.tg)),
+    },
+    {
+      header: `${tg} ours async`,
+      cell: (x) => fmtRate(val(x, (p) => p.oursTgAsync, o.tg_async)),
+    },
+    {
+      header: "ratio",
+      cell: (x) =>
+        fmtRatio(val(x, (p) => p.oursTgAsync / p.nativeTg, ratio.tg_async)),
+    },
+  ]);
+  const hasGuest = guest.tg !== undefined;
+  const discarded = (r.discarded_pairs as unknown[] | undefined)?.length ?? 0;
+  const e2e = table<Row>(rows, [
+    { header: "pair", cell: (x) => x === "median" ? "median" : String(x.pair) },
+    {
+      header: "generate() sync",
+      cell: (x) => fmtRate(val(x, (p) => p.oursE2e, e.ours_tg)),
+    },
+    {
+      header: "generate() async",
+      cell: (x) => fmtRate(val(x, (p) => p.oursE2eAsync, e.ours_tg_async)),
+    },
+    {
+      header: "llama-completion",
+      cell: (x) => fmtRate(val(x, (p) => p.nativeE2e, e.native_tg)),
+    },
+    {
+      header: "ratio sync",
+      cell: (x) =>
+        fmtRatio(val(x, (p) => p.oursE2e / p.nativeE2e, ratio.e2e_tg)),
+    },
+    {
+      header: "ratio async",
+      cell: (x) =>
+        fmtRatio(
+          val(x, (p) => p.oursE2eAsync / p.nativeE2e, ratio.e2e_tg_async),
+        ),
+    },
+    ...(hasGuest
+      ? [
+        {
+          header: "guest",
+          cell: (x: Row) => fmtRate(val(x, (p) => p.guest, guest.tg)),
+        },
+        {
+          header: "ratio guest",
+          cell: (x: Row) =>
+            fmtRatio(val(x, (p) => p.guest! / p.nativeE2e, ratio.guest_tg)),
+        },
+      ]
+      : []),
+    {
+      header: "other CPUs",
+      cell: (x) =>
+        x === "median"
+          ? ""
+          : Number.isFinite(x.foreignLoad)
+          ? x.foreignLoad.toFixed(2)
+          : "?",
+    },
+  ]);
+  return [
+    `device ${r.device}; model ${r.model}; ${r.threads} threads; ${r.pairs} pairs; ` +
+    `n_batch = n_ubatch = ${s.n_batch}; poll ${s.poll}; ggml built with${
+      r.openmp ? "" : "out"
+    } OpenMP`,
+    "",
+    `Decode only, tokens/s (ours: Context.decodeSync / awaited decode; theirs: llama-bench -r 1)`,
+    decode,
+    "",
+    `End to end, greedy ${s.n_gen} tokens after a ${s.e2e_prompt_tokens}-token prompt, tokens/s ` +
+    `(ours: generate(); theirs: llama-completion eval + sampling time)`,
+    e2e,
+    "",
+    `per token (medians): generate() sync ${
+      fmtMs(e.ours_ms_per_token)
+    } ms, of which llama.cpp ` +
+    `eval ${fmtMs(e.ours_eval_ms_per_run)} ms; llama-completion ${
+      fmtMs(e.native_ms_per_token)
+    } ms = ` +
+    `eval ${fmtMs(e.native_eval_ms_per_run)} + sampling ${
+      fmtMs(e.native_sampling_ms_per_token)
+    } ms ` +
+    `(llama.cpp's eval runs from a decode's start to the next sample)`,
+    hasGuest ? `guest: ${guest.path}` : `guest: skipped (${guest.skipped})`,
+    `ratios are ours / theirs per pair; the median row's ratio is the median of the pair ratios`,
+    `other CPUs: other processes' load during the pair; ${discarded} pair(s) above ${r.max_foreign_load} were discarded and run again`,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(Deno.args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (opts.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const report = await runBench(opts);
+  if (opts.json) console.log(JSON.stringify(report, null, 2));
+  else console.log(renderTable(report, report.per_pair as PairResult[]));
+}

@@ -1,0 +1,164 @@
+// Smoke test of the benchmark's parsers and argument handling. The parsers
+// are fed output captured here and now from llama.cpp's own tools (tiny
+// model, tiny settings), never hard-coded samples.
+import assert from "node:assert/strict";
+import {
+  completionArgs,
+  completionTokensPerSecond,
+  llamaBenchArgs,
+  parseCompletionPerf,
+  ParseError,
+  parseLlamaBenchJson,
+  runCompletionRaw,
+  runTool,
+} from "../bench/_native.ts";
+import { parseBenchArgs, UsageError } from "../bench/_args.ts";
+import { median, table } from "../bench/_report.ts";
+import {
+  cpuSnapshot,
+  foreignLoad,
+  parseProcSelfTicks,
+  parseProcStatBusy,
+} from "../bench/_load.ts";
+import { referenceTool, tinyModel } from "./_helpers.ts";
+
+const llamaBench = referenceTool("llama-bench");
+const llamaCompletion = referenceTool("llama-completion");
+
+Deno.test({
+  name: "bench: parseLlamaBenchJson reads llama-bench's json and jsonl output",
+  ignore: llamaBench === undefined,
+  async fn() {
+    const model = await tinyModel();
+    const settings = {
+      model,
+      threads: 2,
+      nPrompt: 16,
+      nGen: 4,
+      batch: 512,
+      poll: 50,
+    };
+    const json = await runTool(llamaBench!, llamaBenchArgs(settings));
+    const r = parseLlamaBenchJson(json.stdout);
+    assert.equal(r.records.length, 2);
+    assert.ok(r.pp! > 0 && Number.isFinite(r.pp), `pp ${r.pp}`);
+    assert.ok(r.tg! > 0 && Number.isFinite(r.tg), `tg ${r.tg}`);
+    assert.equal(r.records[0].n_threads, 2);
+    assert.equal(r.records[0].poll, 50);
+    assert.equal(r.records[0].n_batch, 512);
+
+    // jsonl, pp only: one record, no tg.
+    const args = llamaBenchArgs({ ...settings, nGen: 0 });
+    args[args.indexOf("json")] = "jsonl";
+    const jsonl = await runTool(llamaBench!, args);
+    const l = parseLlamaBenchJson(jsonl.stdout);
+    assert.equal(l.records.length, 1);
+    assert.ok(l.pp! > 0);
+    assert.equal(l.tg, undefined);
+
+    assert.throws(
+      () => parseLlamaBenchJson(json.stderr || "no records"),
+      Error,
+    );
+  },
+});
+
+Deno.test({
+  name: "bench: parseCompletionPerf reads llama-completion's perf lines",
+  ignore: llamaCompletion === undefined,
+  async fn() {
+    const model = await tinyModel();
+    const nPredict = 6;
+    // Retries the rare run whose asynchronous log lost its last lines at exit.
+    const out = await runCompletionRaw(
+      llamaCompletion!,
+      {
+        model,
+        threads: 2,
+        prompt: "Once upon a time",
+        nPredict,
+        nCtx: 128,
+        batch: 128,
+        poll: 50,
+      },
+    );
+    const p = parseCompletionPerf(out.stderr);
+    // -n N with EOS ignored: N tokens sampled, N - 1 of them decoded.
+    assert.equal(p.evalRuns, nPredict - 1);
+    assert.ok(p.promptTokens >= 4, `prompt tokens ${p.promptTokens}`);
+    assert.ok(
+      p.evalMs > 0 && p.promptMs > 0 && p.samplingMs >= 0,
+      JSON.stringify(p),
+    );
+    const tps = completionTokensPerSecond(p, nPredict);
+    assert.ok(
+      tps > 0 && tps < 1000 * p.evalRuns / p.evalMs + 1e-9,
+      `tps ${tps}`,
+    );
+    assert.ok(out.stdout.length > 0, "it printed the generated text");
+    assert.throws(() => parseCompletionPerf(out.stdout), ParseError);
+  },
+});
+
+Deno.test("bench: flags and helpers", () => {
+  const d = parseBenchArgs([]);
+  assert.equal(d.pairs, 5);
+  assert.equal(d.threads, 2);
+  assert.equal(d.nPrompt, 512);
+  assert.equal(d.nGen, 128);
+  const q = parseBenchArgs([
+    "--quick",
+    "--json",
+    "--pairs",
+    "3",
+    "--threads",
+    "1",
+  ]);
+  assert.deepEqual([q.pairs, q.threads, q.json, q.nPrompt, q.nGen], [
+    3,
+    1,
+    true,
+    128,
+    32,
+  ]);
+  assert.throws(() => parseBenchArgs(["--pairs", "0"]), UsageError);
+  assert.throws(() => parseBenchArgs(["--bogus"]), UsageError);
+  const args = completionArgs({
+    model: "m.gguf",
+    threads: 2,
+    prompt: "p",
+    nPredict: 8,
+    nCtx: 512,
+    batch: 512,
+    poll: 50,
+  });
+  for (
+    const f of ["--ignore-eos", "-no-cnv", "--temp", "--poll", "-tb", "-ub"]
+  ) {
+    assert.ok(args.includes(f), f);
+  }
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+  assert.equal(
+    table([{ a: 1 }], [{ header: "x", cell: (r) => String(r.a) }]),
+    "x\n-\n1",
+  );
+});
+
+Deno.test({
+  name: "bench: foreign CPU load from this machine's /proc",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    assert.ok(parseProcStatBusy(Deno.readTextFileSync("/proc/stat")) > 0);
+    assert.ok(
+      parseProcSelfTicks(Deno.readTextFileSync("/proc/self/stat")) >= 0,
+    );
+    const a = cpuSnapshot();
+    await new Promise((r) => setTimeout(r, 50));
+    const b = cpuSnapshot();
+    const load = foreignLoad(a, b);
+    assert.ok(Number.isFinite(load) && load >= 0, `load ${load}`);
+    assert.ok(Number.isNaN(foreignLoad(undefined, b)));
+  },
+});
