@@ -49,6 +49,12 @@ export function cmakeDefines(inputs: CMakeInputs): [string, string][] {
     ["WASI_NN_REFERENCE_TOOLS", "ON"],
     ["GGML_NATIVE", inputs.portable ? "OFF" : "ON"],
     ["GGML_CUDA", inputs.variant === "cuda" ? "ON" : "OFF"],
+    // ggml's own thread pool instead of OpenMP: OpenMP gives every calling
+    // thread its own team, and Deno's non-blocking FFI calls come from
+    // varying threads, so a process soon holds more spinning threads than
+    // cores and every decode slows by 20-45%. Without OpenMP the `poll`
+    // setting also takes effect. The reference tools are built the same way.
+    ["GGML_OPENMP", "OFF"],
   ];
   if (inputs.portable && inputs.arch === "x86_64") {
     // Explicit, because option() keeps the values cached by an earlier native

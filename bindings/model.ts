@@ -58,6 +58,9 @@ export class Model {
   #ptr: Deno.PointerValue;
   #children = new Set<Child>();
   #info?: ModelInfo;
+  #eog?: Set<number>;
+  #pieces = new Map<number, Uint8Array>();
+  #piecesPlain = new Map<number, Uint8Array>();
   /** The file it was loaded from. */
   readonly path: string;
 
@@ -177,7 +180,9 @@ export class Model {
 
   /** Whether a token ends generation (EOS, EOT, ...). */
   isEog(token: number): boolean {
-    return symbols().wnb_token_is_eog(this.pointer, token) !== 0;
+    if (this.#ptr === null) void this.pointer; // the use-after-close error
+    this.#eog ??= new Set(this.info.eog);
+    return this.#eog.has(token);
   }
 
   /**
@@ -224,10 +229,16 @@ export class Model {
   /** The bytes of one token's piece (a piece may be part of a UTF-8 character). */
   tokenBytes(token: number, special = true): Uint8Array {
     const p = this.pointer;
-    return readSized(
+    // Pieces never change: cache them (the generation loop asks once per token).
+    const cache = special ? this.#pieces : this.#piecesPlain;
+    const hit = cache.get(token);
+    if (hit) return hit.slice();
+    const bytes = readSized(
       (b, c) => symbols().wnb_token_to_piece(p, token, b, c, special ? 1 : 0),
       64,
     ).slice();
+    cache.set(token, bytes);
+    return bytes.slice();
   }
 
   /** One token's piece as text. */

@@ -118,6 +118,7 @@ Deno.test("cmakeDefines: CPU defaults are the options of the shared configure", 
     "-DWASI_NN_REFERENCE_TOOLS=ON",
     "-DGGML_NATIVE=ON",
     "-DGGML_CUDA=OFF",
+    "-DGGML_OPENMP=OFF",
   ]);
 });
 

@@ -61,7 +61,7 @@ export interface SchedulerOptions {
   threads?: number;
   /** Prompt threads. */
   threadsBatch?: number;
-  /** Thread-pool polling 0..100. */
+  /** Thread-pool polling 0..100 (default 0: decodes arrive through thread hops). */
   poll?: number;
   /** Flash attention. */
   flashAttn?: "auto" | "on" | "off";
@@ -264,7 +264,9 @@ export class Scheduler {
       nUbatch: opts.nUbatch ?? Math.min(512, opts.nBatch ?? 512),
       nThreads: opts.threads,
       nThreadsBatch: opts.threadsBatch ?? opts.threads,
-      poll: opts.poll,
+      // Decodes come from Deno's non-blocking calls, one thread hop each:
+      // spinning pool threads would only steal the core that hop needs.
+      poll: opts.poll ?? 0,
       flashAttn: opts.flashAttn,
       kvUnified: false, // each sequence has its own cells: no session can starve another
     });
