@@ -28,6 +28,12 @@
  * @module
  */
 
+import {
+  benchConcurrent,
+  benchPromptCache,
+  type ConcurrentRow,
+  type PromptCacheResult,
+} from "./_concurrent.ts";
 import { backendInfo, Model } from "../bindings/mod.ts";
 import { ensureModel } from "../gguf/mod.ts";
 import { paths } from "../paths.ts";
@@ -297,6 +303,28 @@ export async function runBench(
       : { skipped: guestSkipped ?? "the guest leg failed" },
     per_pair: pairs,
   };
+  // Concurrent sessions through the scheduler against llama-batched-bench.
+  model[Symbol.dispose]();
+  log(
+    "concurrent sessions: ours (decode only, and scheduler with sampling) vs llama-batched-bench",
+  );
+  const concurrent = await benchConcurrent({
+    model: modelPath,
+    batchedBench: `${bin}/llama-batched-bench`,
+    threads: opts.threads,
+    pairs: Math.max(1, Math.min(3, opts.pairs)),
+    sessions: opts.quick ? [1, 4] : [1, 4, 8, 16],
+    pp: opts.quick ? 32 : 128,
+    tg: opts.quick ? 16 : 128,
+    log,
+  });
+  report.concurrent = concurrent;
+  log("prompt cache: time to the first token of a second turn");
+  report.prompt_cache = await benchPromptCache({
+    model: modelPath,
+    threads: opts.threads,
+    pairs: Math.max(1, Math.min(3, opts.pairs)),
+  });
   return report;
 }
 
@@ -433,7 +461,38 @@ export function renderTable(
     hasGuest ? `guest: ${guest.path}` : `guest: skipped (${guest.skipped})`,
     `ratios are ours / theirs per pair; the median row's ratio is the median of the pair ratios`,
     `other CPUs: other processes' load during the pair; ${discarded} pair(s) above ${r.max_foreign_load} were discarded and run again`,
+    ...concurrentLines(r),
   ].join("\n");
+}
+
+function concurrentLines(r: Record<string, unknown>): string[] {
+  const rows = r.concurrent as ConcurrentRow[] | undefined;
+  if (!rows) return [];
+  const pc = r.prompt_cache as PromptCacheResult | undefined;
+  const f = (x: number) => x.toFixed(1).padStart(9);
+  return [
+    "",
+    "Concurrent sessions, aggregate generation tokens/s (theirs: llama-batched-bench S_TG; ours: the same batches through",
+    "the bindings, and the scheduler with greedy sampling)",
+    "sessions    native      ours  ours+smpl   ratio  ratio+smpl",
+    ...rows.map((x) =>
+      `${String(x.sessions).padStart(8)} ${f(x.native_tg)} ${f(x.ours_tg)} ${
+        f(x.ours_sampled_tg)
+      } ${x.ratio.toFixed(3).padStart(7)} ${
+        x.ratio_sampled.toFixed(3).padStart(11)
+      }`
+    ),
+    ...(pc
+      ? [
+        "",
+        `second turn of ${pc.prompt_tokens} prompt tokens: time to first token ${
+          pc.with_cache_ms.toFixed(1)
+        } ms with the prompt cache (${pc.reused_tokens} reused), ${
+          pc.without_cache_ms.toFixed(1)
+        } ms without`,
+      ]
+      : []),
+  ];
 }
 
 if (import.meta.main) {

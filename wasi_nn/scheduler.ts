@@ -61,7 +61,7 @@ export interface SchedulerOptions {
   threads?: number;
   /** Prompt threads. */
   threadsBatch?: number;
-  /** Thread-pool polling 0..100 (default 0: decodes arrive through thread hops). */
+  /** Thread-pool polling 0..100 (default 50; 0 when blockingSteps is false). */
   poll?: number;
   /** Flash attention. */
   flashAttn?: "auto" | "on" | "off";
@@ -71,6 +71,12 @@ export interface SchedulerOptions {
   agingMs?: number;
   /** Clock in ms. */
   now?: () => number;
+  /**
+   * Generation steps (no prompt tokens in the batch) as blocking calls
+   * followed by one event-loop turn (default true); prompt batches are
+   * always non-blocking. false: every decode is non-blocking.
+   */
+  blockingSteps?: boolean;
 }
 
 /** A session's claim on a slot: its KV sequence and the tokens in it. */
@@ -264,9 +270,10 @@ export class Scheduler {
       nUbatch: opts.nUbatch ?? Math.min(512, opts.nBatch ?? 512),
       nThreads: opts.threads,
       nThreadsBatch: opts.threadsBatch ?? opts.threads,
-      // Decodes come from Deno's non-blocking calls, one thread hop each:
-      // spinning pool threads would only steal the core that hop needs.
-      poll: opts.poll ?? 0,
+      // Generation steps are blocking calls (blockingSteps): poll like
+      // llama.cpp's tools; with every decode non-blocking, 0 avoids spinning
+      // threads that steal the core each thread hop needs.
+      poll: opts.poll ?? (opts.blockingSteps === false ? 0 : 50),
       flashAttn: opts.flashAttn,
       kvUnified: false, // each sequence has its own cells: no session can starve another
     });
@@ -661,12 +668,22 @@ export class Scheduler {
         continue;
       }
       try {
-        await this.#ctx.decode({
+        const batch = {
           tokens: tokens.subarray(0, n) as Int32Array<ArrayBuffer>,
           pos: pos.subarray(0, n) as Int32Array<ArrayBuffer>,
           seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
           logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
-        });
+        };
+        if (this.#opts.blockingSteps !== false && n <= this.#opts.nSeq) {
+          // A generation step (one token per running session) takes a few
+          // milliseconds: a blocking call, then one turn of the event loop,
+          // is much faster than a non-blocking call's two thread hops, and the
+          // event loop still runs between steps.
+          this.#ctx.decodeSync(batch);
+          await yieldToEventLoop();
+        } else {
+          await this.#ctx.decode(batch);
+        }
         this.#steps++;
         this.#decoded += n;
       } catch (e) {
@@ -795,6 +812,11 @@ export class Scheduler {
     this.#wake?.();
     this.#ctx.close();
   }
+}
+
+/** One macrotask turn: timers, I/O and other guests' calls get to run. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function seqsInclude(seqs: Int32Array, n: number, slot: number): boolean {
