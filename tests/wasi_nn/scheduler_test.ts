@@ -379,3 +379,28 @@ Deno.test("chunk reuse (n_cache_reuse) shifts cached chunks into place and match
     model.close();
   }
 });
+
+Deno.test("the event loop keeps running while a session generates", async () => {
+  const { model, sched } = await setup(1, 512);
+  try {
+    let ticks = 0;
+    const iv = setInterval(() => ticks++, 0);
+    let other = false;
+    const h = sched.submit({
+      owner: sched.newOwner("busy"),
+      prompt: model.tokenize("keep the loop alive"),
+      sampler: greedy(model),
+      stop: { nPredict: 200 },
+      ignoreEos: true,
+      onToken: () => {
+        if (ticks > 0) other = true;
+      },
+    });
+    await h.result;
+    clearInterval(iv);
+    assert.ok(other, "timers ran between generation steps");
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
