@@ -123,33 +123,24 @@ export class Context {
     options: ContextOptions = {},
   ): Promise<Context> {
     const s = symbols();
-    const p = new Uint8Array(CONTEXT_PARAMS.size);
-    s.wnb_context_default_params(p);
-    const b = (x?: boolean) => x === undefined ? undefined : Number(x);
-    writeStruct(CONTEXT_PARAMS, p, {
-      n_ctx: options.nCtx,
-      n_batch: options.nBatch,
-      n_ubatch: options.nUbatch,
-      n_seq_max: options.nSeqMax,
-      n_threads: options.nThreads,
-      n_threads_batch: options.nThreadsBatch,
-      poll: options.poll,
-      flash_attn: options.flashAttn === undefined
-        ? undefined
-        : FLASH[options.flashAttn],
-      type_k: options.typeK,
-      type_v: options.typeV,
-      pooling_type: options.poolingType,
-      rope_freq_base: options.ropeFreqBase,
-      rope_freq_scale: options.ropeFreqScale,
-      embeddings: b(options.embeddings),
-      offload_kqv: b(options.offloadKqv),
-      kv_unified: b(options.kvUnified),
-      no_perf: b(options.noPerf),
-    });
+    const p = contextParams(options);
     const out = new BigUint64Array(1);
     const err = errorBuffer();
     const status = await s.wnb_context_new(model.pointer, p, out, err);
+    check(status, err, "creating the context");
+    return new Context(Deno.UnsafePointer.create(out[0]), model);
+  }
+
+  /** Creates a context with a blocking call (for hosts that cannot await). */
+  static createSync(model: Model, options: ContextOptions = {}): Context {
+    const out = new BigUint64Array(1);
+    const err = errorBuffer();
+    const status = symbols().wnb_context_new_sync(
+      model.pointer,
+      contextParams(options),
+      out,
+      err,
+    );
     check(status, err, "creating the context");
     return new Context(Deno.UnsafePointer.create(out[0]), model);
   }
@@ -466,6 +457,34 @@ export class Context {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function contextParams(options: ContextOptions): Uint8Array<ArrayBuffer> {
+  const p = new Uint8Array(CONTEXT_PARAMS.size);
+  symbols().wnb_context_default_params(p);
+  const b = (x?: boolean) => x === undefined ? undefined : Number(x);
+  writeStruct(CONTEXT_PARAMS, p, {
+    n_ctx: options.nCtx,
+    n_batch: options.nBatch,
+    n_ubatch: options.nUbatch,
+    n_seq_max: options.nSeqMax,
+    n_threads: options.nThreads,
+    n_threads_batch: options.nThreadsBatch,
+    poll: options.poll,
+    flash_attn: options.flashAttn === undefined
+      ? undefined
+      : FLASH[options.flashAttn],
+    type_k: options.typeK,
+    type_v: options.typeV,
+    pooling_type: options.poolingType,
+    rope_freq_base: options.ropeFreqBase,
+    rope_freq_scale: options.ropeFreqScale,
+    embeddings: b(options.embeddings),
+    offload_kqv: b(options.offloadKqv),
+    kv_unified: b(options.kvUnified),
+    no_perf: b(options.noPerf),
+  });
+  return p;
 }
 
 function stepResult(

@@ -75,19 +75,7 @@ export class Model {
     options: ModelLoadOptions = {},
   ): Promise<Model> {
     const s = symbols();
-    const params = new Uint8Array(MODEL_PARAMS.size);
-    s.wnb_model_default_params(params);
-    const split = { none: 0, layer: 1, row: 2 } as const;
-    const flag = (x?: boolean) => x === undefined ? undefined : Number(x);
-    writeStruct(MODEL_PARAMS, params, {
-      n_gpu_layers: options.nGpuLayers,
-      main_gpu: options.mainGpu,
-      split_mode: options.splitMode && split[options.splitMode],
-      use_mmap: flag(options.useMmap),
-      use_mlock: flag(options.useMlock),
-      vocab_only: flag(options.vocabOnly),
-      check_tensors: flag(options.checkTensors),
-    });
+    const params = modelParams(options);
     const progress = new Uint8Array(8);
     const pview = new DataView(progress.buffer);
     const out = new BigUint64Array(1);
@@ -121,6 +109,24 @@ export class Model {
       options.signal?.removeEventListener("abort", abort);
     }
     options.onProgress?.(1);
+    return new Model(Deno.UnsafePointer.create(out[0]), path);
+  }
+
+  /**
+   * Loads a GGUF file with a blocking call (for hosts that cannot await,
+   * e.g. WASI-NN guests without JSPI). No progress or cancel.
+   */
+  static loadSync(path: string, options: ModelLoadOptions = {}): Model {
+    const out = new BigUint64Array(1);
+    const err = errorBuffer();
+    const status = symbols().wnb_model_load_sync(
+      cstr(path),
+      modelParams(options),
+      null,
+      out,
+      err,
+    );
+    check(status, err, `loading ${path}`);
     return new Model(Deno.UnsafePointer.create(out[0]), path);
   }
 
@@ -295,6 +301,23 @@ export class Model {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function modelParams(options: ModelLoadOptions): Uint8Array<ArrayBuffer> {
+  const params = new Uint8Array(MODEL_PARAMS.size);
+  symbols().wnb_model_default_params(params);
+  const split = { none: 0, layer: 1, row: 2 } as const;
+  const flag = (x?: boolean) => x === undefined ? undefined : Number(x);
+  writeStruct(MODEL_PARAMS, params, {
+    n_gpu_layers: options.nGpuLayers,
+    main_gpu: options.mainGpu,
+    split_mode: options.splitMode && split[options.splitMode],
+    use_mmap: flag(options.useMmap),
+    use_mlock: flag(options.useMlock),
+    vocab_only: flag(options.vocabOnly),
+    check_tensors: flag(options.checkTensors),
+  });
+  return params;
 }
 
 /** Converts a JSON schema to a GBNF grammar with llama.cpp's converter. */

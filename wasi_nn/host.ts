@@ -60,7 +60,7 @@ import { evalPrompt, toWasiNn } from "./generate.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
 import { Scheduler, type SlotOwner, type TaskHandle } from "./scheduler.ts";
 import { SessionStore } from "./sessions.ts";
-import type { StopReason } from "./stopping.ts";
+import { StopChecker, type StopReason } from "./stopping.ts";
 import { samplerParams } from "./_sampling.ts";
 
 /** Log sink: level and message. */
@@ -206,6 +206,12 @@ class Session {
   stream?: { task: TaskHandle; sampler: Sampler };
   sched?: Scheduler;
   owner?: SlotOwner;
+  /** Guests without JSPI: a context of this session's own, driven by blocking calls. */
+  sync?: {
+    key: string;
+    ctx: Context;
+    stream?: { sampler: Sampler; pos: number };
+  };
   abort = new AbortController();
   closed = false;
 
@@ -221,6 +227,10 @@ class Session {
   }
 
   endStream(): void {
+    if (this.sync?.stream) {
+      this.sync.stream.sampler.close();
+      this.sync.stream = undefined;
+    }
     if (!this.stream) return;
     this.stream.task.cancel();
     const s = this.stream.sampler;
@@ -237,6 +247,8 @@ class Session {
     if (this.sched && this.owner) this.sched.dropOwner(this.owner);
     this.sched = undefined;
     this.owner = undefined;
+    this.sync?.ctx.close();
+    this.sync = undefined;
   }
 }
 
@@ -349,12 +361,19 @@ export class LlamaHost implements WasiNnHostApi {
         throw this.#loadError(path, e);
       }
     }
+    return this.#modelOptionsSync({ ...cfg, n_gpu_layers: nGpuLayers });
+  }
+
+  /** Model options without llama.cpp's fit (`n_gpu_layers: "auto"` means all layers here). */
+  #modelOptionsSync(cfg: ConfigValues): ModelLoadOptions {
+    const ngl = cfg.n_gpu_layers === "auto" ? -1 : cfg.n_gpu_layers;
     return {
-      nGpuLayers: nGpuLayers as number | undefined,
+      nGpuLayers: ngl as number | undefined,
       mainGpu: cfg.main_gpu as number | undefined,
       splitMode: cfg.split_mode as "none" | "layer" | "row" | undefined,
       useMmap: cfg.use_mmap as boolean | undefined,
       useMlock: cfg.use_mlock as boolean | undefined,
+      checkTensors: cfg.check_tensors as boolean | undefined,
     };
   }
 
@@ -365,7 +384,12 @@ export class LlamaHost implements WasiNnHostApi {
     }
     let size = "";
     try {
-      size = ` (${(Deno.statSync(path).size / 1048576).toFixed(1)} MiB)`;
+      const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
+      const file = Deno.statSync(path).size;
+      const gpus = backendInfo().devices.filter((d) => d.type !== "cpu");
+      size = ` (file ${mib(file)}; free RAM ${
+        mib(Deno.systemMemoryInfo().available)
+      }${gpus.map((d) => `, free ${d.name} ${mib(d.memory_free)}`).join("")})`;
     } catch { /* missing */ }
     return new WasiNnError(
       Errno.InvalidArgument,
@@ -398,6 +422,50 @@ export class LlamaHost implements WasiNnHostApi {
     return entry;
   }
 
+  /** Blocking #acquireModel, for guests without JSPI. */
+  #acquireModelSync(
+    path: string,
+    cfg: ConfigValues,
+    label: string,
+  ): ModelEntry {
+    const opts = this.#modelOptionsSync(cfg);
+    const key = `${path}\0${JSON.stringify(opts)}`;
+    const hit = this.#models.get(key);
+    if (hit) {
+      hit.refs++;
+      return hit;
+    }
+    let model: Model;
+    try {
+      model = Model.loadSync(path, opts);
+    } catch (e) {
+      const err = this.#loadError(path, e);
+      this.#log("error", err.message);
+      throw err;
+    } finally {
+      this.#flushLlamaLog(Boolean(cfg.enable_log));
+    }
+    const entry = this.#entry(key, path, label, model);
+    entry.refs++;
+    return entry;
+  }
+
+  #entry(key: string, path: string, label: string, model: Model): ModelEntry {
+    const mc = modelConfig(model);
+    for (const w of mc.warnings) this.#log("warn", `model '${label}': ${w}`);
+    const entry: ModelEntry = {
+      key,
+      path,
+      label,
+      model,
+      refs: 0,
+      defaults: mc.values,
+      schedulers: new Map(),
+    };
+    this.#models.set(key, entry);
+    return entry;
+  }
+
   async #loadModel(
     key: string,
     path: string,
@@ -423,19 +491,7 @@ export class LlamaHost implements WasiNnHostApi {
           (performance.now() - t0).toFixed(0)
         } ms`,
       );
-      const mc = modelConfig(model);
-      for (const w of mc.warnings) this.#log("warn", `model '${label}': ${w}`);
-      const entry: ModelEntry = {
-        key,
-        path,
-        label,
-        model,
-        refs: 0,
-        defaults: mc.values,
-        schedulers: new Map(),
-      };
-      this.#models.set(key, entry);
-      return entry;
+      return this.#entry(key, path, label, model);
     } catch (e) {
       const err = this.#loadError(path, e);
       this.#log("error", err.message);
@@ -581,6 +637,21 @@ export class LlamaHost implements WasiNnHostApi {
   ): Promise<number> {
     const merged = mergeConfig(this.#hostConfig, cfg);
     const model = await this.#acquireModel(path, merged, name ?? path);
+    return this.#addGraph(path, cfg, model, name);
+  }
+
+  #newGraphSync(path: string, cfg: ConfigValues, name?: string): number {
+    const merged = mergeConfig(this.#hostConfig, cfg);
+    const model = this.#acquireModelSync(path, merged, name ?? path);
+    return this.#addGraph(path, cfg, model, name);
+  }
+
+  #addGraph(
+    path: string,
+    cfg: ConfigValues,
+    model: ModelEntry,
+    name?: string,
+  ): number {
     const handle = this.#nextGraph++;
     this.#graphs.set(handle, {
       handle,
@@ -594,11 +665,30 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** `load`: GGML encoding (6 WasmEdge, 5 WAMR); builder 0 = GGUF bytes or `preload:<path>`. */
-  async load(
+  load(
     builders: Uint8Array[],
     encoding: number,
     target: number,
   ): Promise<number> {
+    try {
+      const { path, cfg } = this.#loadSource(builders, encoding, target);
+      return this.#newGraph(path, cfg);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Blocking `load`, for guests without JSPI. */
+  loadSync(builders: Uint8Array[], encoding: number, target: number): number {
+    const { path, cfg } = this.#loadSource(builders, encoding, target);
+    return this.#newGraphSync(path, cfg);
+  }
+
+  #loadSource(
+    builders: Uint8Array[],
+    encoding: number,
+    target: number,
+  ): { path: string; cfg: ConfigValues } {
     this.#assertOpen();
     if (encoding !== 5 && encoding !== 6) {
       throw new WasiNnError(
@@ -622,15 +712,16 @@ export class LlamaHost implements WasiNnHostApi {
       ? this.#parse(dec.decode(builders[1]), "load config")
       : {};
     const head = dec.decode(builders[0].subarray(0, 8));
-    let path: string;
     if (head === "preload:") {
-      path = this.#resolvePath(dec.decode(builders[0].subarray(8)));
-    } else {
-      path = await Deno.makeTempFile({ prefix: "wasi-nn-", suffix: ".gguf" });
-      await Deno.writeFile(path, builders[0]);
-      this.#tmpFiles.push(path);
+      return {
+        path: this.#resolvePath(dec.decode(builders[0].subarray(8))),
+        cfg,
+      };
     }
-    return this.#newGraph(path, cfg);
+    const path = Deno.makeTempFileSync({ prefix: "wasi-nn-", suffix: ".gguf" });
+    Deno.writeFileSync(path, builders[0]);
+    this.#tmpFiles.push(path);
+    return { path, cfg };
   }
 
   #resolvePath(name: string): string {
@@ -640,6 +731,26 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** `load_by_name` / `load_by_name_with_config`. A name still loaded returns the same handle. */
   async loadByName(name: string, config?: string): Promise<number> {
+    const r = this.#byNameSource(name, config);
+    if (typeof r === "number") return r;
+    const handle = await this.#newGraph(r.path, r.cfg, name);
+    this.#byName.set(name, handle);
+    return handle;
+  }
+
+  /** Blocking `loadByName`, for guests without JSPI. */
+  loadByNameSync(name: string, config?: string): number {
+    const r = this.#byNameSource(name, config);
+    if (typeof r === "number") return r;
+    const handle = this.#newGraphSync(r.path, r.cfg, name);
+    this.#byName.set(name, handle);
+    return handle;
+  }
+
+  #byNameSource(
+    name: string,
+    config?: string,
+  ): number | { path: string; cfg: ConfigValues } {
     this.#assertOpen();
     const cached = this.#byName.get(name);
     if (cached !== undefined) return cached;
@@ -650,10 +761,7 @@ export class LlamaHost implements WasiNnHostApi {
       this.#log("warn", `load_by_name '${name}': ${(e as Error).message}`);
       throw e;
     }
-    const cfg = this.#parse(config, `config of '${name}'`);
-    const handle = await this.#newGraph(path, cfg, name);
-    this.#byName.set(name, handle);
-    return handle;
+    return { path, cfg: this.#parse(config, `config of '${name}'`) };
   }
 
   /**
@@ -797,11 +905,21 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** `set_input`: index 0 = prompt text, index 1 = config JSON for this context. */
-  async setInput(
+  setInput(
     ctx: number,
     index: number,
     tensor: TensorInput,
   ): Promise<void> {
+    try {
+      this.setInputSync(ctx, index, tensor);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** `set_input` is cheap (tokenizing): the same call, for guests without JSPI. */
+  setInputSync(ctx: number, index: number, tensor: TensorInput): void {
     const s = this.#session(ctx);
     if (s.running > 0) {
       throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
@@ -824,7 +942,6 @@ export class LlamaHost implements WasiNnHostApi {
     }
     s.endStream();
     this.#setPrompt(s, dec.decode(tensor.data));
-    await Promise.resolve();
   }
 
   /**
@@ -1043,6 +1160,201 @@ export class LlamaHost implements WasiNnHostApi {
       .map(([k, v]) => `, ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
       .join("");
     return enc.encode(`${std}${extra}}`);
+  }
+
+  /** The session's own context for blocking calls (guests without JSPI). */
+  #syncContext(s: Session, cfg: ConfigValues): Context {
+    const threads = (cfg.threads as number | undefined) ??
+      navigator.hardwareConcurrency ?? 4;
+    const opts = {
+      nCtx: (cfg.ctx_size as number | undefined) ||
+        Math.min(s.model.model.nCtxTrain || 4096, 4096),
+      nBatch: (cfg.batch_size as number | undefined) ?? 512,
+      nUbatch: cfg.ubatch_size as number | undefined,
+      nThreads: threads,
+      nThreadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
+      poll: (cfg.poll as number | undefined) ?? 50,
+      flashAttn: flash(cfg.flash_attn),
+    };
+    const key = JSON.stringify(opts);
+    if (!s.sync || s.sync.key !== key) {
+      s.sync?.ctx.close();
+      s.sync = undefined;
+      try {
+        s.sync = { key, ctx: Context.createSync(s.model.model, opts) };
+      } catch (e) {
+        throw toWasiNn(e);
+      }
+    }
+    return s.sync.ctx;
+  }
+
+  /** Blocking prompt evaluation into the session's own context. */
+  #syncPrompt(s: Session, ctx: Context): void {
+    const prompt = s.prompt!;
+    if (prompt.length > ctx.nCtx - 4) {
+      throw new WasiNnError(
+        Errno.PromptTooLong,
+        `the prompt is ${prompt.length} tokens but the context holds ${ctx.nCtx} (at most ${
+          ctx.nCtx - 4
+        } prompt tokens); shorten the prompt or raise ctx-size`,
+      );
+    }
+    ctx.seqRemove(0);
+    try {
+      ctx.decodePromptSync(prompt, 0, 0);
+    } catch (e) {
+      throw toWasiNn(e);
+    }
+  }
+
+  /**
+   * Blocking `compute`, for guests without JSPI: the same semantics, on a
+   * context of the session's own (no batching with other sessions).
+   */
+  computeSync(ctx: number): void {
+    const s = this.#session(ctx);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
+    if (!s.prompt) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "compute called before set_input(0, prompt)",
+      );
+    }
+    s.endStream();
+    const cfg = this.#config(s);
+    if (cfg.embedding) {
+      throw new WasiNnError(
+        Errno.UnsupportedOperation,
+        "embeddings need JSPI (WebAssembly.Suspending); run the guest in jspi mode",
+      );
+    }
+    s.running++;
+    try {
+      const context = this.#syncContext(s, cfg);
+      const checked = this.#check(s, cfg, context.nCtx);
+      const sampler = this.#sampler(s.model.model, checked, context.nCtx);
+      try {
+        const t0 = performance.now();
+        this.#syncPrompt(s, context);
+        for (const t of s.prompt) sampler.accept(t);
+        const t1 = performance.now();
+        const opts = this.#taskOptions(checked).stop;
+        const stopper = new StopChecker(opts);
+        const model = s.model.model;
+        let pos = s.prompt.length;
+        let reason: StopReason = "length";
+        let matched: string | number | undefined;
+        for (;;) {
+          if (stopper.exhausted()) break;
+          const r = context.stepSync(sampler, { pos });
+          if (!checked.ignore_eos && model.isEog(r.token)) {
+            stopper.pushEog(r.token);
+            reason = "eos";
+            break;
+          }
+          const step = stopper.push(r.token, model.tokenBytes(r.token));
+          if (step.emit && checked.stream_stdout) {
+            this.#stdout(enc.encode(step.emit));
+          }
+          if (step.stop) {
+            reason = step.stop.reason;
+            matched = step.stop.matched;
+            break;
+          }
+          if (r.error) {
+            if (r.error.code === Status.NoKvSpace) reason = "context_full";
+            else throw toWasiNn(r.error);
+            break;
+          }
+          if (++pos >= context.nCtx) {
+            reason = "context_full";
+            break;
+          }
+        }
+        const rest = stopper.flush();
+        if (rest && checked.stream_stdout) this.#stdout(enc.encode(rest));
+        const t2 = performance.now();
+        s.output = enc.encode(stopper.text);
+        s.outputTokens = stopper.tokens.length;
+        s.meta = {
+          stop_reason: reason,
+          stopped_by: matched,
+          prompt_ms: round(t1 - t0),
+          generation_ms: round(t2 - t1),
+          tokens_per_second: round(
+            t2 > t1 ? (s.outputTokens * 1000) / (t2 - t1) : 0,
+          ),
+        };
+        if (reason === "context_full") {
+          throw new WasiNnError(
+            Errno.ContextFull,
+            `the context (${context.nCtx} tokens) filled after ${s.outputTokens} generated tokens; the partial output is kept`,
+          );
+        }
+      } finally {
+        sampler.close();
+      }
+    } finally {
+      s.running--;
+      this.#flushLlamaLog(Boolean(cfg.enable_log));
+    }
+  }
+
+  /** Blocking `compute_single`, for guests without JSPI. */
+  computeSingleSync(ctx: number): void {
+    const s = this.#session(ctx);
+    if (s.running > 0) {
+      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
+    }
+    if (!s.prompt) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "compute_single called before set_input(0, prompt)",
+      );
+    }
+    const cfg = this.#config(s);
+    const context = this.#syncContext(s, cfg);
+    if (!s.sync!.stream) {
+      const checked = this.#check(s, cfg, context.nCtx);
+      s.output = new Uint8Array(0);
+      s.outputTokens = 0;
+      s.lastPiece = new Uint8Array(0);
+      s.meta = {};
+      const sampler = this.#sampler(s.model.model, checked, context.nCtx);
+      try {
+        this.#syncPrompt(s, context);
+      } catch (e) {
+        sampler.close();
+        throw e;
+      }
+      for (const t of s.prompt) sampler.accept(t);
+      s.sync!.stream = { sampler, pos: s.prompt.length };
+    }
+    const stream = s.sync!.stream!;
+    const model = s.model.model;
+    const r = context.stepSync(stream.sampler, { pos: stream.pos });
+    s.outputTokens++;
+    if (!cfg.ignore_eos && model.isEog(r.token)) {
+      s.lastPiece = new Uint8Array(0);
+      s.meta = { stop_reason: "eos" };
+      s.endStream();
+      throw new WasiNnError(Errno.EndOfSequence, "end of sequence (eos)");
+    }
+    s.lastPiece = model.tokenBytes(r.token);
+    s.output = concat(s.output, s.lastPiece);
+    stream.pos++;
+    if (r.error || stream.pos >= context.nCtx) {
+      s.endStream();
+      if (r.error && r.error.code !== Status.NoKvSpace) throw toWasiNn(r.error);
+      s.meta = { stop_reason: "context_full" };
+      throw new WasiNnError(
+        Errno.ContextFull,
+        `the context (${context.nCtx} tokens) is full`,
+      );
+    }
   }
 
   /** `get_output`: index 1 = metadata JSON, any other = the output of the last compute. */

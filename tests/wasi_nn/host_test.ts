@@ -345,3 +345,26 @@ Deno.test("chat messages are rendered with the model's template", async () => {
     JSON.stringify([r.metadata, raw.metadata]),
   );
 });
+
+Deno.test("a model that fails to load says why, with its size and the free memory", async () => {
+  const dir = await Deno.makeTempDir();
+  const good = await Deno.readFile(await tinyModel());
+  await Deno.writeFile(
+    `${dir}/cut.gguf`,
+    good.subarray(0, good.length - 100_000),
+  );
+  using h = await LlamaHost.create({
+    registry: { resolve: () => `${dir}/cut.gguf` },
+    log: () => {},
+  });
+  await assert.rejects(h.loadByName("cut"), (e) => {
+    assert.ok(
+      e instanceof WasiNnError && e.errno === Errno.InvalidArgument,
+      String(e),
+    );
+    assert.match(e.message, /cut\.gguf/);
+    assert.match(e.message, /file \d+ MiB; free RAM \d+ MiB/);
+    return true;
+  });
+  await Deno.remove(dir, { recursive: true });
+});
