@@ -169,8 +169,10 @@ export function checkConfig(
       t !== undefined && facts.cpus !== undefined && facts.cpus > 0 &&
       t > facts.cpus
     ) {
+      // More threads than CPUs only spin against each other: use the CPUs.
+      v[k] = facts.cpus;
       warnings.push(
-        `${k} ${t} exceeds the ${facts.cpus} CPU cores; oversubscribed threads slow llama.cpp down`,
+        `${k} ${t} exceeds the ${facts.cpus} CPU cores; using ${facts.cpus} (oversubscribed threads slow llama.cpp down)`,
       );
     }
   }

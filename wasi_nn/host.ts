@@ -518,8 +518,7 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** The scheduler of a model for a context shape, created on first use. */
   #scheduler(m: ModelEntry, cfg: ConfigValues): Promise<Scheduler> {
-    const threads = (cfg.threads as number | undefined) ??
-      navigator.hardwareConcurrency ?? 4;
+    const threads = cpuThreads(cfg.threads);
     const nTrain = m.model.nCtxTrain;
     const perSeq = (cfg.ctx_size as number | undefined) ||
       Math.min(nTrain || 4096, 4096);
@@ -1107,8 +1106,7 @@ export class LlamaHost implements WasiNnHostApi {
         `embedding input is ${prompt.length} tokens but batch-size is ${nBatch}; raise batch-size`,
       );
     }
-    const threads = (cfg.threads as number | undefined) ??
-      navigator.hardwareConcurrency ?? 4;
+    const threads = cpuThreads(cfg.threads);
     const opts = {
       nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
       nBatch,
@@ -1164,8 +1162,7 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** The session's own context for blocking calls (guests without JSPI). */
   #syncContext(s: Session, cfg: ConfigValues): Context {
-    const threads = (cfg.threads as number | undefined) ??
-      navigator.hardwareConcurrency ?? 4;
+    const threads = cpuThreads(cfg.threads);
     const opts = {
       nCtx: (cfg.ctx_size as number | undefined) ||
         Math.min(s.model.model.nCtxTrain || 4096, 4096),
@@ -1652,6 +1649,12 @@ function flash(v: unknown): "auto" | "on" | "off" | undefined {
       JSON.stringify(v)
     }`,
   );
+}
+
+/** Threads to use: as asked, but never more than the CPUs (extra threads only spin). */
+function cpuThreads(asked: unknown): number {
+  const cpus = navigator.hardwareConcurrency || 4;
+  return typeof asked === "number" && asked > 0 ? Math.min(asked, cpus) : cpus;
 }
 
 function round(x: number): number {

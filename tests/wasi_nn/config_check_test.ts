@@ -90,13 +90,12 @@ Deno.test("context: training context, n_keep, batch sizes, n_predict", () => {
   assert.equal(input.ubatch_size, 9);
 });
 
-Deno.test("threads beyond the CPU count warn", () => {
-  assert.deepEqual(
-    checkConfig({ threads: 8, threads_batch: 2 }, { cpus: 2 }).warnings,
-    [
-      "threads 8 exceeds the 2 CPU cores; oversubscribed threads slow llama.cpp down",
-    ],
-  );
+Deno.test("threads beyond the CPU count warn and use the CPU count", () => {
+  const r = checkConfig({ threads: 8, threads_batch: 2 }, { cpus: 2 });
+  assert.deepEqual(r.warnings, [
+    "threads 8 exceeds the 2 CPU cores; using 2 (oversubscribed threads slow llama.cpp down)",
+  ]);
+  assert.equal(r.values.threads, 2);
   assert.deepEqual(checkConfig({ threads: 2 }, { cpus: 2 }).warnings, []);
 });
 
