@@ -204,6 +204,7 @@ LLAMA_CPP_DIR:PATH=/src/llama.cpp
 WASI_NN_REFERENCE_TOOLS:BOOL=ON
 GGML_NATIVE:BOOL=ON
 GGML_CUDA:BOOL=OFF
+GGML_OPENMP:BOOL=OFF
 CMAKE_CUDA_FLAGS:STRING=
 "WEIRD:NAME":STRING=x=y
 //Source directory with the top level CMakeLists.txt file for this project
