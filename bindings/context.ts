@@ -40,7 +40,12 @@ export interface ContextOptions {
   nThreads?: number;
   /** Prompt-processing threads. */
   nThreadsBatch?: number;
-  /** ggml thread-pool polling 0..100 (llama.cpp's tools use 50); -1 = no own pool. */
+  /**
+   * ggml thread-pool polling 0..100; default 0. llama.cpp's tools use 50,
+   * which pays off with blocking calls from one thread; with non-blocking
+   * calls the spinning threads steal the core the next call needs.
+   * -1 = no own pool.
+   */
   poll?: number;
   /** Flash attention: "auto", "on", "off". */
   flashAttn?: "auto" | "on" | "off";
@@ -459,6 +464,10 @@ export class Context {
   }
 }
 
+function cpus(): number {
+  return navigator.hardwareConcurrency || 1;
+}
+
 function contextParams(options: ContextOptions): Uint8Array<ArrayBuffer> {
   const p = new Uint8Array(CONTEXT_PARAMS.size);
   symbols().wnb_context_default_params(p);
@@ -468,9 +477,13 @@ function contextParams(options: ContextOptions): Uint8Array<ArrayBuffer> {
     n_batch: options.nBatch,
     n_ubatch: options.nUbatch,
     n_seq_max: options.nSeqMax,
-    n_threads: options.nThreads,
-    n_threads_batch: options.nThreadsBatch,
-    poll: options.poll,
+    // Never more threads than CPUs by default: ggml's pool waits by
+    // spinning, and oversubscribed spinning threads stall each other.
+    n_threads: options.nThreads ?? cpus(),
+    n_threads_batch: options.nThreadsBatch ?? options.nThreads ?? cpus(),
+    // Spinning pool threads hold a core while the next call hops threads:
+    // poll only when asked (llama.cpp's tools use 50 with blocking calls).
+    poll: options.poll ?? 0,
     flash_attn: options.flashAttn === undefined
       ? undefined
       : FLASH[options.flashAttn],

@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 // ---------------------------------------------------------------- helpers
@@ -646,8 +647,11 @@ void wnb_context_default_params(wnb_context_params * out) {
     out->n_batch = d.n_batch;
     out->n_ubatch = d.n_ubatch;
     out->n_seq_max = 1;
-    out->n_threads = d.n_threads;
-    out->n_threads_batch = d.n_threads_batch;
+    // Never more threads than CPUs: ggml's own pool (no OpenMP) waits by
+    // spinning, and oversubscribed spinning threads stall each other.
+    const int32_t cpus = (int32_t) std::max(1u, std::thread::hardware_concurrency());
+    out->n_threads = std::min<int32_t>(d.n_threads, cpus);
+    out->n_threads_batch = std::min<int32_t>(d.n_threads_batch, cpus);
     out->poll = 50;
     out->flash_attn = (int32_t) d.flash_attn_type;
     out->type_k = -1;
