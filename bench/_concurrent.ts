@@ -201,7 +201,8 @@ async function oursTg(
     const t0 = performance.now();
     for (let i = 0; i < tg; i++) {
       pos.fill(pp + i);
-      await ctx.decode({
+      // Blocking, as the scheduler decodes generation steps.
+      ctx.decodeSync({
         tokens: randomTokens(pl, nv, rng),
         pos,
         seqIds: seq,
