@@ -26,8 +26,9 @@
  * @module
  */
 
+import { pathExists } from "./_internal/fs.ts";
 import { isAbsolute, resolve } from "node:path";
-import { paths } from "./paths.ts";
+import { envVar, paths } from "./paths.ts";
 import { HELP, parseBuildArgs, UsageError } from "./_build/args.ts";
 import {
   cmakeDefines,
@@ -197,29 +198,12 @@ export async function ensureLlamaCpp(
 function llamaCppLocation(
   given: string | undefined,
 ): { dir: string; userGiven: boolean } {
-  const fromEnv = envOrUndefined("LLAMA_CPP_DIR");
+  const fromEnv = envVar("LLAMA_CPP_DIR");
   const dir = given ?? paths().llamaCpp;
   return {
     dir: isAbsolute(dir) ? dir : resolve(dir),
     userGiven: given !== undefined || fromEnv !== undefined,
   };
-}
-
-function envOrUndefined(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const COMPILER_FIX =
@@ -231,7 +215,7 @@ async function checkToolchain(): Promise<string> {
     "cmake",
     "apt-get install cmake (3.18 or newer)",
   );
-  const generator = envOrUndefined("CMAKE_GENERATOR") ?? "Unix Makefiles";
+  const generator = envVar("CMAKE_GENERATOR") ?? "Unix Makefiles";
   if (
     generator.includes("Makefiles") &&
     !(await which("make") ?? await which("gmake"))
@@ -241,8 +225,8 @@ async function checkToolchain(): Promise<string> {
   if (generator.includes("Ninja")) {
     await requireTool("ninja", "apt-get install ninja-build");
   }
-  const cxx = envOrUndefined("CXX")?.split(" ")[0];
-  const cc = envOrUndefined("CC")?.split(" ")[0];
+  const cxx = envVar("CXX")?.split(" ")[0];
+  const cc = envVar("CC")?.split(" ")[0];
   if (
     !(cxx
       ? await which(cxx)
@@ -443,8 +427,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       await Deno.remove(buildDir, { recursive: true });
       cache = undefined;
     }
-    const generated = await exists(`${buildDir}/Makefile`) ||
-      await exists(`${buildDir}/build.ninja`);
+    const generated = await pathExists(`${buildDir}/Makefile`) ||
+      await pathExists(`${buildDir}/build.ninja`);
     const reason = configureReason(cache, defines, sourceDir, generated);
     const jobs = options.jobs ?? navigator.hardwareConcurrency ?? 2;
 
@@ -591,7 +575,7 @@ export async function main(args: string[]): Promise<number> {
   let cli;
   try {
     cli = parseBuildArgs(args, {
-      CUDA_ARCHITECTURES: envOrUndefined("CUDA_ARCHITECTURES"),
+      CUDA_ARCHITECTURES: envVar("CUDA_ARCHITECTURES"),
     });
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

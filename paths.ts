@@ -42,7 +42,8 @@ export interface Paths {
   models: string;
 }
 
-function env(name: string): string | undefined {
+/** An environment variable, or undefined when unset, empty or not permitted (no --allow-env). */
+export function envVar(name: string): string | undefined {
   try {
     return Deno.env.get(name) || undefined;
   } catch {
@@ -52,8 +53,8 @@ function env(name: string): string | undefined {
 
 /** The per-user cache folder used when this package runs from JSR. */
 export function userCacheRoot(): string {
-  const base = env("XDG_CACHE_HOME") ??
-    `${env("HOME") ?? "/tmp"}/.cache`;
+  const base = envVar("XDG_CACHE_HOME") ??
+    `${envVar("HOME") ?? "/tmp"}/.cache`;
   return `${base}/wasi-nn-llamacpp/${PACKAGE_VERSION}`;
 }
 
@@ -64,7 +65,7 @@ export function isLocalCheckout(): boolean {
 
 /** Resolves every path. `WASI_NN_HOME` overrides the root. */
 export function paths(): Paths {
-  const root = env("WASI_NN_HOME") ??
+  const root = envVar("WASI_NN_HOME") ??
     (isLocalCheckout()
       ? fromFileUrl(new URL(".", import.meta.url)).replace(/\/$/, "")
       : userCacheRoot());
@@ -72,7 +73,7 @@ export function paths(): Paths {
   return {
     root,
     cache,
-    llamaCpp: env("LLAMA_CPP_DIR") ??
+    llamaCpp: envVar("LLAMA_CPP_DIR") ??
       `${cache}/llama.cpp-${LLAMA_CPP_COMMIT.slice(0, 8)}`,
     cmakeBuild: (variant) => `${root}/build/cmake-${variant}`,
     library: `${root}/build/lib/libwasi_nn_backend.so`,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { pathExists } from "../_internal/fs.ts";
 import { capture, which } from "./exec.ts";
 import {
   type CublasHints,
@@ -56,15 +57,6 @@ export function chooseCudaArchitectures(
   return gpu ? "native" : DEFAULT_CUDA_ARCHITECTURES;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The toolkit root from `nvcc -v --dryrun` output (`#$ TOP=/usr/local/cuda-13.0/bin/..`),
  * which also sees through wrapper scripts.
@@ -113,10 +105,12 @@ export async function systemHasCublas(root: string): Promise<boolean> {
   ];
   let header = false;
   for (const dir of includes) {
-    if (await exists(`${dir}/cublas_v2.h`)) header = true;
+    if (await pathExists(`${dir}/cublas_v2.h`)) header = true;
   }
   let lib = false;
-  for (const dir of libs) if (await exists(`${dir}/libcublas.so`)) lib = true;
+  for (const dir of libs) {
+    if (await pathExists(`${dir}/libcublas.so`)) lib = true;
+  }
   return header && lib;
 }
 

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { isFile } from "../_internal/fs.ts";
 import { closeSync, openSync } from "node:fs";
 import { paths } from "../paths.ts";
 import { LlamaHost } from "../wasi_nn/host.ts";
@@ -41,14 +42,6 @@ export type GuestBench =
     /** Nothing to free. */
     close?: undefined;
   };
-
-function exists(p: string): boolean {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-}
 
 /** The metadata fields the benchmark reads. */
 interface GuestMetadata {
@@ -90,7 +83,7 @@ export async function guestBench(
   nCtx: number,
 ): Promise<GuestBench> {
   const wasm = `${paths().root}/build/guests/oneshot.wasm`;
-  if (!exists(wasm)) {
+  if (!isFile(wasm)) {
     return {
       available: false,
       reason: `${wasm} is not built (deno run -A examples/build.ts)`,

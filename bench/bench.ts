@@ -28,6 +28,7 @@
  * @module
  */
 
+import { isFile } from "../_internal/fs.ts";
 import {
   benchConcurrent,
   benchPromptCache,
@@ -87,14 +88,6 @@ export interface PairResult {
 
 const log = (msg: string) => console.error(`[bench] ${msg}`);
 
-function exists(p: string): boolean {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-}
-
 function cpuName(): string {
   try {
     const m = Deno.readTextFileSync("/proc/cpuinfo").match(
@@ -121,7 +114,7 @@ export async function runBench(
   const llamaBench = `${bin}/llama-bench`;
   const llamaCompletion = `${bin}/llama-completion`;
   for (const b of [llamaBench, llamaCompletion]) {
-    if (!exists(b)) {
+    if (!isFile(b)) {
       throw new Error(`${b} not found: run \`deno task build:reference\``);
     }
   }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { paths, userCacheRoot } from "../paths.ts";
+import { isFile } from "../_internal/fs.ts";
+import { envVar, paths, userCacheRoot } from "../paths.ts";
 import { LlamaError, Status } from "./errors.ts";
 import { CONTEXT_PARAMS, MODEL_PARAMS, SAMPLER_PARAMS } from "./_struct.ts";
 import { SYMBOLS, type Symbols } from "./_symbols.ts";
@@ -20,29 +21,18 @@ let openedPath = "";
 
 function candidates(): string[] {
   const list: string[] = [];
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get("WASI_NN_BACKEND_LIB") || undefined;
-  } catch { /* no env permission */ }
+  const fromEnv = envVar("WASI_NN_BACKEND_LIB");
   if (fromEnv) list.push(fromEnv);
   list.push(paths().library);
   list.push(`${userCacheRoot()}/build/lib/libwasi_nn_backend.so`);
   return [...new Set(list)];
 }
 
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /** Opens the library (once) and returns its symbols. Throws a LlamaError naming the paths tried. */
 export function symbols(): Symbols {
   if (lib) return lib.symbols;
   const tried = candidates();
-  const path = tried.find(exists);
+  const path = tried.find(isFile);
   if (!path) {
     throw new LlamaError(
       Status.Usage,

@@ -5,6 +5,7 @@
 
 import { ensureModel } from "../gguf/mod.ts";
 import { paths } from "../paths.ts";
+import { isFile } from "../_internal/fs.ts";
 
 let tiny: Promise<string> | undefined;
 
@@ -17,11 +18,7 @@ export function tinyModel(): Promise<string> {
 /** Path of a llama.cpp reference tool, or undefined when not built. */
 export function referenceTool(name: string): string | undefined {
   const p = `${paths().referenceBin}/${name}`;
-  try {
-    return Deno.statSync(p).isFile ? p : undefined;
-  } catch {
-    return undefined;
-  }
+  return isFile(p) ? p : undefined;
 }
 
 /** Runs a command; returns stdout, stderr and the exit code. */

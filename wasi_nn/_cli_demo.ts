@@ -5,8 +5,9 @@
  * @module
  */
 
+import { isFile } from "../_internal/fs.ts";
 import { parseArgs } from "node:util";
-import { paths } from "../paths.ts";
+import { envVar, paths } from "../paths.ts";
 
 const HELP = `Usage: deno run -A cli.ts demo [options]
 
@@ -19,14 +20,6 @@ Options:
   --n-predict N     most tokens in the reply (default 64)
   --guest c|as      the C (default) or the AssemblyScript example guest
   -h, --help        this help`;
-
-function exists(p: string): boolean {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs the demo; returns the exit code. */
 export async function demoCommand(args: string[]): Promise<number> {
@@ -64,7 +57,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const say = (m: string) => console.error(`[demo] ${m}`);
 
   // 1. The native library.
-  if (!Deno.env.get("WASI_NN_BACKEND_LIB") && !exists(paths().library)) {
+  if (!envVar("WASI_NN_BACKEND_LIB") && !isFile(paths().library)) {
     say("building libwasi_nn_backend.so (first time: 5-8 minutes on 2 cores)");
     const { build } = await import("../build.ts");
     try {

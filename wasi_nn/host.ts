@@ -47,6 +47,7 @@ import {
 } from "../bindings/mod.ts";
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
+import { flashAttn } from "./_config_context.ts";
 import { modelConfig } from "./config_layers.ts";
 import {
   type ChatMessage,
@@ -531,7 +532,7 @@ export class LlamaHost implements WasiNnHostApi {
       threads,
       threadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
       poll: cfg.poll as number | undefined,
-      flashAttn: flash(cfg.flash_attn),
+      flashAttn: flashAttn(cfg.flash_attn),
       maxQueue: Math.min(
         (cfg.max_queue as number | undefined) ?? 256,
         (cfg.queue_reject_threshold as number | undefined) ?? Infinity,
@@ -1013,12 +1014,11 @@ export class LlamaHost implements WasiNnHostApi {
     return AbortSignal.any([this.#cancel.signal, s.abort.signal]);
   }
 
-  /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
-  async compute(ctx: number): Promise<void> {
-    await this.#compute(this.#session(ctx));
-  }
-
-  async #compute(s: Session, runtime?: ConfigValues): Promise<void> {
+  /** Throws unless the session can compute now: idle, and with a prompt. */
+  #ready(
+    s: Session,
+    call: string,
+  ): asserts s is Session & { prompt: Int32Array<ArrayBuffer> } {
     if (s.running > 0) {
       throw new WasiNnError(
         Errno.Busy,
@@ -1028,9 +1028,18 @@ export class LlamaHost implements WasiNnHostApi {
     if (!s.prompt) {
       throw new WasiNnError(
         Errno.InvalidArgument,
-        "compute called before set_input(0, prompt)",
+        `${call} called before set_input(0, prompt)`,
       );
     }
+  }
+
+  /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
+  async compute(ctx: number): Promise<void> {
+    await this.#compute(this.#session(ctx));
+  }
+
+  async #compute(s: Session, runtime?: ConfigValues): Promise<void> {
+    this.#ready(s, "compute");
     s.endStream();
     s.running++;
     const cfg = this.#config(s, runtime);
@@ -1171,7 +1180,7 @@ export class LlamaHost implements WasiNnHostApi {
       nThreads: threads,
       nThreadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
       poll: (cfg.poll as number | undefined) ?? 50,
-      flashAttn: flash(cfg.flash_attn),
+      flashAttn: flashAttn(cfg.flash_attn),
     };
     const key = JSON.stringify(opts);
     if (!s.sync || s.sync.key !== key) {
@@ -1211,15 +1220,7 @@ export class LlamaHost implements WasiNnHostApi {
    */
   computeSync(ctx: number): void {
     const s = this.#session(ctx);
-    if (s.running > 0) {
-      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
-    }
-    if (!s.prompt) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        "compute called before set_input(0, prompt)",
-      );
-    }
+    this.#ready(s, "compute");
     s.endStream();
     const cfg = this.#config(s);
     if (cfg.embedding) {
@@ -1303,15 +1304,7 @@ export class LlamaHost implements WasiNnHostApi {
   /** Blocking `compute_single`, for guests without JSPI. */
   computeSingleSync(ctx: number): void {
     const s = this.#session(ctx);
-    if (s.running > 0) {
-      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
-    }
-    if (!s.prompt) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        "compute_single called before set_input(0, prompt)",
-      );
-    }
+    this.#ready(s, "compute_single");
     const cfg = this.#config(s);
     const context = this.#syncContext(s, cfg);
     if (!s.sync!.stream) {
@@ -1363,15 +1356,7 @@ export class LlamaHost implements WasiNnHostApi {
   /** `compute_single`: one token per call; EndOfSequence (100) at the end. */
   async computeSingle(ctx: number): Promise<void> {
     const s = this.#session(ctx);
-    if (s.running > 0) {
-      throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
-    }
-    if (!s.prompt) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        "compute_single called before set_input(0, prompt)",
-      );
-    }
+    this.#ready(s, "compute_single");
     s.running++;
     try {
       if (!s.stream) {
@@ -1636,19 +1621,6 @@ export class LlamaHost implements WasiNnHostApi {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function flash(v: unknown): "auto" | "on" | "off" | undefined {
-  if (v === undefined) return undefined;
-  if (v === true || v === "on" || v === "enabled") return "on";
-  if (v === false || v === "off" || v === "disabled") return "off";
-  if (v === "auto") return "auto";
-  throw new WasiNnError(
-    Errno.InvalidArgument,
-    `Field 'flash_attn': must be on, off, auto, true or false, but got ${
-      JSON.stringify(v)
-    }`,
-  );
 }
 
 /** Threads to use: as asked, but never more than the CPUs (extra threads only spin). */
