@@ -237,7 +237,11 @@ async function oursSampledTg(
       { length: pl },
       () => Sampler.create(model, { temp: 0 }),
     );
-    const results = await Promise.all(
+    // When each session's tokens came: the generation phase runs from the
+    // moment every session has its first token (sampled from its prompt) to
+    // the last token, as batched-bench's t_tg does.
+    const times: number[][] = samplers.map(() => []);
+    await Promise.all(
       samplers.map((sampler, j) =>
         sched.submit({
           owner: sched.newOwner(`s${j}`),
@@ -245,14 +249,18 @@ async function oursSampledTg(
           sampler,
           stop: { nPredict: tg },
           ignoreEos: true,
+          onToken: () => times[j].push(performance.now()),
         }).result
       ),
     );
     for (const s of samplers) s.close();
-    // Generation phase: from the first token of the last session to start, to the end.
-    const gen = Math.max(...results.map((r) => r.timings.generateMs));
-    const tokens = results.reduce((n, r) => n + r.tokens.length - 1, 0);
-    return (tokens * 1000) / gen;
+    const start = Math.max(...times.map((t) => t[0]));
+    const end = Math.max(...times.map((t) => t.at(-1)!));
+    const tokens = times.reduce(
+      (n, t) => n + t.filter((x) => x > start).length,
+      0,
+    );
+    return (tokens * 1000) / (end - start);
   } finally {
     sched.close();
   }

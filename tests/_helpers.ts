@@ -39,7 +39,22 @@ export async function run(
   };
 }
 
-/** Resident set size of this process in bytes. */
-export function rss(): number {
-  return Deno.memoryUsage().rss;
+/**
+ * Runs a leak probe of `_rss_probe.ts` in a process of its own and returns
+ * how many bytes its resident memory grew over the second half of its cycles.
+ */
+export async function rssGrowth(probe: "load" | "scheduler"): Promise<number> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    new URL("./_rss_probe.ts", import.meta.url).pathname,
+    probe,
+  ]);
+  const line = r.stdout.trim().split("\n").at(-1) ?? "";
+  if (r.code !== 0 || !line.startsWith("{")) {
+    throw new Error(
+      `the ${probe} probe failed (${r.code}): ${r.stderr.slice(-800)}`,
+    );
+  }
+  return JSON.parse(line).grown;
 }

@@ -401,10 +401,12 @@ export class Scheduler {
         `session ${spec.owner.id} already has a running task`,
       );
     }
-    if (this.#queue.size >= this.#opts.maxQueue) {
+    // Tasks that a free slot will take at the next step are not waiting.
+    const waiting = this.#queue.size - this.#freeSlots();
+    if (waiting >= this.#opts.maxQueue) {
       throw new WasiNnError(
         Errno.Busy,
-        `${this.#queue.size} tasks are already waiting (max_queue ${this.#opts.maxQueue}); retry later`,
+        `${waiting} tasks are already waiting (max_queue ${this.#opts.maxQueue}); retry later`,
       );
     }
     const limit = this.nCtxPerSeq - 4;
@@ -447,6 +449,15 @@ export class Scheduler {
     };
   }
 
+  /** Slots a queued task could take now: empty, or held by an idle session. */
+  #freeSlots(): number {
+    let n = 0;
+    for (const o of this.#slots) {
+      if (!o?.running || (o.running as Task).phase === "queued") n++;
+    }
+    return n;
+  }
+
   #next(task: Task): Promise<TokenEvent | null> {
     if (task.ready.length > 0) return Promise.resolve(task.ready.shift()!);
     if (task.phase === "done") return Promise.resolve(null);
@@ -481,14 +492,21 @@ export class Scheduler {
     }
     if (!this.#running) {
       this.#running = true;
-      this.#loop().catch((e) => {
-        for (const t of [...this.#active]) this.#fail(t, e);
-      }).finally(() => {
-        this.#running = false;
-        // A task submitted while the loop was finishing must not be left waiting.
-        if (this.#queue.size > 0 && !this.#closed) this.#kick();
-      });
+      // Start on the next microtask: tasks submitted in the same turn (say
+      // Promise.all over several sessions) share the first batch, as the
+      // server's slots do when requests arrive together.
+      queueMicrotask(() => this.#run());
     }
+  }
+
+  #run(): void {
+    this.#loop().catch((e) => {
+      for (const t of [...this.#active]) this.#fail(t, e);
+    }).finally(() => {
+      this.#running = false;
+      // A task submitted while the loop was finishing must not be left waiting.
+      if (this.#queue.size > 0 && !this.#closed) this.#kick();
+    });
   }
 
   /** Finds a slot for an owner: its own, a free one, or the least recently used idle one. */

@@ -7,7 +7,7 @@ import {
   Sampler,
   Status,
 } from "../../bindings/mod.ts";
-import { rss, tinyModel } from "../_helpers.ts";
+import { rssGrowth, tinyModel } from "../_helpers.ts";
 
 Deno.test("library reports its build and backends", () => {
   const info = backendInfo();
@@ -92,22 +92,9 @@ Deno.test("use after close is a clear error, not a crash", async () => {
   assert.throws(() => sampler.seed, /closed/);
 });
 
-Deno.test("loading and freeing 50 times keeps resident memory flat", async () => {
-  const path = await tinyModel();
-  const cycle = async () => {
-    const m = await Model.load(path);
-    const c = await Context.create(m, { nCtx: 128 });
-    await c.decodePrompt(m.tokenize("hello world"));
-    m.close();
-  };
-  for (let i = 0; i < 10; i++) await cycle(); // warm up allocators
-  // One-time growth (a new malloc arena for a new FFI worker thread) may
-  // happen anywhere; a leak grows with every cycle: compare two halves.
-  for (let i = 0; i < 25; i++) await cycle();
-  const half = rss();
-  for (let i = 0; i < 25; i++) await cycle();
-  const grown = rss() - half;
-  // Each cycle maps a 5 MB model: a leak would add about 125 MiB here.
+Deno.test("loading and freeing 60 times keeps resident memory flat", async () => {
+  // Each cycle maps a 5 MB model: a leak would add about 125 MiB over 25.
+  const grown = await rssGrowth("load");
   assert.ok(
     grown < 16 * 1024 * 1024,
     `RSS grew by ${
