@@ -11,6 +11,8 @@
  * @module
  */
 
+import { LlamaError, Status } from "../bindings/mod.ts";
+
 /** The errno values of the `wasi_ephemeral_nn` ABI (see docs: wasi-nn-abi.md §4.1). */
 export const Errno = {
   Success: 0,
@@ -60,4 +62,34 @@ export class WasiNnError extends Error {
     this.errno = errno;
     this.detail = options?.detail;
   }
+}
+
+/**
+ * Maps an error of the bindings to the errno a guest gets: a full KV cache is
+ * ContextFull, a bad argument or grammar InvalidArgument, the rest
+ * RuntimeError. A WasiNnError passes through.
+ *
+ * @example
+ * ```ts
+ * import { LlamaError, Status } from "../bindings/mod.ts";
+ * import { Errno, toWasiNn } from "./errno.ts";
+ * const e = toWasiNn(new LlamaError(Status.NoKvSpace, "no KV slot"));
+ * console.log(e.errno === Errno.ContextFull); // true
+ * ```
+ */
+export function toWasiNn(e: unknown): WasiNnError {
+  if (e instanceof WasiNnError) return e;
+  if (e instanceof LlamaError) {
+    const errno = e.code === Status.NoKvSpace
+      ? Errno.ContextFull
+      : e.code === Status.InvalidArgument || e.code === Status.Grammar
+      ? Errno.InvalidArgument
+      : Errno.RuntimeError;
+    return new WasiNnError(errno, e.message, { cause: e });
+  }
+  return new WasiNnError(
+    Errno.RuntimeError,
+    String((e as Error)?.message ?? e),
+    { cause: e },
+  );
 }

@@ -55,13 +55,14 @@ import {
   promptInput,
   tokenizeInput,
 } from "./chat.ts";
-import type { TokenProbs } from "./generate.ts";
-import { Errno, WasiNnError } from "./errno.ts";
-import { evalPrompt, toWasiNn } from "./generate.ts";
+import type { TokenProbs } from "./token_probs.ts";
+import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
+import { evalPrompt } from "./generate.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
 import { Scheduler, type SlotOwner, type TaskHandle } from "./scheduler.ts";
 import { SessionStore } from "./sessions.ts";
-import { StopChecker, type StopReason } from "./stopping.ts";
+import type { StopReason } from "./stopping.ts";
+import { Generation, type GenerationStop } from "./_generation.ts";
 import { samplerParams } from "./_sampling.ts";
 
 /** Log sink: level and message. */
@@ -211,7 +212,13 @@ class Session {
   sync?: {
     key: string;
     ctx: Context;
-    stream?: { sampler: Sampler; pos: number };
+    stream?: {
+      sampler: Sampler;
+      gen: Generation;
+      pos: number;
+      /** Set when the last piece ended the stream (a stop token). */
+      ended?: GenerationStop;
+    };
   };
   abort = new AbortController();
   closed = false;
@@ -1239,44 +1246,23 @@ export class LlamaHost implements WasiNnHostApi {
         this.#syncPrompt(s, context);
         for (const t of s.prompt) sampler.accept(t);
         const t1 = performance.now();
-        const opts = this.#taskOptions(checked).stop;
-        const stopper = new StopChecker(opts);
         const model = s.model.model;
-        let pos = s.prompt.length;
-        let reason: StopReason = "length";
-        let matched: string | number | undefined;
-        for (;;) {
-          if (stopper.exhausted()) break;
-          const r = context.stepSync(sampler, { pos });
-          if (!checked.ignore_eos && model.isEog(r.token)) {
-            stopper.pushEog(r.token);
-            reason = "eos";
-            break;
-          }
-          const step = stopper.push(r.token, model.tokenBytes(r.token));
-          if (step.emit && checked.stream_stdout) {
-            this.#stdout(enc.encode(step.emit));
-          }
-          if (step.stop) {
-            reason = step.stop.reason;
-            matched = step.stop.matched;
-            break;
-          }
-          if (r.error) {
-            if (r.error.code === Status.NoKvSpace) reason = "context_full";
-            else throw toWasiNn(r.error);
-            break;
-          }
-          if (++pos >= context.nCtx) {
-            reason = "context_full";
-            break;
-          }
-        }
-        const rest = stopper.flush();
-        if (rest && checked.stream_stdout) this.#stdout(enc.encode(rest));
+        const gen = new Generation(model, {
+          stop: this.#taskOptions(checked).stop,
+          ignoreEos: Boolean(checked.ignore_eos),
+          nProbs: checked.n_probs as number | undefined,
+        });
+        const out = (text: string) => {
+          if (text && checked.stream_stdout) this.#stdout(enc.encode(text));
+        };
+        const stop = gen.runSync(context, sampler, s.prompt.length, {
+          onToken: (_, step) => out(step.emit),
+        });
+        out(gen.finish());
+        const reason = stop.reason, matched = stop.matched;
         const t2 = performance.now();
-        s.output = enc.encode(stopper.text);
-        s.outputTokens = stopper.tokens.length;
+        s.output = enc.encode(gen.text);
+        s.outputTokens = gen.tokens.length;
         s.meta = {
           stop_reason: reason,
           stopped_by: matched,
@@ -1285,6 +1271,7 @@ export class LlamaHost implements WasiNnHostApi {
           tokens_per_second: round(
             t2 > t1 ? (s.outputTokens * 1000) / (t2 - t1) : 0,
           ),
+          probs: gen.probs,
         };
         if (reason === "context_full") {
           throw new WasiNnError(
@@ -1321,30 +1308,54 @@ export class LlamaHost implements WasiNnHostApi {
         throw e;
       }
       for (const t of s.prompt) sampler.accept(t);
-      s.sync!.stream = { sampler, pos: s.prompt.length };
+      // As in JSPI mode: n-predict and reverse-prompt are ignored, the guest
+      // decides when to stop.
+      const gen = new Generation(s.model.model, {
+        stop: {
+          nPredict: -1,
+          stopTokens: this.#taskOptions(checked).stop.stopTokens,
+        },
+        ignoreEos: Boolean(checked.ignore_eos),
+      });
+      s.sync!.stream = { sampler, gen, pos: s.prompt.length };
     }
     const stream = s.sync!.stream!;
-    const model = s.model.model;
+    // A stop token was the previous call's piece: the stream ends now.
+    const ended = stream.ended;
+    if (ended) return this.#endSyncStream(s, ended, context.nCtx);
     const r = context.stepSync(stream.sampler, { pos: stream.pos });
+    const step = stream.gen.take(r.token, stream.sampler);
     s.outputTokens++;
-    if (!cfg.ignore_eos && model.isEog(r.token)) {
-      s.lastPiece = new Uint8Array(0);
-      s.meta = { stop_reason: "eos" };
+    if (step.eog) return this.#endSyncStream(s, step.stop!, context.nCtx);
+    s.lastPiece = step.bytes;
+    s.output = concat(s.output, step.bytes);
+    let full;
+    try {
+      full = stream.gen.afterDecode(r.error, ++stream.pos, context.nCtx);
+    } catch (e) {
       s.endStream();
-      throw new WasiNnError(Errno.EndOfSequence, "end of sequence (eos)");
+      throw e;
     }
-    s.lastPiece = model.tokenBytes(r.token);
-    s.output = concat(s.output, s.lastPiece);
-    stream.pos++;
-    if (r.error || stream.pos >= context.nCtx) {
-      s.endStream();
-      if (r.error && r.error.code !== Status.NoKvSpace) throw toWasiNn(r.error);
-      s.meta = { stop_reason: "context_full" };
+    // As WasmEdge: the token that filled the context is output, with ContextFull.
+    if (full) return this.#endSyncStream(s, full, context.nCtx);
+    stream.ended = step.stop;
+  }
+
+  /** Ends a blocking stream: EndOfSequence, or ContextFull. */
+  #endSyncStream(s: Session, stop: GenerationStop, nCtx: number): never {
+    s.endStream();
+    s.meta = { stop_reason: stop.reason };
+    if (stop.reason === "context_full") {
       throw new WasiNnError(
         Errno.ContextFull,
-        `the context (${context.nCtx} tokens) is full`,
+        `the context (${nCtx} tokens) is full`,
       );
     }
+    s.lastPiece = new Uint8Array(0);
+    throw new WasiNnError(
+      Errno.EndOfSequence,
+      `end of sequence (${stop.reason})`,
+    );
   }
 
   /** `get_output`: index 1 = metadata JSON, any other = the output of the last compute. */

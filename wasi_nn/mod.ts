@@ -26,7 +26,7 @@ export {
   type ModelResolver,
 } from "./host.ts";
 export type { TensorInput, WasiNnHostApi } from "./host_api.ts";
-export { Errno, errnoName, WasiNnError } from "./errno.ts";
+export { Errno, errnoName, toWasiNn, WasiNnError } from "./errno.ts";
 export {
   createWasiNnImports,
   WASI_NN_FUNCTIONS,
@@ -99,12 +99,9 @@ export {
   generate,
   type GenerateOptions,
   type GenerateResult,
-  TextAccumulator,
   type Timings,
-  type TokenProb,
-  type TokenProbs,
-  tokenProbs,
 } from "./generate.ts";
+export { type TokenProb, type TokenProbs, tokenProbs } from "./token_probs.ts";
 export {
   Scheduler,
   type SchedulerOptions,

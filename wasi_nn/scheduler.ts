@@ -44,8 +44,9 @@ import {
 } from "../bindings/mod.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
-import { StopChecker, type StopOptions, type StopReason } from "./stopping.ts";
-import { type TokenProbs, tokenProbs } from "./generate.ts";
+import type { StopOptions, StopReason } from "./stopping.ts";
+import type { TokenProbs } from "./token_probs.ts";
+import { Generation } from "./_generation.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -197,7 +198,7 @@ class Task {
   demand: number;
   waiters: ((e: TokenEvent | null) => void)[] = [];
   ready: (TokenEvent | null)[] = [];
-  stopper: StopChecker;
+  gen: Generation;
   truncated = false;
   cancelled = false;
   enqueued: number;
@@ -205,15 +206,18 @@ class Task {
   firstToken = 0;
   reused = 0;
   reusedChunks = 0;
-  probs?: TokenProbs[];
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;
   result: Promise<TaskResult>;
 
-  constructor(readonly spec: TaskSpec, now: number) {
+  constructor(readonly spec: TaskSpec, model: Model, now: number) {
     this.demand = spec.onDemand ? 0 : Infinity;
-    this.stopper = new StopChecker(spec.stop);
+    this.gen = new Generation(model, {
+      stop: spec.stop,
+      ignoreEos: spec.ignoreEos,
+      nProbs: spec.nProbs,
+    });
     this.enqueued = now;
     this.result = new Promise((res, rej) => {
       this.resolve = res;
@@ -419,7 +423,7 @@ export class Scheduler {
     if (spec.prompt.length === 0) {
       throw new WasiNnError(Errno.InvalidArgument, "the prompt is empty");
     }
-    const task = new Task(spec, this.#now());
+    const task = new Task(spec, this.#model, this.#now());
     spec.owner.running = task;
     this.#queue.push(task, spec.priority ?? 0);
     if (spec.queueTimeoutMs !== undefined && spec.queueTimeoutMs > 0) {
@@ -753,37 +757,24 @@ export class Scheduler {
       );
       return;
     }
-    if (t.spec.nProbs && t.spec.nProbs > 0) {
-      (t.probs ??= []).push(
-        tokenProbs(
-          t.spec.sampler,
-          this.#model,
-          token,
-          Math.min(t.spec.nProbs, this.#model.nVocab),
-        ),
-      );
-    }
-    if (!t.spec.ignoreEos && this.#model.isEog(token)) {
-      const step = t.stopper.pushEog(token);
-      if (step.emit) t.spec.onText?.(step.emit);
+    const out = t.gen.take(token, t.spec.sampler);
+    if (!out.eog) t.spec.onToken?.(token, out.bytes);
+    if (out.emit) t.spec.onText?.(out.emit);
+    if (out.eog) {
       this.#finish(t, "eos", token);
       return;
     }
-    const bytes = this.#model.tokenBytes(token);
-    const step = t.stopper.push(token, bytes);
-    t.spec.onToken?.(token, bytes);
-    if (step.emit) t.spec.onText?.(step.emit);
     if (t.spec.onDemand) {
       t.demand--;
-      this.#deliver(t, { token, bytes });
+      this.#deliver(t, { token, bytes: out.bytes });
     }
     t.lastToken = token;
-    if (step.stop) this.#finish(t, step.stop.reason, step.stop.matched);
+    if (out.stop) this.#finish(t, out.stop.reason, out.stop.matched);
   }
 
   #finish(t: Task, reason: StopReason, matched?: string | number): void {
     if (t.phase === "done") return;
-    const emit = t.stopper.flush();
+    const emit = t.gen.finish();
     if (emit) t.spec.onText?.(emit);
     t.phase = "done";
     this.#active.delete(t);
@@ -793,14 +784,14 @@ export class Scheduler {
     owner.lastUsed = this.#now();
     const end = this.#now();
     const start = t.firstToken || end;
-    const n = t.stopper.tokens.length;
+    const n = t.gen.tokens.length;
     t.resolve({
-      text: t.stopper.text,
-      tokens: [...t.stopper.tokens],
+      text: t.gen.text,
+      tokens: [...t.gen.tokens],
       stopReason: reason,
       stoppedBy: matched,
       truncated: t.truncated,
-      probs: t.probs,
+      probs: t.gen.probs,
       timings: {
         queueMs: (t.admitted || end) - t.enqueued,
         promptDecoded: t.pending.length,

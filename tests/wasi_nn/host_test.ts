@@ -368,3 +368,85 @@ Deno.test("a model that fails to load says why, with its size and the free memor
   });
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings, stop tokens", async () => {
+  using h = await host();
+  const g = h.loadByNameSync("default", '{"temp":0,"ctx-size":256}');
+  const input = (text: string) => ({
+    dims: [1],
+    type: 3,
+    data: enc.encode(text),
+  });
+  const open = (o: object) => {
+    const c = h.initExecutionContext(g);
+    h.setInputSync(c, 0, input("Once upon a time"));
+    h.setInputSync(c, 1, input(JSON.stringify(o)));
+    return c;
+  };
+  const errnoOf = (e: unknown) => {
+    if (e instanceof WasiNnError) return e.errno;
+    throw e;
+  };
+  const oneShot = async (sync: boolean, o: object) => {
+    const c = open(o);
+    let errno = 0;
+    try {
+      if (sync) h.computeSync(c);
+      else await h.compute(c);
+    } catch (e) {
+      errno = errnoOf(e);
+    }
+    const r = {
+      errno,
+      text: dec.decode(h.getOutput(c, 0)),
+      meta: JSON.parse(dec.decode(h.getOutput(c, 1))),
+    };
+    h.finalizeExecutionContext(c);
+    return r;
+  };
+  const stream = async (sync: boolean, o: object) => {
+    const c = open(o);
+    const pieces: string[] = [];
+    let errno = 0;
+    while (pieces.length < 64) {
+      try {
+        if (sync) h.computeSingleSync(c);
+        else await h.computeSingle(c);
+      } catch (e) {
+        errno = errnoOf(e);
+        break;
+      }
+      pieces.push(dec.decode(h.getOutputSingle(c, 0)));
+    }
+    const meta = JSON.parse(dec.decode(h.getOutputSingle(c, 1)));
+    h.finalizeExecutionContext(c);
+    return { pieces, errno, meta };
+  };
+
+  const probs = { n_predict: 8, n_probs: 2 };
+  const [a, b] = [await oneShot(false, probs), await oneShot(true, probs)];
+  assert.equal(b.text, a.text);
+  assert.equal(b.meta.probs.length, 8);
+  const tokens: number[] = a.meta.probs.map((p: { token: number }) => p.token);
+  assert.deepEqual(b.meta.probs.map((p: { token: number }) => p.token), tokens);
+
+  const stopAt = ` ${a.text.trim().split(" ")[2]}`;
+  const stop = { n_predict: 8, stop: [stopAt] };
+  const [sa, sb] = [await oneShot(false, stop), await oneShot(true, stop)];
+  assert.equal(sb.meta.stop_reason, "stop");
+  assert.equal(sb.meta.stopped_by, stopAt);
+  assert.equal(sb.text, sa.text);
+  assert.equal(sb.text, a.text.slice(0, a.text.indexOf(stopAt)));
+
+  // compute_single ends after the first piece that is a stop token.
+  const k = tokens.findIndex((t, i) => i >= 2 && tokens.indexOf(t) === i);
+  assert.ok(k >= 2, `no fresh token in ${tokens}`);
+  const st = { stop_token_ids: [tokens[k]] };
+  const [ta, tb] = [await stream(false, st), await stream(true, st)];
+  assert.equal(ta.errno, Errno.EndOfSequence);
+  assert.equal(tb.errno, Errno.EndOfSequence);
+  assert.equal(tb.pieces.length, k + 1);
+  assert.deepEqual(tb.pieces, ta.pieces);
+  assert.equal(tb.meta.stop_reason, "stop_token");
+  assert.equal(ta.meta.stop_reason, "stop_token");
+});

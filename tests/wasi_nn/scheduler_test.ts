@@ -396,3 +396,29 @@ Deno.test("the event loop keeps running while a session generates", async () => 
     model.close();
   }
 });
+
+Deno.test("tasks submitted in one turn share the first decode", async () => {
+  const { model, sched } = await setup(4);
+  try {
+    const samplers = PROMPTS.map(() => greedy(model));
+    const results = await Promise.all(
+      PROMPTS.map((p, i) =>
+        sched.submit({
+          owner: sched.newOwner(`batch${i}`),
+          prompt: model.tokenize(p),
+          sampler: samplers[i],
+          stop: { nPredict: 1 },
+        }).result
+      ),
+    );
+    samplers.forEach((s) => s.close());
+    assert.ok(results.every((r) => r.tokens.length === 1));
+    // Four prompts, one token each: one decode serves them all.
+    assert.equal(sched.stats.steps, 1);
+    const expected = PROMPTS.reduce((n, p) => n + model.tokenize(p).length, 0);
+    assert.equal(sched.stats.decoded, expected);
+  } finally {
+    sched.close();
+    model.close();
+  }
+});

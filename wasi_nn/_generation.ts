@@ -1,0 +1,197 @@
+/**
+ * The per-token part of every generation loop (`generate()`, the host's
+ * blocking compute, the scheduler): what a sampled token means (end of
+ * generation, text to release, a stopping criterion met) and what a decode's
+ * status means (context full, cancelled, or an error). The loops differ only
+ * in how they sample and decode.
+ *
+ * @example
+ * ```ts ignore
+ * import { Context, Model, Sampler } from "../bindings/mod.ts";
+ * import { Generation } from "./_generation.ts";
+ * using model = await Model.load(".cache/models/tiny.gguf");
+ * const ctx = await Context.create(model, { nCtx: 128 });
+ * using sampler = Sampler.create(model, { temp: 0 });
+ * const prompt = model.tokenize("Hello");
+ * await ctx.decodePrompt(prompt);
+ * const gen = new Generation(model, { stop: { nPredict: 8 } });
+ * const stop = await gen.run(ctx, sampler, prompt.length);
+ * gen.finish();
+ * console.log(stop.reason, gen.text); // length ...
+ * ```
+ * @module
+ */
+
+import {
+  type Context,
+  type LlamaError,
+  type Model,
+  type Sampler,
+  Status,
+  type StepResult,
+} from "../bindings/mod.ts";
+import { toWasiNn } from "./errno.ts";
+import { StopChecker, type StopOptions, type StopStep } from "./stopping.ts";
+import { type TokenProbs, tokenProbs } from "./token_probs.ts";
+
+/** What ends a generation, and the stop string or token that did. */
+export type GenerationStop = NonNullable<StopStep["stop"]>;
+
+/** Options of `Generation`. */
+export interface GenerationOptions {
+  /** Stopping criteria. */
+  stop?: StopOptions;
+  /** Generate past end-of-generation tokens. */
+  ignoreEos?: boolean;
+  /** Record the top N candidates of every token (`n_probs`); 0 = off. */
+  nProbs?: number;
+}
+
+/** Options of `Generation.run` and `runSync`. */
+export interface RunOptions {
+  /** Sequence id in the context (default 0). */
+  seqId?: number;
+  /** Stops generation before the next step (reason "cancelled"). */
+  signal?: AbortSignal;
+  /** Each sampled token and what it means (its bytes, the text it releases). */
+  onToken?: (token: number, out: TokenOutcome) => void;
+}
+
+/** What one sampled token means. */
+export interface TokenOutcome {
+  /** The token is an end-of-generation token (and ends the generation). */
+  eog: boolean;
+  /** Its bytes (empty for an end-of-generation token). */
+  bytes: Uint8Array;
+  /** Text that is safe to release now. */
+  emit: string;
+  /** Set when the generation ends with this token. */
+  stop?: GenerationStop;
+}
+
+/** One generation's state: its tokens, text, stop reason and `n_probs` report. */
+export class Generation {
+  #model: Model;
+  #stopper: StopChecker;
+  #ignoreEos: boolean;
+  #nProbs: number;
+  /** Per generated token (end-of-generation included), when `nProbs` > 0. */
+  readonly probs?: TokenProbs[];
+
+  /** Starts a generation; its time limit starts now. */
+  constructor(model: Model, options: GenerationOptions = {}) {
+    this.#model = model;
+    this.#stopper = new StopChecker(options.stop);
+    this.#ignoreEos = options.ignoreEos ?? false;
+    this.#nProbs = Math.min(
+      Math.max(0, Math.floor(options.nProbs ?? 0)),
+      model.nVocab,
+    );
+    if (this.#nProbs > 0) this.probs = [];
+  }
+
+  /** The text so far (cut at a matched stop string). */
+  get text(): string {
+    return this.#stopper.text;
+  }
+
+  /** Generated tokens (the end-of-generation token included when it ended generation). */
+  get tokens(): readonly number[] {
+    return this.#stopper.tokens;
+  }
+
+  /** True when the token budget is used up before sampling another token. */
+  exhausted(): boolean {
+    return this.#stopper.exhausted();
+  }
+
+  /** Records a token just sampled by `sampler`. */
+  take(token: number, sampler: Sampler): TokenOutcome {
+    if (this.probs) {
+      this.probs.push(tokenProbs(sampler, this.#model, token, this.#nProbs));
+    }
+    if (!this.#ignoreEos && this.#model.isEog(token)) {
+      const step = this.#stopper.pushEog(token);
+      return { eog: true, bytes: new Uint8Array(0), ...step };
+    }
+    const bytes = this.#model.tokenBytes(token);
+    return { eog: false, bytes, ...this.#stopper.push(token, bytes) };
+  }
+
+  /**
+   * After a token was decoded so that the next one goes at `nextPos`: a full
+   * context or a cancelled decode ends the generation; any other decode error
+   * is thrown as a WasiNnError.
+   */
+  afterDecode(
+    error: LlamaError | undefined,
+    nextPos: number,
+    nCtx: number,
+  ): GenerationStop | undefined {
+    if (error) {
+      if (error.code === Status.NoKvSpace) return { reason: "context_full" };
+      if (error.code === Status.Cancelled) return { reason: "cancelled" };
+      throw toWasiNn(error);
+    }
+    return nextPos >= nCtx ? { reason: "context_full" } : undefined;
+  }
+
+  /**
+   * Generates on `ctx` until a stopping criterion is met, with blocking
+   * calls: each step samples, then decodes the token at `pos`, `pos + 1`, ...
+   * `onToken` gets each token and the text it releases.
+   */
+  runSync(
+    ctx: Context,
+    sampler: Sampler,
+    pos: number,
+    options: RunOptions = {},
+  ): GenerationStop {
+    for (;;) {
+      const stop = this.#before(options.signal);
+      if (stop) return stop;
+      const r = ctx.stepSync(sampler, { pos, seqId: options.seqId });
+      const after = this.#after(r, sampler, ++pos, ctx.nCtx, options);
+      if (after) return after;
+    }
+  }
+
+  /** `runSync` with non-blocking calls: the event loop runs during each step. */
+  async run(
+    ctx: Context,
+    sampler: Sampler,
+    pos: number,
+    options: RunOptions = {},
+  ): Promise<GenerationStop> {
+    for (;;) {
+      const stop = this.#before(options.signal);
+      if (stop) return stop;
+      const r = await ctx.step(sampler, { pos, seqId: options.seqId });
+      const after = this.#after(r, sampler, ++pos, ctx.nCtx, options);
+      if (after) return after;
+    }
+  }
+
+  #before(signal?: AbortSignal): GenerationStop | undefined {
+    if (this.exhausted()) return { reason: "length" };
+    if (signal?.aborted) return { reason: "cancelled" };
+    return undefined;
+  }
+
+  #after(
+    r: StepResult,
+    sampler: Sampler,
+    nextPos: number,
+    nCtx: number,
+    options: RunOptions,
+  ): GenerationStop | undefined {
+    const out = this.take(r.token, sampler);
+    options.onToken?.(r.token, out);
+    return out.stop ?? this.afterDecode(r.error, nextPos, nCtx);
+  }
+
+  /** Ends the generation: releases the text still held back. */
+  finish(): string {
+    return this.#stopper.flush();
+  }
+}
