@@ -33,9 +33,25 @@ export function flashAttn(v: unknown): "auto" | "on" | "off" | undefined {
 }
 
 /**
+ * A thread count: the one asked for, at most the CPU count (without OpenMP,
+ * more threads than cores cost hundreds of times the time per token); the CPU
+ * count when none is asked for.
+ *
+ * @example
+ * ```ts
+ * import { cpuThreads } from "./_config_context.ts";
+ * console.log(cpuThreads(1), cpuThreads(undefined) === navigator.hardwareConcurrency); // 1 true
+ * ```
+ */
+export function cpuThreads(asked: unknown): number {
+  const cpus = navigator.hardwareConcurrency || 4;
+  return typeof asked === "number" && asked > 0 ? Math.min(asked, cpus) : cpus;
+}
+
+/**
  * Context options from config values; keys that are not set are left out
  * (the bindings then use llama.cpp's defaults). Threads default to the CPU
- * count, `threads_batch` to `threads`.
+ * count and are capped at it, `threads_batch` defaults to `threads`.
  *
  * @example
  * ```ts
@@ -49,12 +65,10 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
   if (n("ctx_size") !== undefined) o.nCtx = n("ctx_size");
   if (n("batch_size") !== undefined) o.nBatch = n("batch_size");
   if (n("ubatch_size") !== undefined) o.nUbatch = n("ubatch_size");
-  const threads = n("threads") !== undefined && n("threads")! > 0
-    ? n("threads")!
-    : navigator.hardwareConcurrency;
+  const threads = cpuThreads(cfg.threads);
   o.nThreads = threads;
   o.nThreadsBatch = n("threads_batch") !== undefined && n("threads_batch")! > 0
-    ? n("threads_batch")
+    ? cpuThreads(cfg.threads_batch)
     : threads;
   if (n("poll") !== undefined) o.poll = n("poll");
   const fa = flashAttn(cfg.flash_attn);

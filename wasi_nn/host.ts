@@ -35,6 +35,7 @@
 import {
   backendInfo,
   Context,
+  type ContextOptions,
   drainLog,
   estimateMemory,
   fitParams,
@@ -47,7 +48,7 @@ import {
 } from "../bindings/mod.ts";
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
-import { flashAttn } from "./_config_context.ts";
+import { contextOptions } from "./_config_context.ts";
 import { modelConfig } from "./config_layers.ts";
 import {
   type ChatMessage,
@@ -524,22 +525,35 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
+  /**
+   * The context a config asks for (every context key of the config, through
+   * `contextOptions`), with the host's defaults: the model's training context
+   * up to 4096 tokens, batches of 512.
+   */
+  #contextOptions(m: ModelEntry, cfg: ConfigValues): ContextOptions {
+    const o = contextOptions(cfg);
+    if (!o.nCtx) o.nCtx = Math.min(m.model.nCtxTrain || 4096, 4096);
+    o.nBatch ??= 512;
+    delete o.embeddings;
+    return o;
+  }
+
   /** The scheduler of a model for a context shape, created on first use. */
   #scheduler(m: ModelEntry, cfg: ConfigValues): Promise<Scheduler> {
-    const threads = cpuThreads(cfg.threads);
     const nTrain = m.model.nCtxTrain;
-    const perSeq = (cfg.ctx_size as number | undefined) ||
-      Math.min(nTrain || 4096, 4096);
+    const o = this.#contextOptions(m, cfg);
+    const perSeq = o.nCtx!;
     const shape = {
       nSeq: (cfg.parallel as number | undefined) ??
         (cfg.batch_processing === false ? 1 : 4),
       nCtxPerSeq: perSeq,
-      nBatch: (cfg.batch_size as number | undefined) ?? 512,
-      nUbatch: cfg.ubatch_size as number | undefined,
-      threads,
-      threadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
-      poll: cfg.poll as number | undefined,
-      flashAttn: flashAttn(cfg.flash_attn),
+      nBatch: o.nBatch,
+      nUbatch: o.nUbatch,
+      threads: o.nThreads,
+      threadsBatch: o.nThreadsBatch,
+      poll: o.poll,
+      flashAttn: o.flashAttn,
+      context: o,
       maxQueue: Math.min(
         (cfg.max_queue as number | undefined) ?? 256,
         (cfg.queue_reject_threshold as number | undefined) ?? Infinity,
@@ -553,7 +567,7 @@ export class LlamaHost implements WasiNnHostApi {
           m,
           shape.nCtxPerSeq * shape.nSeq,
           shape.nSeq,
-          shape.nBatch,
+          shape.nBatch!,
         );
         if (nTrain > 0 && perSeq > nTrain) {
           this.#log(
@@ -1122,14 +1136,12 @@ export class LlamaHost implements WasiNnHostApi {
         `embedding input is ${prompt.length} tokens but batch-size is ${nBatch}; raise batch-size`,
       );
     }
-    const threads = cpuThreads(cfg.threads);
-    const opts = {
+    const opts: ContextOptions = {
+      ...this.#contextOptions(m, cfg),
       nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
       nBatch,
       nUbatch: nBatch,
-      nThreads: threads,
       embeddings: true,
-      poolingType: cfg.pooling_type as number | undefined,
     };
     const key = JSON.stringify(opts);
     const run = async () => {
@@ -1178,17 +1190,8 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** The session's own context for blocking calls (guests without JSPI). */
   #syncContext(s: Session, cfg: ConfigValues): Context {
-    const threads = cpuThreads(cfg.threads);
-    const opts = {
-      nCtx: (cfg.ctx_size as number | undefined) ||
-        Math.min(s.model.model.nCtxTrain || 4096, 4096),
-      nBatch: (cfg.batch_size as number | undefined) ?? 512,
-      nUbatch: cfg.ubatch_size as number | undefined,
-      nThreads: threads,
-      nThreadsBatch: (cfg.threads_batch as number | undefined) ?? threads,
-      poll: (cfg.poll as number | undefined) ?? 50,
-      flashAttn: flashAttn(cfg.flash_attn),
-    };
+    const opts = this.#contextOptions(s.model, cfg);
+    opts.poll ??= 50;
     const key = JSON.stringify(opts);
     if (!s.sync || s.sync.key !== key) {
       s.sync?.ctx.close();
@@ -1635,11 +1638,6 @@ export class LlamaHost implements WasiNnHostApi {
 }
 
 /** Threads to use: as asked, but never more than the CPUs (extra threads only spin). */
-function cpuThreads(asked: unknown): number {
-  const cpus = navigator.hardwareConcurrency || 4;
-  return typeof asked === "number" && asked > 0 ? Math.min(asked, cpus) : cpus;
-}
-
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }

@@ -37,6 +37,7 @@
 
 import {
   Context,
+  type ContextOptions,
   LlamaError,
   type Model,
   type Sampler,
@@ -66,6 +67,12 @@ export interface SchedulerOptions {
   poll?: number;
   /** Flash attention. */
   flashAttn?: "auto" | "on" | "off";
+  /**
+   * Other options of the shared context: KV cache types, RoPE overrides,
+   * KV offload. Size, sequences, batches, threads and polling come from the
+   * fields above; the KV cache is never unified and never computes embeddings.
+   */
+  context?: ContextOptions;
   /** Tasks allowed to wait; one more is refused with Busy. Default 256. */
   maxQueue?: number;
   /** Milliseconds of waiting worth one priority level. Default 5000. */
@@ -269,6 +276,8 @@ export class Scheduler {
       throw new WasiNnError(Errno.InvalidArgument, "nSeq must be at least 1");
     }
     const ctx = await Context.create(model, {
+      ...opts.context,
+      embeddings: false,
       nCtx: opts.nCtxPerSeq * opts.nSeq,
       nSeqMax: opts.nSeq,
       nBatch: opts.nBatch ?? 512,

@@ -450,3 +450,30 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
   assert.equal(tb.meta.stop_reason, "stop_token");
   assert.equal(ta.meta.stop_reason, "stop_token");
 });
+
+Deno.test("the config's context keys reach the sessions' context: cache_type_k f32 grows the saved KV", async () => {
+  const size: Record<string, number> = {};
+  for (const type of ["f16", "f32"]) {
+    using h = await host();
+    const g = await h.loadByName(
+      "default",
+      JSON.stringify({
+        temp: 0,
+        "ctx-size": 256,
+        "n-predict": 8,
+        "cache-type-k": type,
+      }),
+    );
+    const c = h.initExecutionContext(g);
+    await h.runInference(c, "Once upon a time there was a little dog");
+    const file = await Deno.makeTempFile();
+    try {
+      await h.saveSession(c, file);
+      size[type] = (await Deno.stat(file)).size;
+    } finally {
+      await Deno.remove(file);
+    }
+  }
+  // K in f32 takes 4 bytes a value instead of 2 (V stays f16): 1.5 times the KV.
+  assert.ok(size.f32 > size.f16 * 1.2, JSON.stringify(size));
+});
