@@ -179,7 +179,12 @@ interface ModelEntry {
   /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
   defaults: ConfigValues;
   schedulers: Map<string, Promise<Scheduler>>;
-  embed?: { key: string; ctx: Context; lock: Promise<unknown> };
+  /** The model's embedding context (one, replaced when the options change). */
+  embed?: { key: string; ctx: Context };
+  /** Embeddings run one at a time per model: the last one queued. */
+  embedLock?: Promise<unknown>;
+  /** An embedding is decoding now. */
+  embedBusy?: boolean;
 }
 
 interface Graph {
@@ -1126,10 +1131,16 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  async #embed(s: Session, cfg: ConfigValues): Promise<void> {
-    const m = s.model;
+  /** What an embedding request needs: its context options, checked against the prompt. */
+  #embedPlan(s: Session, cfg: ConfigValues) {
     const prompt = s.prompt!;
     const nBatch = (cfg.batch_size as number | undefined) ?? 2048;
+    if (prompt.length === 0) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "the embedding input is empty: call set_input first",
+      );
+    }
     if (prompt.length > nBatch) {
       throw new WasiNnError(
         Errno.PromptTooLong,
@@ -1137,39 +1148,84 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     const opts: ContextOptions = {
-      ...this.#contextOptions(m, cfg),
+      ...this.#contextOptions(s.model, cfg),
       nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
       nBatch,
       nUbatch: nBatch,
       embeddings: true,
     };
-    const key = JSON.stringify(opts);
+    return {
+      prompt,
+      opts,
+      key: JSON.stringify(opts),
+      norm: (cfg.embd_normalize as number | undefined) ?? 2,
+    };
+  }
+
+  /** The pooled embedding of the prompt just decoded, as the session's output. */
+  #embedOutput(s: Session, ctx: Context, norm: number): void {
+    const v = ctx.embeddings(-1, norm);
+    const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
+    s.output = enc.encode(
+      `{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`,
+    );
+    s.outputTokens = 0;
+    s.meta = {};
+  }
+
+  async #embed(s: Session, cfg: ConfigValues): Promise<void> {
+    const m = s.model;
+    const plan = this.#embedPlan(s, cfg);
     const run = async () => {
-      if (!m.embed || m.embed.key !== key) {
+      m.embedBusy = true;
+      try {
+        if (m.embed?.key !== plan.key) {
+          m.embed?.ctx.close();
+          m.embed = undefined;
+          m.embed = {
+            key: plan.key,
+            ctx: await Context.create(m.model, plan.opts),
+          };
+        }
+        await evalPrompt(m.embed.ctx, plan.prompt);
+        this.#embedOutput(s, m.embed.ctx, plan.norm);
+      } finally {
+        m.embedBusy = false;
+      }
+    };
+    // One embedding at a time per model (they share one context).
+    const next = (m.embedLock ?? Promise.resolve()).then(run);
+    m.embedLock = next.catch(() => {});
+    try {
+      await next;
+    } catch (e) {
+      throw toWasiNn(e);
+    }
+  }
+
+  /** Blocking embedding, for guests without JSPI: the same context and output. */
+  #embedSync(s: Session, cfg: ConfigValues): void {
+    const m = s.model;
+    const plan = this.#embedPlan(s, cfg);
+    if (m.embedBusy) {
+      throw new WasiNnError(
+        Errno.Busy,
+        `an embedding of '${m.label}' is running in another session; retry`,
+      );
+    }
+    try {
+      if (m.embed?.key !== plan.key) {
         m.embed?.ctx.close();
+        m.embed = undefined;
         m.embed = {
-          key,
-          ctx: await Context.create(m.model, opts),
-          lock: Promise.resolve(),
+          key: plan.key,
+          ctx: Context.createSync(m.model, plan.opts),
         };
       }
       const ctx = m.embed.ctx;
-      await evalPrompt(ctx, prompt);
-      const norm = (cfg.embd_normalize as number | undefined) ?? 2;
-      const v = ctx.embeddings(-1, norm);
-      const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
-      s.output = enc.encode(
-        `{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`,
-      );
-      s.outputTokens = 0;
-      s.meta = {};
-    };
-    // One embedding at a time per model (they share one context).
-    const prev = m.embed?.lock ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(run);
-    if (m.embed) m.embed.lock = next.catch(() => {});
-    try {
-      await next;
+      ctx.seqRemove(0);
+      ctx.decodePromptSync(plan.prompt, 0, 0);
+      this.#embedOutput(s, ctx, plan.norm);
     } catch (e) {
       throw toWasiNn(e);
     }
@@ -1233,14 +1289,9 @@ export class LlamaHost implements WasiNnHostApi {
     this.#ready(s, "compute");
     s.endStream();
     const cfg = this.#config(s);
-    if (cfg.embedding) {
-      throw new WasiNnError(
-        Errno.UnsupportedOperation,
-        "embeddings need JSPI (WebAssembly.Suspending); run the guest in jspi mode",
-      );
-    }
     s.running++;
     try {
+      if (cfg.embedding) return this.#embedSync(s, cfg);
       const context = this.#syncContext(s, cfg);
       const checked = this.#check(s, cfg, context.nCtx);
       const sampler = this.#sampler(s.model.model, checked, context.nCtx);

@@ -88,3 +88,19 @@ Deno.test("sync mode: one-shot and streaming give what JSPI mode gives", async (
   const p = await probe("sync", ["prompt-too-long", "default"]);
   assert.equal(findLine(p.lines, "compute").errno, 102);
 });
+
+Deno.test("sync mode: embeddings equal JSPI mode's", async () => {
+  const a = await probe("jspi", ["embedding", "default", "embed this"]);
+  const b = await probe("sync", ["embedding", "default", "embed this"]);
+  assert.equal(a.code, 0);
+  assert.equal(b.code, 0);
+  const out = (l: typeof a.lines) =>
+    JSON.parse(
+      new TextDecoder().decode(
+        hexBytes(findLine(l, "get_output", "text").hex as string),
+      ),
+    );
+  const [ea, eb] = [out(a.lines), out(b.lines)];
+  assert.equal(eb.n_embedding, 64);
+  assert.deepEqual(eb.embedding, ea.embedding);
+});
