@@ -118,6 +118,7 @@ export const SYMBOLS = {
   wnb_context_n_ctx: { parameters: ["pointer"], result: "u32" },
   wnb_context_n_batch: { parameters: ["pointer"], result: "u32" },
   wnb_context_n_seq_max: { parameters: ["pointer"], result: "u32" },
+  wnb_context_pooling_type: { parameters: ["pointer"], result: "i32" },
   wnb_context_set_abort: { parameters: ["pointer", "i32"], result: "void" },
   wnb_decode: nb("wnb_decode", decode),
   wnb_decode_sync: { ...decode, name: "wnb_decode" },

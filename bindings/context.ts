@@ -181,6 +181,15 @@ export class Context {
     return symbols().wnb_context_n_seq_max(this.pointer);
   }
 
+  /**
+   * The pooling in effect (the option, or the model's default): 0 none,
+   * 1 mean, 2 cls, 3 last, 4 rank. With 0, `embeddings` takes a batch index;
+   * otherwise a sequence id.
+   */
+  get poolingType(): number {
+    return symbols().wnb_context_pooling_type(this.pointer);
+  }
+
   /** While true, running and future decodes stop with LlamaError(Cancelled). */
   setAbort(abort: boolean): void {
     symbols().wnb_context_set_abort(this.pointer, abort ? 1 : 0);

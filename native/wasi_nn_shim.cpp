@@ -733,6 +733,7 @@ void wnb_context_free(wnb_context * c) {
 uint32_t wnb_context_n_ctx(const wnb_context * c) { return c ? llama_n_ctx(c->ctx) : 0; }
 uint32_t wnb_context_n_batch(const wnb_context * c) { return c ? llama_n_batch(c->ctx) : 0; }
 uint32_t wnb_context_n_seq_max(const wnb_context * c) { return c ? llama_n_seq_max(c->ctx) : 0; }
+int32_t wnb_context_pooling_type(const wnb_context * c) { return c ? (int32_t) llama_pooling_type(c->ctx) : 0; }
 void wnb_context_set_abort(wnb_context * c, int32_t abort) {
     if (c) c->abort.store(abort);
 }

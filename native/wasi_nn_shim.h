@@ -192,6 +192,10 @@ WNB_API void     wnb_context_free(wnb_context * ctx);
 WNB_API uint32_t wnb_context_n_ctx(const wnb_context * ctx);
 WNB_API uint32_t wnb_context_n_batch(const wnb_context * ctx);
 WNB_API uint32_t wnb_context_n_seq_max(const wnb_context * ctx);
+/* The pooling in effect (the params' choice, or the model's default):
+ * 0 none, 1 mean, 2 cls, 3 last, 4 rank. With 0, wnb_embeddings takes a batch
+ * index; otherwise a sequence id. */
+WNB_API int32_t  wnb_context_pooling_type(const wnb_context * ctx);
 
 /* While set to 1 (from any thread), decoding aborts with WNB_ERR_CANCELLED. */
 WNB_API void wnb_context_set_abort(wnb_context * ctx, int32_t abort);

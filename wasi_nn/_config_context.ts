@@ -79,7 +79,11 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
   if (typeof cfg.cache_type_v === "string") {
     o.typeV = GGML_CACHE_TYPE[cfg.cache_type_v];
   }
-  if (n("pooling_type") !== undefined) o.poolingType = n("pooling_type");
+  const pooling = cfg.pooling_type;
+  if (typeof pooling === "number") o.poolingType = pooling;
+  else if (typeof pooling === "string") {
+    o.poolingType = ["none", "mean", "cls", "last", "rank"].indexOf(pooling);
+  }
   if (n("rope_freq_base") !== undefined && n("rope_freq_base")! > 0) {
     o.ropeFreqBase = n("rope_freq_base");
   }

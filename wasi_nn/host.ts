@@ -1164,7 +1164,8 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** The pooled embedding of the prompt just decoded, as the session's output. */
   #embedOutput(s: Session, ctx: Context, norm: number): void {
-    const v = ctx.embeddings(-1, norm);
+    // Without pooling, the last token's embedding; pooled, sequence 0's.
+    const v = ctx.embeddings(ctx.poolingType === 0 ? -1 : 0, norm);
     const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
     s.output = enc.encode(
       `{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`,

@@ -477,3 +477,37 @@ Deno.test("the config's context keys reach the sessions' context: cache_type_k f
   // K in f32 takes 4 bytes a value instead of 2 (V stays f16): 1.5 times the KV.
   assert.ok(size.f32 > size.f16 * 1.2, JSON.stringify(size));
 });
+
+Deno.test("pooled embeddings: last equals no pooling's last token, mean differs; names and numbers, JSPI and blocking", async () => {
+  using h = await host();
+  const embed = async (pooling: string | number, sync = false) => {
+    const g = await h.loadByName(`default`);
+    const c = h.initExecutionContext(g);
+    h.setInputSync(c, 0, {
+      dims: [1],
+      type: 3,
+      data: enc.encode("embed this sentence"),
+    });
+    h.setInputSync(c, 1, {
+      dims: [1],
+      type: 3,
+      data: enc.encode(JSON.stringify({ embedding: true, pooling })),
+    });
+    if (sync) h.computeSync(c);
+    else await h.compute(c);
+    const out = JSON.parse(dec.decode(h.getOutput(c, 0)));
+    h.finalizeExecutionContext(c);
+    return out.embedding as number[];
+  };
+  const none = await embed("none");
+  const last = await embed("last");
+  const last3 = await embed(3, true);
+  const mean = await embed("mean");
+  assert.equal(last.length, 64);
+  assert.deepEqual(last, none);
+  assert.deepEqual(last3, last);
+  assert.equal(mean.length, 64);
+  assert.notDeepEqual(mean, last);
+  const norm = Math.hypot(...mean);
+  assert.ok(Math.abs(norm - 1) < 1e-6, `norm ${norm}`);
+});
