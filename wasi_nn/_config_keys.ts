@@ -386,7 +386,7 @@ export const SPECS: readonly KeySpec[] = [
     "ctx_size",
     "int",
     "context",
-    "context length in tokens (0 = the model's training context)",
+    "context length in tokens of each session (0 = the model's training context; unset = that, up to 4096)",
     {
       aliases: ["n_ctx", "context_size"],
       min: 0,
@@ -503,7 +503,11 @@ export const SPECS: readonly KeySpec[] = [
     "bool",
     "context",
     "one KV buffer shared by all sequences",
-    { default: false },
+    {
+      default: false,
+      noEffect:
+        "every session has KV cells of its own here, so that no session can starve another",
+    },
   ),
   spec(
     "parallel",
@@ -1058,6 +1062,8 @@ export const SPECS: readonly KeySpec[] = [
   spec("stream", "bool", "run", "stream tokens as they are generated", {
     default: false,
     server: true,
+    noEffect:
+      "guests stream with compute_single; compute returns the whole output",
   }),
   spec(
     "post_sampling_probs",
@@ -1067,6 +1073,8 @@ export const SPECS: readonly KeySpec[] = [
     {
       default: false,
       server: true,
+      noEffect:
+        "n_probs always reports the probabilities after the sampler chain",
     },
   ),
   spec(

@@ -533,11 +533,14 @@ export class LlamaHost implements WasiNnHostApi {
   /**
    * The context a config asks for (every context key of the config, through
    * `contextOptions`), with the host's defaults: the model's training context
-   * up to 4096 tokens, batches of 512.
+   * up to 4096 tokens per session when ctx_size is unset (all of it for 0),
+   * batches of 512.
    */
   #contextOptions(m: ModelEntry, cfg: ConfigValues): ContextOptions {
     const o = contextOptions(cfg);
-    if (!o.nCtx) o.nCtx = Math.min(m.model.nCtxTrain || 4096, 4096);
+    const nTrain = m.model.nCtxTrain || 4096;
+    // Unset: the training context up to 4096 tokens; 0: the training context.
+    o.nCtx = o.nCtx === undefined ? Math.min(nTrain, 4096) : o.nCtx || nTrain;
     o.nBatch ??= 512;
     delete o.embeddings;
     return o;

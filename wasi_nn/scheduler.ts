@@ -125,7 +125,7 @@ export interface TaskSpec {
   cacheReuse?: number;
   /** Shift the context when it fills instead of stopping. */
   contextShift?: boolean;
-  /** Tokens kept at the start on a shift (-1 = the whole prompt). */
+  /** Tokens kept at the start on a shift, after the BOS (-1 = the whole prompt; default 0, as the server). */
   nKeep?: number;
   /** Tokens discarded on a shift (0 = half of what is not kept). */
   nDiscard?: number;
@@ -620,9 +620,11 @@ export class Scheduler {
     const owner = task.spec.owner;
     const nCtx = this.nCtxPerSeq;
     if (!task.spec.contextShift || !this.#ctx.canShift) return false;
-    let nKeep = task.spec.nKeep === undefined || task.spec.nKeep < 0
-      ? task.spec.prompt.length
-      : task.spec.nKeep;
+    // The server's rule: n_keep tokens (-1: the whole prompt, unset: none),
+    // and the BOS token the model adds.
+    const asked = task.spec.nKeep ?? 0;
+    let nKeep = asked < 0 ? task.spec.prompt.length : asked;
+    if (this.#model.info.add_bos) nKeep += 1;
     nKeep = Math.min(nCtx - 4, nKeep);
     const nLeft = task.pos - nKeep;
     let nDiscard = task.spec.nDiscard

@@ -511,3 +511,21 @@ Deno.test("pooled embeddings: last equals no pooling's last token, mean differs;
   const norm = Math.hypot(...mean);
   assert.ok(Math.abs(norm - 1) < 1e-6, `norm ${norm}`);
 });
+
+Deno.test("ctx_size 0 is the model's training context; unset, the training context up to 4096", async () => {
+  const { path } = await ensureModel("tiny", { shape: { nCtxTrain: 8192 } });
+  const perSeq = async (config: object) => {
+    using h = await LlamaHost.create({
+      registry: { resolve: () => path },
+      log: () => {},
+    });
+    const g = await h.loadByName("long", JSON.stringify(config));
+    const c = h.initExecutionContext(g);
+    await h.runInference(c, "Hi", { n_predict: 1 });
+    const st = await h.statusWithSchedulers();
+    return st.models[0].schedulers.map((s) => s.nCtxPerSeq);
+  };
+  assert.deepEqual(await perSeq({ "ctx-size": 0, parallel: 1 }), [8192]);
+  assert.deepEqual(await perSeq({ parallel: 1 }), [4096]);
+  assert.deepEqual(await perSeq({ "ctx-size": 300, parallel: 1 }), [300]);
+});

@@ -422,3 +422,35 @@ Deno.test("tasks submitted in one turn share the first decode", async () => {
     model.close();
   }
 });
+
+Deno.test("a context shift keeps the BOS and n_keep tokens, as the server does (unset: none, -1: the prompt)", async () => {
+  const { model, sched } = await setup(1, 64);
+  try {
+    const prompt = model.tokenize("shift me please, now and then");
+    assert.equal(prompt[0], model.info.bos);
+    const kept = async (nKeep?: number) => {
+      const owner = sched.newOwner(`keep${nKeep}`);
+      const r = await sched.submit({
+        owner,
+        prompt,
+        sampler: greedy(model),
+        stop: { nPredict: 100 },
+        ignoreEos: true,
+        contextShift: true,
+        nKeep,
+      }).result;
+      assert.equal(r.truncated, true);
+      assert.equal(r.tokens.length, 100);
+      let n = 0;
+      while (n < prompt.length && owner.cached[n] === prompt[n]) n++;
+      sched.dropOwner(owner);
+      return n;
+    };
+    assert.equal(await kept(undefined), 1);
+    assert.equal(await kept(3), 4);
+    assert.equal(await kept(-1), prompt.length);
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
