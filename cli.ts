@@ -30,6 +30,7 @@ import {
   type RunArgs,
 } from "./wasi_nn/_cli_args.ts";
 import type { TensorInput, WasiNnHostApi } from "./wasi_nn/host_api.ts";
+import type { HostLog } from "./wasi_nn/host.ts";
 import { ModelRegistry } from "./wasi_nn/registry.ts";
 import { GuestLinkError, runGuest } from "./wasi_nn/run_guest.ts";
 
@@ -160,30 +161,30 @@ async function runCommand(cmd: RunArgs): Promise<number> {
 
 /**
  * The host's logger: LogTape, text lines on stderr by default. The config's
- * `logging` section may set `format` ("text" or "json") and `file`; the
- * command line's --log-level wins over its `level`.
+ * `logging` section may set `level`, `format` ("text" or "json") and `file`;
+ * --log-level wins over its `level`. llama.cpp's own log (category "llama")
+ * shows when a config's `enable_log` asks for it.
  */
 async function hostLogger(
-  level: LogLevel,
+  level: LogLevel | undefined,
   hostConfig: Record<string, unknown> | undefined,
-): Promise<(level: LogLevel, message: string) => void> {
+): Promise<HostLog> {
   const { configureLogging, logFunction } = await import("./wasi_nn/log.ts");
   const { parseConfig } = await import("./wasi_nn/config.ts");
   let v: Record<string, unknown> = {};
   try {
     v = parseConfig(hostConfig).values;
   } catch { /* reported when the host parses it */ }
+  const fromConfig = v.log_level === "fatal" ? "error" : v.log_level;
   await configureLogging({
-    level,
+    level: level ?? (fromConfig as LogLevel | undefined) ?? "warn",
     format: v.log_format === "json" ? "json" : "text",
     file: typeof v.log_file === "string" ? v.log_file : undefined,
   });
   const host = logFunction("host");
   const llama = logFunction("llama");
-  return (at, message) =>
-    message.startsWith("llama.cpp: ")
-      ? llama(at, message.slice(11))
-      : host(at, message);
+  return (at, message, category) =>
+    category === "llama" ? llama(at, message) : host(at, message);
 }
 
 /** A one-line model load progress display on stderr, only on a terminal. */

@@ -148,3 +148,36 @@ Deno.test("--explain-config shows each value's layer; --json returns n_probs", a
     );
   }
 });
+
+Deno.test("generate reads the run keys as the host does: stop strings are cut, stop_token_ids end it", async () => {
+  const json = async (config: object) => {
+    const r = await generate(
+      "--prompt",
+      "Once upon a time",
+      "--json",
+      "--config",
+      JSON.stringify({ temp: 0, n_predict: 12, ...config }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const b = await json({});
+  const word = ` ${b.text.trim().split(" ")[2]}`;
+  const cut = await json({ stop: [word] });
+  assert.equal(cut.stop_reason, "stop");
+  assert.equal(cut.text, b.text.slice(0, b.text.indexOf(word)));
+  const k = b.tokens.findIndex((t: number, i: number) =>
+    i >= 2 && b.tokens.indexOf(t) === i
+  );
+  const byToken = await json({ stop_token_ids: [b.tokens[k]] });
+  assert.equal(byToken.stop_reason, "stop_token");
+  assert.deepEqual(byToken.tokens, b.tokens.slice(0, k + 1));
+  // Streaming to stdout prints the same text as --json reports.
+  const streamed = await generate(
+    "--prompt",
+    "Once upon a time",
+    "--config",
+    JSON.stringify({ temp: 0, n_predict: 12, stop: [word] }),
+  );
+  assert.equal(streamed.stdout.replace(/\n$/, ""), cut.text);
+});

@@ -68,8 +68,8 @@ export interface RunArgs {
   allowDirs: string[];
   /** `--config`: a JSON object or a file holding one (read by {@linkcode parseHostConfig}). */
   config?: string;
-  /** `--log-level` (default `warn`). */
-  logLevel: LogLevel;
+  /** `--log-level`; unset: the config's `log_level`, else `warn`. */
+  logLevel?: LogLevel;
 }
 
 /** A parsed command line. */
@@ -139,7 +139,6 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
     preopens: {},
     env: {},
     allowDirs: [],
-    logLevel: "warn",
   };
   let help = false;
   let version = false;

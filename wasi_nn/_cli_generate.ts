@@ -42,6 +42,7 @@ import { WasiNnError } from "./errno.ts";
 import { generate } from "./generate.ts";
 import { samplerParams } from "./_sampling.ts";
 import { contextOptions, modelOptions } from "./_config_context.ts";
+import { taskOptions } from "./_config_run.ts";
 
 const HELP = `Usage: deno run -A cli.ts generate [options]
 
@@ -265,20 +266,20 @@ export async function generateCommand(args: string[]): Promise<number> {
     const ac = new AbortController();
     const onSigint = () => ac.abort();
     Deno.addSignalListener("SIGINT", onSigint);
-    const stop = [
-      ...(typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
-        ? [cfg.reverse_prompt]
-        : []),
-      ...((cfg.stop as string[] | undefined) ?? []),
-    ];
+    const task = taskOptions(cfg);
+    const out = new TextEncoder();
     try {
       const r = await generate(ctx, sampler, prompt, {
-        nPredict: cfg.n_predict as number,
-        stop,
-        ignoreEos: Boolean(cfg.ignore_eos),
+        ...task.stop,
+        ignoreEos: task.ignoreEos,
+        contextShift: task.contextShift,
+        nKeep: task.nKeep,
+        nDiscard: task.nDiscard,
         nProbs: (cfg.n_probs as number | undefined) ?? 0,
         signal: ac.signal,
-        onToken: opts.json ? undefined : (b) => Deno.stdout.writeSync(b),
+        onText: opts.json
+          ? undefined
+          : (t) => Deno.stdout.writeSync(out.encode(t)),
       });
       if (opts.json) {
         console.log(JSON.stringify({
@@ -286,6 +287,7 @@ export async function generateCommand(args: string[]): Promise<number> {
           tokens: r.tokens,
           stop_reason: r.stopReason,
           stopped_by: r.stoppedBy,
+          truncated: r.truncated || undefined,
           seed: sampler.seed,
           ...(r.probs ? { probs: r.probs } : {}),
           timings: r.timings,

@@ -45,12 +45,56 @@ export interface GenerationOptions {
   ignoreEos?: boolean;
   /** Record the top N candidates of every token (`n_probs`); 0 = off. */
   nProbs?: number;
+  /** In `run` and `runSync`: shift the context when it fills instead of stopping. */
+  contextShift?: ShiftOptions;
+}
+
+/** How a context shift makes room (the server's rule, see `shiftSpan`). */
+export interface ShiftOptions {
+  /** Prompt tokens (what n_keep -1 keeps). */
+  promptLength: number;
+  /** Whether the model adds a BOS token (always kept). */
+  addBos: boolean;
+  /** Tokens kept after the BOS (-1 = the prompt; default 0). */
+  nKeep?: number;
+  /** Tokens discarded (default: half of what is not kept). */
+  nDiscard?: number;
+}
+
+/**
+ * The server's context shift: keep the BOS and `nKeep` tokens (-1: the
+ * prompt), discard `nDiscard` of the rest (0 or unset: half). Undefined
+ * when nothing can be discarded.
+ *
+ * @example
+ * ```ts
+ * import { shiftSpan } from "./_generation.ts";
+ * console.log(shiftSpan(64, 64, { promptLength: 10, addBos: true })); // { keep: 1, discard: 31 }
+ * ```
+ */
+export function shiftSpan(
+  pos: number,
+  nCtx: number,
+  o: ShiftOptions,
+): { keep: number; discard: number } | undefined {
+  const asked = o.nKeep ?? 0;
+  let keep = asked < 0 ? o.promptLength : asked;
+  if (o.addBos) keep += 1;
+  keep = Math.min(nCtx - 4, keep);
+  const left = pos - keep;
+  const discard = Math.max(
+    0,
+    Math.min(o.nDiscard ? o.nDiscard : Math.floor(left / 2), left - 1),
+  );
+  return discard > 0 ? { keep, discard } : undefined;
 }
 
 /** Options of `Generation.run` and `runSync`. */
 export interface RunOptions {
   /** Sequence id in the context (default 0). */
   seqId?: number;
+  /** Context length to stay within (default the context's; llama.cpp may round it up from what was asked). */
+  nCtx?: number;
   /** Stops generation before the next step (reason "cancelled"). */
   signal?: AbortSignal;
   /** Each sampled token and what it means (its bytes, the text it releases). */
@@ -75,8 +119,11 @@ export class Generation {
   #stopper: StopChecker;
   #ignoreEos: boolean;
   #nProbs: number;
+  #shift?: ShiftOptions;
   /** Per generated token (end-of-generation included), when `nProbs` > 0. */
   readonly probs?: TokenProbs[];
+  /** Whether a context shift dropped tokens. */
+  truncated = false;
 
   /** Starts a generation; its time limit starts now. */
   constructor(model: Model, options: GenerationOptions = {}) {
@@ -88,6 +135,7 @@ export class Generation {
       model.nVocab,
     );
     if (this.#nProbs > 0) this.probs = [];
+    this.#shift = options.contextShift;
   }
 
   /** The text so far (cut at a matched stop string). */
@@ -151,8 +199,9 @@ export class Generation {
       const stop = this.#before(options.signal);
       if (stop) return stop;
       const r = ctx.stepSync(sampler, { pos, seqId: options.seqId });
-      const after = this.#after(r, sampler, ++pos, ctx.nCtx, options);
-      if (after) return after;
+      const next = this.#next(ctx, sampler, r, pos, options);
+      if (typeof next !== "number") return next;
+      pos = next;
     }
   }
 
@@ -167,27 +216,50 @@ export class Generation {
       const stop = this.#before(options.signal);
       if (stop) return stop;
       const r = await ctx.step(sampler, { pos, seqId: options.seqId });
-      const after = this.#after(r, sampler, ++pos, ctx.nCtx, options);
-      if (after) return after;
+      const next = this.#next(ctx, sampler, r, pos, options);
+      if (typeof next !== "number") return next;
+      pos = next;
     }
+  }
+
+  /**
+   * After a step that decoded at `pos`: the position of the next step, or
+   * why generation ends. A full context is shifted when shifting is on.
+   */
+  #next(
+    ctx: Context,
+    sampler: Sampler,
+    r: StepResult,
+    pos: number,
+    options: RunOptions,
+  ): number | GenerationStop {
+    const out = this.take(r.token, sampler);
+    options.onToken?.(r.token, out);
+    if (out.stop) return out.stop;
+    const nCtx = options.nCtx ?? ctx.nCtx;
+    const stop = this.afterDecode(r.error, pos + 1, nCtx);
+    if (!stop) return pos + 1;
+    const room = stop.reason === "context_full" && !r.error
+      ? this.#makeRoom(ctx, pos + 1, nCtx, options.seqId ?? 0)
+      : 0;
+    return room > 0 ? pos + 1 - room : stop;
+  }
+
+  /** Shifts a full context when shifting is on; returns how many positions were freed (0: none). */
+  #makeRoom(ctx: Context, pos: number, nCtx: number, seq: number): number {
+    if (!this.#shift || !ctx.canShift) return 0;
+    const span = shiftSpan(pos, nCtx, this.#shift);
+    if (!span) return 0;
+    ctx.seqRemove(seq, span.keep, span.keep + span.discard);
+    ctx.seqAdd(seq, span.keep + span.discard, pos, -span.discard);
+    this.truncated = true;
+    return span.discard;
   }
 
   #before(signal?: AbortSignal): GenerationStop | undefined {
     if (this.exhausted()) return { reason: "length" };
     if (signal?.aborted) return { reason: "cancelled" };
     return undefined;
-  }
-
-  #after(
-    r: StepResult,
-    sampler: Sampler,
-    nextPos: number,
-    nCtx: number,
-    options: RunOptions,
-  ): GenerationStop | undefined {
-    const out = this.take(r.token, sampler);
-    options.onToken?.(r.token, out);
-    return out.stop ?? this.afterDecode(r.error, nextPos, nCtx);
   }
 
   /** Ends the generation: releases the text still held back. */

@@ -45,6 +45,14 @@ export interface GenerateOptions {
   ignoreEos?: boolean;
   /** Called with each token's bytes as it is generated (not for the EOG token). */
   onToken?: (bytes: Uint8Array, token: number) => void;
+  /** Called with text as it becomes safe to show: complete characters, no part of a possible stop string. */
+  onText?: (text: string) => void;
+  /** When the context fills, discard tokens and go on (the server's context shift) instead of stopping. */
+  contextShift?: boolean;
+  /** On a shift, tokens kept after the BOS (-1 = the whole prompt; default 0). */
+  nKeep?: number;
+  /** On a shift, tokens discarded (default: half of what is not kept). */
+  nDiscard?: number;
   /** Stops generation (reason "cancelled"). */
   signal?: AbortSignal;
   /** Use blocking FFI calls (fastest; blocks the event loop). Default false. */
@@ -79,6 +87,8 @@ export interface GenerateResult {
   stopReason: StopReason;
   /** The stop string (reason "stop") or token (reason "stop_token" or "eos") that matched. */
   stoppedBy?: string | number;
+  /** Whether a context shift dropped tokens. */
+  truncated: boolean;
   /** Per generated token (EOG included), with `nProbs` > 0. */
   probs?: TokenProbs[];
   /** Timings. */
@@ -140,6 +150,14 @@ export async function generateAfterPrompt(
     },
     ignoreEos: options.ignoreEos,
     nProbs: options.nProbs,
+    contextShift: options.contextShift
+      ? {
+        promptLength,
+        addBos: ctx.model.info.add_bos,
+        nKeep: options.nKeep,
+        nDiscard: options.nDiscard,
+      }
+      : undefined,
   });
   const t0 = performance.now();
   const run = {
@@ -147,12 +165,14 @@ export async function generateAfterPrompt(
     signal: options.signal,
     onToken: (token: number, out: TokenOutcome) => {
       if (!out.eog) options.onToken?.(out.bytes, token);
+      if (out.emit) options.onText?.(out.emit);
     },
   };
   const stop = options.sync
     ? gen.runSync(ctx, sampler, promptLength, run)
     : await gen.run(ctx, sampler, promptLength, run);
-  gen.finish();
+  const rest = gen.finish();
+  if (rest) options.onText?.(rest);
   const text = gen.text;
   return {
     text,
@@ -160,6 +180,7 @@ export async function generateAfterPrompt(
     tokens: [...gen.tokens],
     stopReason: stop.reason,
     stoppedBy: stop.matched,
+    truncated: gen.truncated,
     ...(gen.probs ? { probs: gen.probs } : {}),
     generateMs: performance.now() - t0,
   };
@@ -182,6 +203,7 @@ export async function generate(
     tokens: r.tokens,
     stopReason: r.stopReason,
     stoppedBy: r.stoppedBy,
+    truncated: r.truncated,
     ...(r.probs ? { probs: r.probs } : {}),
     timings: {
       promptTokens: prompt.length,

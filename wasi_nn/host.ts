@@ -49,6 +49,7 @@ import {
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
 import { contextOptions } from "./_config_context.ts";
+import { taskOptions } from "./_config_run.ts";
 import { modelConfig } from "./config_layers.ts";
 import {
   type ChatMessage,
@@ -70,6 +71,12 @@ import { samplerParams } from "./_sampling.ts";
 export type HostLog = (
   level: "debug" | "info" | "warn" | "error",
   msg: string,
+  /**
+   * "llama": llama.cpp's own log and per-request timings, sent only when a
+   * config's `enable_log` / `enable_debug_log` asks for them (errors always),
+   * so a logger should show them whatever its level. Default "host".
+   */
+  category?: "host" | "llama",
 ) => void;
 
 /** Resolves a guest-given model name (or allowed path) to a file. Throws WasiNnError(NotFound). */
@@ -218,6 +225,8 @@ class Session {
   sync?: {
     key: string;
     ctx: Context;
+    /** The context length asked for (llama.cpp may round the context up). */
+    nCtx: number;
     stream?: {
       sampler: Sampler;
       gen: Generation;
@@ -269,8 +278,9 @@ class Session {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function defaultLog(level: string, msg: string): void {
-  if (level === "warn" || level === "error") {
+function defaultLog(level: string, msg: string, category?: string): void {
+  if (category === "llama") console.error(`[llama.cpp] ${msg}`);
+  else if (level === "warn" || level === "error") {
     console.error(`[wasi_nn] ${level}: ${msg}`);
   }
 }
@@ -346,12 +356,34 @@ export class LlamaHost implements WasiNnHostApi {
     return { ...this.#build };
   }
 
-  #flushLlamaLog(enabled: boolean): void {
+  #logged = new Set<string>();
+
+  /** Logs a message the first time it comes (at most 1000 remembered). */
+  #logOnce(level: "info" | "warn", msg: string): void {
+    if (this.#logged.has(msg)) return;
+    if (this.#logged.size >= 1000) this.#logged.clear();
+    this.#logged.add(msg);
+    this.#log(level, msg);
+  }
+
+  /**
+   * Forwards llama.cpp's queued log: all of it when the config asks
+   * (`enable_log`, `enable_debug_log`), otherwise only errors.
+   */
+  #flushLlamaLog(cfg: ConfigValues): void {
+    const enabled = Boolean(cfg.enable_log || cfg.enable_debug_log);
     for (const r of drainLog()) {
       if (enabled || r.level === "error") {
-        this.#log(r.level, `llama.cpp: ${r.message}`);
+        this.#log(r.level, r.message, "llama");
       }
     }
+  }
+
+  /** What llama.cpp queues from now on: debug, info or warnings and errors, as the config asks. */
+  #nativeLogLevel(cfg: ConfigValues): void {
+    setLogLevel(
+      cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn",
+    );
   }
 
   // ---------------------------------------------------------------- models
@@ -450,6 +482,7 @@ export class LlamaHost implements WasiNnHostApi {
       return hit;
     }
     let model: Model;
+    this.#nativeLogLevel(cfg);
     try {
       model = Model.loadSync(path, opts);
     } catch (e) {
@@ -457,7 +490,7 @@ export class LlamaHost implements WasiNnHostApi {
       this.#log("error", err.message);
       throw err;
     } finally {
-      this.#flushLlamaLog(Boolean(cfg.enable_log));
+      this.#flushLlamaLog(cfg);
     }
     const entry = this.#entry(key, path, label, model);
     entry.refs++;
@@ -487,9 +520,7 @@ export class LlamaHost implements WasiNnHostApi {
     cfg: ConfigValues,
     label: string,
   ): Promise<ModelEntry> {
-    setLogLevel(
-      cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn",
-    );
+    this.#nativeLogLevel(cfg);
     try {
       const t0 = performance.now();
       const model = await Model.load(path, {
@@ -511,7 +542,7 @@ export class LlamaHost implements WasiNnHostApi {
       this.#log("error", err.message);
       throw err;
     } finally {
-      this.#flushLlamaLog(Boolean(cfg.enable_log));
+      this.#flushLlamaLog(cfg);
     }
   }
 
@@ -583,12 +614,13 @@ export class LlamaHost implements WasiNnHostApi {
             `ctx_size ${perSeq} exceeds the context '${m.label}' was trained with (${nTrain}); quality may drop`,
           );
         }
+        this.#nativeLogLevel(cfg);
         try {
           return await Scheduler.create(m.model, shape);
         } catch (e) {
           throw toWasiNn(e);
         } finally {
-          this.#flushLlamaLog(Boolean(cfg.enable_log));
+          this.#flushLlamaLog(cfg);
         }
       })();
       m.schedulers.set(key, s);
@@ -650,8 +682,10 @@ export class LlamaHost implements WasiNnHostApi {
 
   #parse(config: string | undefined, where: string): ConfigValues {
     try {
-      const { values, warnings } = parseConfig(config);
-      for (const w of warnings) this.#log("debug", `${where}: ${w}`);
+      const { values, warnings, notes } = parseConfig(config);
+      // Once each: a guest may send the same config with every request.
+      for (const w of warnings) this.#logOnce("warn", `${where}: ${w}`);
+      for (const n of notes) this.#logOnce("info", `${where}: ${n}`);
       return values;
     } catch (e) {
       this.#log("warn", `${where}: ${(e as Error).message}`);
@@ -999,46 +1033,6 @@ export class LlamaHost implements WasiNnHostApi {
     }
   }
 
-  #taskOptions(cfg: ConfigValues) {
-    const stop = (cfg.stop as string[] | undefined) ?? [];
-    const reverse =
-      typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
-        ? [cfg.reverse_prompt]
-        : [];
-    return {
-      stop: {
-        nPredict: (cfg.n_predict as number | undefined) ?? -1,
-        // WasmEdge keeps reverse-prompt in the output; the server removes `stop` strings.
-        stop: [...reverse, ...stop],
-        includeStop: reverse.length > 0 && stop.length === 0,
-        stopTokens: cfg.stop_token_ids as number[] | undefined,
-        tMaxPredictMs: (cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms) as
-          | number
-          | undefined,
-        loop: (cfg.loop_max_cycle as number | undefined)
-          ? {
-            maxCycle: cfg.loop_max_cycle as number,
-            repeats: (cfg.loop_repeats as number | undefined) ?? 4,
-          }
-          : undefined,
-      },
-      ignoreEos: Boolean(cfg.ignore_eos),
-      priority: cfg.priority_scheduling_enabled === false
-        ? 0
-        : cfg.priority as number | undefined,
-      queueTimeoutMs: (cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms) as
-        | number
-        | undefined,
-      cachePrompt: (cfg.cache_prompt ?? cfg.enable_token_cache_reuse) as
-        | boolean
-        | undefined,
-      cacheReuse: cfg.n_cache_reuse as number | undefined,
-      contextShift: cfg.ctx_shift as boolean | undefined,
-      nKeep: cfg.n_keep as number | undefined,
-      nDiscard: cfg.n_discard as number | undefined,
-    };
-  }
-
   #signal(s: Session): AbortSignal {
     return AbortSignal.any([this.#cancel.signal, s.abort.signal]);
   }
@@ -1085,7 +1079,7 @@ export class LlamaHost implements WasiNnHostApi {
           owner,
           prompt: s.prompt,
           sampler,
-          ...this.#taskOptions(checked),
+          ...taskOptions(checked),
           nProbs: checked.n_probs as number | undefined,
           signal: this.#signal(s),
           onText: checked.stream_stdout
@@ -1117,6 +1111,7 @@ export class LlamaHost implements WasiNnHostApi {
           this.#log(
             "info",
             `session '${s.id}': ${s.inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${s.meta.prompt_ms} ms, ${s.outputTokens} generated at ${s.meta.tokens_per_second} t/s, stop: ${r.stopReason}`,
+            "llama",
           );
         }
         if (r.stopReason === "context_full") {
@@ -1130,7 +1125,7 @@ export class LlamaHost implements WasiNnHostApi {
       }
     } finally {
       s.running--;
-      this.#flushLlamaLog(Boolean(cfg.enable_log));
+      this.#flushLlamaLog(cfg);
     }
   }
 
@@ -1186,6 +1181,7 @@ export class LlamaHost implements WasiNnHostApi {
         if (m.embed?.key !== plan.key) {
           m.embed?.ctx.close();
           m.embed = undefined;
+          this.#nativeLogLevel(cfg);
           m.embed = {
             key: plan.key,
             ctx: await Context.create(m.model, plan.opts),
@@ -1221,6 +1217,7 @@ export class LlamaHost implements WasiNnHostApi {
       if (m.embed?.key !== plan.key) {
         m.embed?.ctx.close();
         m.embed = undefined;
+        this.#nativeLogLevel(cfg);
         m.embed = {
           key: plan.key,
           ctx: Context.createSync(m.model, plan.opts),
@@ -1257,7 +1254,9 @@ export class LlamaHost implements WasiNnHostApi {
       s.sync?.ctx.close();
       s.sync = undefined;
       try {
-        s.sync = { key, ctx: Context.createSync(s.model.model, opts) };
+        this.#nativeLogLevel(cfg);
+        const ctx = Context.createSync(s.model.model, opts);
+        s.sync = { key, ctx, nCtx: Math.min(opts.nCtx!, ctx.nCtx) };
       } catch (e) {
         throw toWasiNn(e);
       }
@@ -1268,11 +1267,12 @@ export class LlamaHost implements WasiNnHostApi {
   /** Blocking prompt evaluation into the session's own context. */
   #syncPrompt(s: Session, ctx: Context): void {
     const prompt = s.prompt!;
-    if (prompt.length > ctx.nCtx - 4) {
+    const nCtx = s.sync!.nCtx;
+    if (prompt.length > nCtx - 4) {
       throw new WasiNnError(
         Errno.PromptTooLong,
-        `the prompt is ${prompt.length} tokens but the context holds ${ctx.nCtx} (at most ${
-          ctx.nCtx - 4
+        `the prompt is ${prompt.length} tokens but the context holds ${nCtx} (at most ${
+          nCtx - 4
         } prompt tokens); shorten the prompt or raise ctx-size`,
       );
     }
@@ -1297,23 +1297,34 @@ export class LlamaHost implements WasiNnHostApi {
     try {
       if (cfg.embedding) return this.#embedSync(s, cfg);
       const context = this.#syncContext(s, cfg);
-      const checked = this.#check(s, cfg, context.nCtx);
-      const sampler = this.#sampler(s.model.model, checked, context.nCtx);
+      const nCtx = s.sync!.nCtx;
+      const checked = this.#check(s, cfg, nCtx);
+      const sampler = this.#sampler(s.model.model, checked, nCtx);
       try {
         const t0 = performance.now();
         this.#syncPrompt(s, context);
         for (const t of s.prompt) sampler.accept(t);
         const t1 = performance.now();
         const model = s.model.model;
+        const task = taskOptions(checked);
         const gen = new Generation(model, {
-          stop: this.#taskOptions(checked).stop,
-          ignoreEos: Boolean(checked.ignore_eos),
+          stop: task.stop,
+          ignoreEos: task.ignoreEos,
           nProbs: checked.n_probs as number | undefined,
+          contextShift: task.contextShift
+            ? {
+              promptLength: s.prompt.length,
+              addBos: model.info.add_bos,
+              nKeep: task.nKeep,
+              nDiscard: task.nDiscard,
+            }
+            : undefined,
         });
         const out = (text: string) => {
           if (text && checked.stream_stdout) this.#stdout(enc.encode(text));
         };
         const stop = gen.runSync(context, sampler, s.prompt.length, {
+          nCtx,
           onToken: (_, step) => out(step.emit),
         });
         out(gen.finish());
@@ -1324,6 +1335,7 @@ export class LlamaHost implements WasiNnHostApi {
         s.meta = {
           stop_reason: reason,
           stopped_by: matched,
+          truncated: gen.truncated || undefined,
           prompt_ms: round(t1 - t0),
           generation_ms: round(t2 - t1),
           tokens_per_second: round(
@@ -1334,7 +1346,7 @@ export class LlamaHost implements WasiNnHostApi {
         if (reason === "context_full") {
           throw new WasiNnError(
             Errno.ContextFull,
-            `the context (${context.nCtx} tokens) filled after ${s.outputTokens} generated tokens; the partial output is kept`,
+            `the context (${nCtx} tokens) filled after ${s.outputTokens} generated tokens; the partial output is kept`,
           );
         }
       } finally {
@@ -1342,7 +1354,7 @@ export class LlamaHost implements WasiNnHostApi {
       }
     } finally {
       s.running--;
-      this.#flushLlamaLog(Boolean(cfg.enable_log));
+      this.#flushLlamaLog(cfg);
     }
   }
 
@@ -1352,13 +1364,14 @@ export class LlamaHost implements WasiNnHostApi {
     this.#ready(s, "compute_single");
     const cfg = this.#config(s);
     const context = this.#syncContext(s, cfg);
+    const nCtx = s.sync!.nCtx;
     if (!s.sync!.stream) {
-      const checked = this.#check(s, cfg, context.nCtx);
+      const checked = this.#check(s, cfg, nCtx);
       s.output = new Uint8Array(0);
       s.outputTokens = 0;
       s.lastPiece = new Uint8Array(0);
       s.meta = {};
-      const sampler = this.#sampler(s.model.model, checked, context.nCtx);
+      const sampler = this.#sampler(s.model.model, checked, nCtx);
       try {
         this.#syncPrompt(s, context);
       } catch (e) {
@@ -1371,7 +1384,7 @@ export class LlamaHost implements WasiNnHostApi {
       const gen = new Generation(s.model.model, {
         stop: {
           nPredict: -1,
-          stopTokens: this.#taskOptions(checked).stop.stopTokens,
+          stopTokens: taskOptions(checked).stop.stopTokens,
         },
         ignoreEos: Boolean(checked.ignore_eos),
       });
@@ -1380,22 +1393,22 @@ export class LlamaHost implements WasiNnHostApi {
     const stream = s.sync!.stream!;
     // A stop token was the previous call's piece: the stream ends now.
     const ended = stream.ended;
-    if (ended) return this.#endSyncStream(s, ended, context.nCtx);
+    if (ended) return this.#endSyncStream(s, ended, nCtx);
     const r = context.stepSync(stream.sampler, { pos: stream.pos });
     const step = stream.gen.take(r.token, stream.sampler);
     s.outputTokens++;
-    if (step.eog) return this.#endSyncStream(s, step.stop!, context.nCtx);
+    if (step.eog) return this.#endSyncStream(s, step.stop!, nCtx);
     s.lastPiece = step.bytes;
     s.output = concat(s.output, step.bytes);
     let full;
     try {
-      full = stream.gen.afterDecode(r.error, ++stream.pos, context.nCtx);
+      full = stream.gen.afterDecode(r.error, ++stream.pos, nCtx);
     } catch (e) {
       s.endStream();
       throw e;
     }
     // As WasmEdge: the token that filled the context is output, with ContextFull.
-    if (full) return this.#endSyncStream(s, full, context.nCtx);
+    if (full) return this.#endSyncStream(s, full, nCtx);
     stream.ended = step.stop;
   }
 
@@ -1437,7 +1450,7 @@ export class LlamaHost implements WasiNnHostApi {
         const { sched, owner } = await this.#bind(s, cfg);
         const checked = this.#check(s, cfg, sched.nCtxPerSeq);
         const sampler = this.#sampler(s.model.model, checked, sched.nCtxPerSeq);
-        const opts = this.#taskOptions(checked);
+        const opts = taskOptions(checked);
         // In single mode n-predict and reverse-prompt are ignored: the guest decides when to stop.
         try {
           const task = sched.submit({

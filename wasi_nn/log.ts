@@ -80,6 +80,15 @@ export async function configureLogging(
         sinks: Object.keys(sinks),
       },
       {
+        // llama.cpp's own log and the per-request timings: the host forwards
+        // them only when a config's enable_log / enable_debug_log asks (and
+        // errors always), so they pass whatever the level.
+        category: ["wasi_nn", "llama"],
+        lowestLevel: "debug",
+        sinks: Object.keys(sinks),
+        parentSinks: "override",
+      },
+      {
         category: ["logtape", "meta"],
         lowestLevel: "warning",
         sinks: Object.keys(sinks),

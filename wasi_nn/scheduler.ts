@@ -47,7 +47,7 @@ import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
 import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
-import { Generation } from "./_generation.ts";
+import { Generation, shiftSpan } from "./_generation.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -620,18 +620,14 @@ export class Scheduler {
     const owner = task.spec.owner;
     const nCtx = this.nCtxPerSeq;
     if (!task.spec.contextShift || !this.#ctx.canShift) return false;
-    // The server's rule: n_keep tokens (-1: the whole prompt, unset: none),
-    // and the BOS token the model adds.
-    const asked = task.spec.nKeep ?? 0;
-    let nKeep = asked < 0 ? task.spec.prompt.length : asked;
-    if (this.#model.info.add_bos) nKeep += 1;
-    nKeep = Math.min(nCtx - 4, nKeep);
-    const nLeft = task.pos - nKeep;
-    let nDiscard = task.spec.nDiscard
-      ? task.spec.nDiscard
-      : Math.floor(nLeft / 2);
-    nDiscard = Math.max(0, Math.min(nDiscard, nLeft - 1));
-    if (nDiscard <= 0) return false;
+    const span = shiftSpan(task.pos, nCtx, {
+      promptLength: task.spec.prompt.length,
+      addBos: this.#model.info.add_bos,
+      nKeep: task.spec.nKeep,
+      nDiscard: task.spec.nDiscard,
+    });
+    if (!span) return false;
+    const { keep: nKeep, discard: nDiscard } = span;
     this.#ctx.seqRemove(task.slot, nKeep, nKeep + nDiscard);
     this.#ctx.seqAdd(task.slot, nKeep + nDiscard, task.pos, -nDiscard);
     owner.cached.splice(nKeep, nDiscard);

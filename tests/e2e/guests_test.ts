@@ -480,3 +480,26 @@ Deno.test("a trap is reported with a non-zero exit; a missing import before runn
   assert.match(r.stderr, /unreachable/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("log level: the config's log_level applies unless --log-level is given; enable_log shows llama.cpp's log", async () => {
+  const run = (extra: string[], cfg = '{"n-predict":2}') =>
+    cli([guests.abi_probe, "oneshot", "default", "Hi", cfg], { extra });
+  const quiet = await run([]);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.doesNotMatch(quiet.stderr, /loaded model 'default'/);
+  const info = await run(["--config", '{"log_level":"info"}']);
+  assert.match(info.stderr, /loaded model 'default'/);
+  const overridden = await run([
+    "--config",
+    '{"log_level":"info"}',
+    "--log-level",
+    "warn",
+  ]);
+  assert.doesNotMatch(overridden.stderr, /loaded model 'default'/);
+  const llama = await run([], '{"n-predict":2,"enable_log":true}');
+  assert.match(llama.stderr, /llama/);
+  assert.ok(
+    llama.stderr.split("\n").length > quiet.stderr.split("\n").length + 5,
+    llama.stderr.slice(0, 400),
+  );
+});

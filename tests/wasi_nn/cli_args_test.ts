@@ -61,7 +61,6 @@ Deno.test("a WasmEdge command line parses unchanged", () => {
       preopens: { ".": "." },
       env: { n_predict: "64" },
       allowDirs: [],
-      logLevel: "warn",
     },
   );
 });

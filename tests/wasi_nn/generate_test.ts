@@ -101,3 +101,33 @@ Deno.test("generate(): the loop detector and cancellation", async () => {
     ctx.close();
   }
 });
+
+Deno.test("generate(): a full context stops, or shifts and goes on with contextShift", async () => {
+  using model = await Model.load(await tinyModel());
+  const ctx = await Context.create(model, { nCtx: 64 });
+  try {
+    const nCtx = ctx.nCtx;
+    const prompt = model.tokenize(PROMPT);
+    const run = async (contextShift: boolean) => {
+      using sampler = Sampler.create(model, { temp: 0 });
+      return await generate(ctx, sampler, prompt, {
+        nPredict: nCtx + 40,
+        ignoreEos: true,
+        contextShift,
+        nKeep: -1,
+      });
+    };
+    const full = await run(false);
+    assert.equal(full.stopReason, "context_full");
+    assert.equal(full.truncated, false);
+    assert.equal(full.tokens.length, nCtx - prompt.length);
+    const shifted = await run(true);
+    assert.equal(shifted.stopReason, "length");
+    assert.equal(shifted.truncated, true);
+    assert.equal(shifted.tokens.length, nCtx + 40);
+    // Up to the first shift, the same tokens.
+    assert.deepEqual(shifted.tokens.slice(0, full.tokens.length), full.tokens);
+  } finally {
+    ctx.close();
+  }
+});

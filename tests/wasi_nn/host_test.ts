@@ -25,6 +25,20 @@ async function host(
   });
 }
 
+/** A new execution context with a prompt (set_input 0) and a config (set_input 1). */
+function openSession(
+  h: LlamaHost,
+  graph: number,
+  prompt: string,
+  config: object = {},
+): number {
+  const c = h.initExecutionContext(graph);
+  const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
+  h.setInputSync(c, 0, text(prompt));
+  h.setInputSync(c, 1, text(JSON.stringify(config)));
+  return c;
+}
+
 function isErrno(errno: number) {
   return (e: unknown) => e instanceof WasiNnError && e.errno === errno;
 }
@@ -372,17 +386,7 @@ Deno.test("a model that fails to load says why, with its size and the free memor
 Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings, stop tokens", async () => {
   using h = await host();
   const g = h.loadByNameSync("default", '{"temp":0,"ctx-size":256}');
-  const input = (text: string) => ({
-    dims: [1],
-    type: 3,
-    data: enc.encode(text),
-  });
-  const open = (o: object) => {
-    const c = h.initExecutionContext(g);
-    h.setInputSync(c, 0, input("Once upon a time"));
-    h.setInputSync(c, 1, input(JSON.stringify(o)));
-    return c;
-  };
+  const open = (o: object) => openSession(h, g, "Once upon a time", o);
   const errnoOf = (e: unknown) => {
     if (e instanceof WasiNnError) return e.errno;
     throw e;
@@ -482,16 +486,9 @@ Deno.test("pooled embeddings: last equals no pooling's last token, mean differs;
   using h = await host();
   const embed = async (pooling: string | number, sync = false) => {
     const g = await h.loadByName(`default`);
-    const c = h.initExecutionContext(g);
-    h.setInputSync(c, 0, {
-      dims: [1],
-      type: 3,
-      data: enc.encode("embed this sentence"),
-    });
-    h.setInputSync(c, 1, {
-      dims: [1],
-      type: 3,
-      data: enc.encode(JSON.stringify({ embedding: true, pooling })),
+    const c = openSession(h, g, "embed this sentence", {
+      embedding: true,
+      pooling,
     });
     if (sync) h.computeSync(c);
     else await h.compute(c);
@@ -528,4 +525,67 @@ Deno.test("ctx_size 0 is the model's training context; unset, the training conte
   assert.deepEqual(await perSeq({ "ctx-size": 0, parallel: 1 }), [8192]);
   assert.deepEqual(await perSeq({ parallel: 1 }), [4096]);
   assert.deepEqual(await perSeq({ "ctx-size": 300, parallel: 1 }), [300]);
+});
+
+Deno.test("blocking compute shifts the context with ctx_shift, as JSPI compute does", async () => {
+  using h = await host();
+  const g = h.loadByNameSync(
+    "default",
+    '{"temp":0,"ctx-size":64,"n-predict":100,"ignore_eos":true}',
+  );
+  const run = (shift: boolean) => {
+    const c = openSession(h, g, "Once upon a time", { ctx_shift: shift });
+    let errno = 0;
+    try {
+      h.computeSync(c);
+    } catch (e) {
+      errno = (e as WasiNnError).errno;
+    }
+    const meta = JSON.parse(dec.decode(h.getOutput(c, 1)));
+    h.finalizeExecutionContext(c);
+    return { errno, meta };
+  };
+  const full = run(false);
+  assert.equal(full.errno, Errno.ContextFull);
+  assert.equal(full.meta.stop_reason, "context_full");
+  const shifted = run(true);
+  assert.equal(shifted.errno, 0);
+  assert.equal(shifted.meta.output_tokens, 100);
+  assert.equal(shifted.meta.truncated, true);
+});
+
+Deno.test("enable_log forwards llama.cpp's log as category llama, blocking or not; config warnings are logged once", async () => {
+  const records: { level: string; msg: string; category?: string }[] = [];
+  const log = (level: string, msg: string, category?: string) =>
+    records.push({ level, msg, category });
+  const llamaLines = () =>
+    records.filter((r) => r.category === "llama" && r.level !== "error")
+      .length;
+  {
+    using h = await host({ log });
+    await h.loadByName("default", '{"ctx-size":128}');
+    assert.equal(llamaLines(), 0);
+  }
+  for (const sync of [false, true]) {
+    records.length = 0;
+    using h = await host({ log });
+    const cfg = '{"enable_log":true,"ctx-size":128,"temprature":0.5}';
+    const g = sync
+      ? h.loadByNameSync("default", cfg)
+      : await h.loadByName("default", cfg);
+    assert.ok(llamaLines() > 0, `sync ${sync}: no llama.cpp lines`);
+    assert.ok(
+      records.some((r) =>
+        r.category === "llama" && /llama_model_loader/.test(r.msg)
+      ),
+    );
+    const c = h.initExecutionContext(g);
+    const r = await h.runInference(c, "Hi", { n_predict: 2 });
+    assert.equal(r.metadata.output_tokens, 2);
+    const unknown = records.filter((r) =>
+      r.level === "warn" && /temprature/.test(r.msg) &&
+      /did you mean 'temperature'/.test(r.msg)
+    );
+    assert.equal(unknown.length, 1, JSON.stringify(records.slice(0, 3)));
+  }
 });
