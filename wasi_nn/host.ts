@@ -227,6 +227,8 @@ class Session {
     ctx: Context;
     /** The context length asked for (llama.cpp may round the context up). */
     nCtx: number;
+    /** Tokens the context holds for sequence 0, position by position. */
+    cached: number[];
     stream?: {
       sampler: Sampler;
       gen: Generation;
@@ -1256,7 +1258,7 @@ export class LlamaHost implements WasiNnHostApi {
       try {
         this.#nativeLogLevel(cfg);
         const ctx = Context.createSync(s.model.model, opts);
-        s.sync = { key, ctx, nCtx: Math.min(opts.nCtx!, ctx.nCtx) };
+        s.sync = { key, ctx, nCtx: Math.min(opts.nCtx!, ctx.nCtx), cached: [] };
       } catch (e) {
         throw toWasiNn(e);
       }
@@ -1265,9 +1267,16 @@ export class LlamaHost implements WasiNnHostApi {
   }
 
   /** Blocking prompt evaluation into the session's own context. */
-  #syncPrompt(s: Session, ctx: Context): void {
+  /**
+   * Blocking prompt evaluation into the session's own context. With
+   * `cache_prompt` (the default), the prefix the context already holds is
+   * kept and only the rest is decoded, as the scheduler does. Returns how many
+   * prompt tokens were reused.
+   */
+  #syncPrompt(s: Session, ctx: Context, cfg: ConfigValues): number {
     const prompt = s.prompt!;
-    const nCtx = s.sync!.nCtx;
+    const sync = s.sync!;
+    const nCtx = sync.nCtx;
     if (prompt.length > nCtx - 4) {
       throw new WasiNnError(
         Errno.PromptTooLong,
@@ -1276,12 +1285,35 @@ export class LlamaHost implements WasiNnHostApi {
         } prompt tokens); shorten the prompt or raise ctx-size`,
       );
     }
-    ctx.seqRemove(0);
+    let n = 0;
+    if (taskOptions(cfg).cachePrompt !== false) {
+      // At least one token is decoded: its logits start the generation.
+      const max = Math.min(sync.cached.length, prompt.length - 1);
+      while (n < max && sync.cached[n] === prompt[n]) n++;
+    }
+    ctx.seqRemove(0, n, -1);
+    sync.cached = [];
     try {
-      ctx.decodePromptSync(prompt, 0, 0);
+      ctx.decodePromptSync(prompt.subarray(n) as Int32Array<ArrayBuffer>, n, 0);
     } catch (e) {
       throw toWasiNn(e);
     }
+    sync.cached = [...prompt];
+    return n;
+  }
+
+  /**
+   * After a blocking generation: what the session's context holds now, for
+   * the next turn's prompt cache (nothing after a context shift).
+   */
+  #syncCached(s: Session, ctx: Context, gen: Generation): void {
+    const sync = s.sync!;
+    if (gen.truncated) {
+      sync.cached = [];
+      return;
+    }
+    const held = ctx.seqPosMax(0) + 1;
+    sync.cached = [...s.prompt!, ...gen.tokens].slice(0, Math.max(0, held));
   }
 
   /**
@@ -1302,7 +1334,7 @@ export class LlamaHost implements WasiNnHostApi {
       const sampler = this.#sampler(s.model.model, checked, nCtx);
       try {
         const t0 = performance.now();
-        this.#syncPrompt(s, context);
+        const reused = this.#syncPrompt(s, context, checked);
         for (const t of s.prompt) sampler.accept(t);
         const t1 = performance.now();
         const model = s.model.model;
@@ -1328,6 +1360,7 @@ export class LlamaHost implements WasiNnHostApi {
           onToken: (_, step) => out(step.emit),
         });
         out(gen.finish());
+        this.#syncCached(s, context, gen);
         const reason = stop.reason, matched = stop.matched;
         const t2 = performance.now();
         s.output = enc.encode(gen.text);
@@ -1336,6 +1369,7 @@ export class LlamaHost implements WasiNnHostApi {
           stop_reason: reason,
           stopped_by: matched,
           truncated: gen.truncated || undefined,
+          cached_tokens: reused,
           prompt_ms: round(t1 - t0),
           generation_ms: round(t2 - t1),
           tokens_per_second: round(
@@ -1373,7 +1407,7 @@ export class LlamaHost implements WasiNnHostApi {
       s.meta = {};
       const sampler = this.#sampler(s.model.model, checked, nCtx);
       try {
-        this.#syncPrompt(s, context);
+        this.#syncPrompt(s, context, checked);
       } catch (e) {
         sampler.close();
         throw e;
@@ -1414,6 +1448,8 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** Ends a blocking stream: EndOfSequence, or ContextFull. */
   #endSyncStream(s: Session, stop: GenerationStop, nCtx: number): never {
+    const stream = s.sync?.stream;
+    if (stream) this.#syncCached(s, s.sync!.ctx, stream.gen);
     s.endStream();
     s.meta = { stop_reason: stop.reason };
     if (stop.reason === "context_full") {
@@ -1602,6 +1638,10 @@ export class LlamaHost implements WasiNnHostApi {
     if (s.sched && s.owner) s.sched.dropOwner(s.owner);
     s.sched = undefined;
     s.owner = undefined;
+    if (s.sync) {
+      s.sync.ctx.seqRemove(0);
+      s.sync.cached = [];
+    }
     s.prompt = undefined;
     s.inputTokens = 0;
     s.output = new Uint8Array(0);

@@ -589,3 +589,36 @@ Deno.test("enable_log forwards llama.cpp's log as category llama, blocking or no
     assert.equal(unknown.length, 1, JSON.stringify(records.slice(0, 3)));
   }
 });
+
+Deno.test("blocking compute reuses the cached prompt on the next turn, and gives what a fresh run gives", async () => {
+  using h = await host();
+  const g = h.loadByNameSync("default", '{"temp":0,"ctx-size":512}');
+  const turn = (c: number, prompt: string) => {
+    h.setInputSync(c, 0, { dims: [1], type: 3, data: enc.encode(prompt) });
+    h.computeSync(c);
+    return {
+      text: dec.decode(h.getOutput(c, 0)),
+      meta: JSON.parse(dec.decode(h.getOutput(c, 1))),
+    };
+  };
+  const c = openSession(h, g, "", { n_predict: 8 });
+  const t1 = "User: hello there, how are you today?\nAssistant:";
+  const r1 = turn(c, t1);
+  assert.equal(r1.meta.cached_tokens, 0);
+  const t2 = `${t1}${r1.text}\nUser: and tomorrow?\nAssistant:`;
+  const r2 = turn(c, t2);
+  assert.ok(
+    r2.meta.cached_tokens > r1.meta.input_tokens,
+    JSON.stringify(r2.meta),
+  );
+  // The same prompt in a fresh session: the same text.
+  const fresh = openSession(h, g, "", { n_predict: 8 });
+  assert.equal(turn(fresh, t2).text, r2.text);
+  // cache_prompt false decodes it all.
+  const off = openSession(h, g, "", { n_predict: 8, cache_prompt: false });
+  turn(off, t1);
+  assert.equal(turn(off, t2).meta.cached_tokens, 0);
+  // After a reset nothing is reused.
+  h.resetSession(c);
+  assert.equal(turn(c, t2).meta.cached_tokens, 0);
+});
