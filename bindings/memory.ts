@@ -20,6 +20,8 @@ import {
   readStruct,
   writeStruct,
 } from "./_struct.ts";
+import { contextParams } from "./_context_params.ts";
+import type { ContextOptions } from "./context.ts";
 
 /** Per-device memory estimate, in bytes. */
 export interface DeviceEstimate {
@@ -57,6 +59,8 @@ export interface PlanOptions {
   nBatch?: number;
   /** Sequences. */
   nSeqMax?: number;
+  /** The context's other options (KV cache types, flash attention, KV offload, ...). */
+  context?: ContextOptions;
 }
 
 function params(
@@ -66,12 +70,11 @@ function params(
   const mp = new Uint8Array(MODEL_PARAMS.size);
   s.wnb_model_default_params(mp);
   writeStruct(MODEL_PARAMS, mp, { n_gpu_layers: opts.nGpuLayers });
-  const cp = new Uint8Array(CONTEXT_PARAMS.size);
-  s.wnb_context_default_params(cp);
-  writeStruct(CONTEXT_PARAMS, cp, {
-    n_ctx: opts.nCtx,
-    n_batch: opts.nBatch,
-    n_seq_max: opts.nSeqMax,
+  const cp = contextParams({
+    ...opts.context,
+    nCtx: opts.nCtx,
+    nBatch: opts.nBatch,
+    nSeqMax: opts.nSeqMax,
   });
   return [mp, cp];
 }

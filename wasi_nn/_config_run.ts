@@ -22,6 +22,7 @@ export type TaskOptions =
   & Pick<
     TaskSpec,
     | "priority"
+    | "maxQueue"
     | "queueTimeoutMs"
     | "cachePrompt"
     | "cacheReuse"
@@ -67,6 +68,13 @@ export function taskOptions(cfg: ConfigValues): TaskOptions {
     priority: cfg.priority_scheduling_enabled === false
       ? 0
       : cfg.priority as number | undefined,
+    maxQueue: cfg.max_queue === undefined &&
+        cfg.queue_reject_threshold === undefined
+      ? undefined
+      : Math.min(
+        (cfg.max_queue as number | undefined) ?? Infinity,
+        (cfg.queue_reject_threshold as number | undefined) ?? Infinity,
+      ),
     queueTimeoutMs: (cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms) as
       | number
       | undefined,

@@ -50,6 +50,8 @@ import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
 import { contextOptions } from "./_config_context.ts";
 import { taskOptions } from "./_config_run.ts";
+import { specOf } from "./_config_keys.ts";
+import { ggmlTypeLayout } from "../gguf/ggml_type.ts";
 import { modelConfig } from "./config_layers.ts";
 import {
   type ChatMessage,
@@ -358,6 +360,21 @@ export class LlamaHost implements WasiNnHostApi {
     return { ...this.#build };
   }
 
+  /**
+   * Model keys (n_gpu_layers, use_mmap, ...) apply when a model loads: in a
+   * session's config they change nothing, so say so (once).
+   */
+  #warnModelKeys(values: ConfigValues, where: string): void {
+    for (const k of Object.keys(values)) {
+      if (specOf(k)?.scope === "model") {
+        this.#logOnce(
+          "warn",
+          `${where}: '${k}' applies when the model loads, not per session; put it in the load_by_name config (or --config) and load the model again`,
+        );
+      }
+    }
+  }
+
   #logged = new Set<string>();
 
   /** Logs a message the first time it comes (at most 1000 remembered). */
@@ -397,8 +414,13 @@ export class LlamaHost implements WasiNnHostApi {
     let nGpuLayers = cfg.n_gpu_layers as number | string | undefined;
     if (nGpuLayers === "auto") {
       try {
+        // The scheduler's context: ctx_size for each of `parallel` sessions.
+        const nSeq = (cfg.parallel as number | undefined) ?? 4;
+        const perSeq = (cfg.ctx_size as number | undefined) ?? 0;
         const fit = await fitParams(path, {
-          nCtx: (cfg.ctx_size as number | undefined) ?? 0,
+          nCtx: perSeq * nSeq,
+          nSeqMax: nSeq,
+          context: contextOptions(cfg),
         });
         this.#log(
           "info",
@@ -595,21 +617,16 @@ export class LlamaHost implements WasiNnHostApi {
       poll: o.poll,
       flashAttn: o.flashAttn,
       context: o,
-      maxQueue: Math.min(
-        (cfg.max_queue as number | undefined) ?? 256,
-        (cfg.queue_reject_threshold as number | undefined) ?? Infinity,
-      ),
     };
     const key = JSON.stringify(shape);
     let s = m.schedulers.get(key);
     if (!s) {
       s = (async () => {
-        await this.#checkMemory(
-          m,
-          shape.nCtxPerSeq * shape.nSeq,
-          shape.nSeq,
-          shape.nBatch!,
-        );
+        await this.#checkMemory(m, {
+          ...o,
+          nCtx: shape.nCtxPerSeq * shape.nSeq,
+          nSeqMax: shape.nSeq,
+        });
         if (nTrain > 0 && perSeq > nTrain) {
           this.#log(
             "warn",
@@ -631,53 +648,76 @@ export class LlamaHost implements WasiNnHostApi {
     return s;
   }
 
-  /** Refuses, with numbers, a context that cannot fit in free memory. */
-  async #checkMemory(
-    m: ModelEntry,
-    nCtx: number,
-    nSeq: number,
-    nBatch: number,
-  ): Promise<void> {
-    const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
-    const refuse = (need: number, free: number) =>
-      new WasiNnError(
-        Errno.RuntimeError,
-        `a context of ${nCtx} tokens (${nSeq} sessions x ${
-          nCtx / nSeq
-        }) for '${m.label}' needs about ${mib(need)} but ${
-          mib(free)
-        } is free; lower ctx-size or parallel`,
-      );
+  /**
+   * Refuses, with numbers, a context whose KV cache alone cannot fit in free
+   * memory (or `max_memory_mb`), counting the KV cache types asked for. Cheap
+   * and blocking: every context is checked this way.
+   */
+  #checkKv(m: ModelEntry, o: ContextOptions): void {
+    const nCtx = o.nCtx!, nSeq = o.nSeqMax ?? 1;
     if (nCtx > 0x7fffffff) {
       throw new WasiNnError(
         Errno.InvalidArgument,
         `ctx-size x parallel = ${nCtx} tokens exceeds llama.cpp's limit of ${0x7fffffff}; lower ctx-size or parallel`,
       );
     }
-    // A first, cheap bound: the f16 KV cache alone.
     const info = m.model.info;
     const headDim = info.n_head > 0 ? info.n_embd / info.n_head : info.n_embd;
-    const kv = nCtx * info.n_layer * 2 * headDim * info.n_head_kv * 2;
+    const perValue = (type = 1) => {
+      const l = ggmlTypeLayout(type) ?? { blockSize: 1, typeSize: 2 };
+      return l.typeSize / l.blockSize;
+    };
+    const kv = nCtx * info.n_layer * headDim * info.n_head_kv *
+      (perValue(o.typeK) + perValue(o.typeV));
+    const free = this.#freeMemory(Deno.systemMemoryInfo().available);
+    if (kv > free) throw this.#refuse(m, nCtx, nSeq, kv, free);
+  }
+
+  /** Free memory, capped by the host's max_memory_mb. */
+  #freeMemory(free: number): number {
     const limit = this.#hostConfig.max_memory_mb as number | undefined;
-    const free = limit
-      ? Math.min(limit * 1048576, Deno.systemMemoryInfo().available)
-      : Deno.systemMemoryInfo().available;
-    if (kv > free) throw refuse(kv, free);
+    return limit ? Math.min(limit * 1048576, free) : free;
+  }
+
+  #refuse(
+    m: ModelEntry,
+    nCtx: number,
+    nSeq: number,
+    need: number,
+    free: number,
+  ): WasiNnError {
+    const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
+    return new WasiNnError(
+      Errno.RuntimeError,
+      `a context of ${nCtx} tokens (${nSeq} sessions x ${
+        nCtx / nSeq
+      }) for '${m.label}' needs about ${mib(need)} but ${
+        mib(free)
+      } is free; lower ctx-size or parallel, or use a smaller cache-type-k/v`,
+    );
+  }
+
+  /** `#checkKv`, then llama.cpp's own estimate of the context and compute buffers. */
+  async #checkMemory(m: ModelEntry, o: ContextOptions): Promise<void> {
+    this.#checkKv(m, o);
     let est;
     try {
       est = await estimateMemory(m.path, {
-        nCtx,
-        nSeqMax: nSeq,
-        nBatch,
+        nCtx: o.nCtx,
+        nSeqMax: o.nSeqMax,
+        nBatch: o.nBatch,
         nGpuLayers: 0,
+        context: o,
       });
     } catch {
       return; // llama.cpp's estimate is advisory
     }
     const host = est.devices[est.devices.length - 1];
     const need = host.context + host.compute;
-    const hostFree = limit ? Math.min(limit * 1048576, host.free) : host.free;
-    if (hostFree > 0 && need > hostFree) throw refuse(need, hostFree);
+    const hostFree = this.#freeMemory(host.free);
+    if (hostFree > 0 && need > hostFree) {
+      throw this.#refuse(m, o.nCtx!, o.nSeqMax ?? 1, need, hostFree);
+    }
   }
 
   // ---------------------------------------------------------------- graphs
@@ -998,10 +1038,9 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     if (index === 1) {
-      const values = this.#parse(
-        dec.decode(tensor.data),
-        `set_input(1) of context ${ctx}`,
-      );
+      const where = `set_input(1) of context ${ctx}`;
+      const values = this.#parse(dec.decode(tensor.data), where);
+      this.#warnModelKeys(values, where);
       s.config = mergeConfig(s.config, values);
       return;
     }
@@ -1014,8 +1053,12 @@ export class LlamaHost implements WasiNnHostApi {
    * messages array is rendered with the model's chat template, and message
    * text cannot inject control tokens (unless chat_parse_special).
    */
-  #setPrompt(s: Session, input: string | ChatMessage[]): void {
-    const cfg = this.#config(s);
+  #setPrompt(
+    s: Session,
+    input: string | ChatMessage[],
+    runtime?: ConfigValues,
+  ): void {
+    const cfg = this.#config(s, runtime);
     const r = tokenizeInput(
       s.model.model,
       typeof input === "string" ? promptInput(input) : input,
@@ -1183,6 +1226,7 @@ export class LlamaHost implements WasiNnHostApi {
         if (m.embed?.key !== plan.key) {
           m.embed?.ctx.close();
           m.embed = undefined;
+          await this.#checkMemory(m, plan.opts);
           this.#nativeLogLevel(cfg);
           m.embed = {
             key: plan.key,
@@ -1219,6 +1263,7 @@ export class LlamaHost implements WasiNnHostApi {
       if (m.embed?.key !== plan.key) {
         m.embed?.ctx.close();
         m.embed = undefined;
+        this.#checkKv(m, plan.opts);
         this.#nativeLogLevel(cfg);
         m.embed = {
           key: plan.key,
@@ -1256,6 +1301,7 @@ export class LlamaHost implements WasiNnHostApi {
       s.sync?.ctx.close();
       s.sync = undefined;
       try {
+        this.#checkKv(s.model, opts);
         this.#nativeLogLevel(cfg);
         const ctx = Context.createSync(s.model.model, opts);
         s.sync = { key, ctx, nCtx: Math.min(opts.nCtx!, ctx.nCtx), cached: [] };
@@ -1397,6 +1443,7 @@ export class LlamaHost implements WasiNnHostApi {
     const s = this.#session(ctx);
     this.#ready(s, "compute_single");
     const cfg = this.#config(s);
+    this.#noEmbeddingStream(cfg);
     const context = this.#syncContext(s, cfg);
     const nCtx = s.sync!.nCtx;
     if (!s.sync!.stream) {
@@ -1446,6 +1493,16 @@ export class LlamaHost implements WasiNnHostApi {
     stream.ended = step.stop;
   }
 
+  /** compute_single streams generated tokens; an embedding comes whole from compute. */
+  #noEmbeddingStream(cfg: ConfigValues): void {
+    if (cfg.embedding) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "this session's config asks for an embedding (embedding: true): call compute, not compute_single",
+      );
+    }
+  }
+
   /** Ends a blocking stream: EndOfSequence, or ContextFull. */
   #endSyncStream(s: Session, stop: GenerationStop, nCtx: number): never {
     const stream = s.sync?.stream;
@@ -1479,6 +1536,7 @@ export class LlamaHost implements WasiNnHostApi {
     try {
       if (!s.stream) {
         const cfg = this.#config(s);
+        this.#noEmbeddingStream(cfg);
         s.output = new Uint8Array(0);
         s.outputTokens = 0;
         s.lastPiece = new Uint8Array(0);
@@ -1591,11 +1649,12 @@ export class LlamaHost implements WasiNnHostApi {
         : runtimeConfig as never,
       "runtime config",
     );
+    this.#warnModelKeys(runtime, "runtime config");
     if (s.running > 0) {
       throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
     }
     s.endStream();
-    this.#setPrompt(s, prompt);
+    this.#setPrompt(s, prompt, runtime);
     try {
       await this.#compute(s, runtime);
     } catch (err) {

@@ -117,6 +117,8 @@ export interface TaskSpec {
   priority?: number;
   /** Cancels the task (queued or running). */
   signal?: AbortSignal;
+  /** Tasks allowed to wait when this one comes (default: the scheduler's maxQueue). */
+  maxQueue?: number;
   /** Longest wait in the queue before Busy. */
   queueTimeoutMs?: number;
   /** Reuse the session's cached prefix (default true). */
@@ -416,10 +418,11 @@ export class Scheduler {
     }
     // Tasks that a free slot will take at the next step are not waiting.
     const waiting = this.#queue.size - this.#freeSlots();
-    if (waiting >= this.#opts.maxQueue) {
+    const maxQueue = spec.maxQueue ?? this.#opts.maxQueue;
+    if (waiting >= maxQueue) {
       throw new WasiNnError(
         Errno.Busy,
-        `${waiting} tasks are already waiting (max_queue ${this.#opts.maxQueue}); retry later`,
+        `${waiting} tasks are already waiting (max_queue ${maxQueue}); retry later`,
       );
     }
     const limit = this.nCtxPerSeq - 4;

@@ -622,3 +622,77 @@ Deno.test("blocking compute reuses the cached prompt on the next turn, and gives
   h.resetSession(c);
   assert.equal(turn(c, t2).meta.cached_tokens, 0);
 });
+
+Deno.test("max_queue applies per request, on the same shared context", async () => {
+  using h = await host();
+  const g = await h.loadByName(
+    "default",
+    '{"temp":0,"ctx-size":256,"parallel":1}',
+  );
+  const a = openSession(h, g, "Once upon a time", {
+    n_predict: 150,
+    ignore_eos: true,
+  });
+  const b = openSession(h, g, "Hello", { n_predict: 2, max_queue: 1 });
+  const c = openSession(h, g, "Hello", { n_predict: 2 });
+  const first = h.compute(a);
+  const running = async () =>
+    (await h.statusWithSchedulers()).models[0]?.schedulers[0]?.running ?? 0;
+  while (await running() === 0) await new Promise((r) => setTimeout(r, 1));
+  const second = h.compute(c); // waits for the slot
+  // One task waits already: b allows one, so it is refused.
+  await assert.rejects(h.compute(b), isErrno(Errno.Busy));
+  await Promise.all([first, second]);
+  assert.equal(
+    JSON.parse(dec.decode(h.getOutput(a, 1))).output_tokens,
+    150,
+  );
+  const st = await h.statusWithSchedulers();
+  assert.equal(st.models[0].schedulers.length, 1);
+});
+
+Deno.test("per-session config: model keys are flagged, a per-call chat_template applies, compute_single refuses an embedding", async () => {
+  const records: string[] = [];
+  using h = await host({ log: (_l: string, m: string) => records.push(m) });
+  const g = await h.loadByName("default", '{"temp":0,"n_predict":1}');
+  const c = openSession(h, g, "Hi", { n_gpu_layers: 0, use_mmap: false });
+  assert.equal(
+    records.filter((m) => /'n_gpu_layers' applies when the model loads/.test(m))
+      .length,
+    1,
+  );
+  assert.ok(
+    records.some((m) => /'use_mmap' applies when the model loads/.test(m)),
+  );
+  const messages = [{ role: "user", content: "hello" }];
+  const plain = await h.runInference(c, messages);
+  const custom = await h.runInference(c, messages, {
+    chat_template: "{% for m in messages %}<<{{ m.content }}>>{% endfor %}",
+  });
+  // "<<hello>>" tokenizes differently from the model's [INST] template.
+  assert.notEqual(custom.metadata.input_tokens, plain.metadata.input_tokens);
+  const e = openSession(h, g, "embed me", { embedding: true });
+  await assert.rejects(h.computeSingle(e), isErrno(Errno.InvalidArgument));
+  assert.throws(() => h.computeSingleSync(e), isErrno(Errno.InvalidArgument));
+});
+
+Deno.test("the memory check counts the KV cache types asked for, on every path", async () => {
+  using h = await host({ hostConfig: { max_memory_mb: 110 } });
+  const g = await h.loadByName("default", '{"ctx-size":65536,"parallel":1}');
+  // f16 K and V: 32 MiB for 65536 tokens of the tiny model, plus about 66
+  // MiB of compute buffers (logits for a 512-token batch). It fits.
+  await h.compute(openSession(h, g, "hi", { n_predict: 1 }));
+  // f32: 64 MiB of KV, and the compute buffers. It does not.
+  const f32 = { n_predict: 1, "cache-type-k": "f32", "cache-type-v": "f32" };
+  const refused = (e: unknown) =>
+    e instanceof WasiNnError &&
+    /needs about \d+ MiB but 110 MiB is free/.test(e.message);
+  await assert.rejects(h.compute(openSession(h, g, "hi", f32)), refused);
+  await assert.rejects(
+    h.compute(openSession(h, g, "hi", { ...f32, embedding: true })),
+    refused,
+  );
+  // Blocking contexts get the KV bound: 256 MiB of f32 KV for 262144 tokens.
+  const huge = { ...f32, "ctx-size": 262144 };
+  assert.throws(() => h.computeSync(openSession(h, g, "hi", huge)), refused);
+});
