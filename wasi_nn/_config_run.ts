@@ -38,6 +38,24 @@ export type TaskOptions =
   };
 
 /**
+ * The stopping criteria of `compute_single`: as in WasmEdge, n-predict and
+ * stop strings (reverse-prompt) are the guest's to apply, since each piece is
+ * handed out as it comes; stop tokens, the time limit and the loop detector
+ * still apply.
+ *
+ * @example
+ * ```ts
+ * import { singleStop } from "./_config_run.ts";
+ * console.log(singleStop({ n_predict: 8, stop: ["x"], stop_token_ids: [2] }));
+ * // { nPredict: -1, stopTokens: [ 2 ], tMaxPredictMs: undefined, loop: undefined }
+ * ```
+ */
+export function singleStop(cfg: ConfigValues): StopOptions {
+  const { stopTokens, tMaxPredictMs, loop } = taskOptions(cfg).stop;
+  return { nPredict: -1, stopTokens, tMaxPredictMs, loop };
+}
+
+/**
  * The generation options a config asks for. `reverse_prompt` (WasmEdge) stays
  * in the output; the server's `stop` strings do not.
  */

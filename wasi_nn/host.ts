@@ -49,7 +49,7 @@ import {
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
 import { contextOptions } from "./_config_context.ts";
-import { taskOptions } from "./_config_run.ts";
+import { singleStop, taskOptions } from "./_config_run.ts";
 import { specOf } from "./_config_keys.ts";
 import { ggmlTypeLayout } from "../gguf/ggml_type.ts";
 import { modelConfig } from "./config_layers.ts";
@@ -1460,13 +1460,8 @@ export class LlamaHost implements WasiNnHostApi {
         throw e;
       }
       for (const t of s.prompt) sampler.accept(t);
-      // As in JSPI mode: n-predict and reverse-prompt are ignored, the guest
-      // decides when to stop.
       const gen = new Generation(s.model.model, {
-        stop: {
-          nPredict: -1,
-          stopTokens: taskOptions(checked).stop.stopTokens,
-        },
+        stop: singleStop(checked),
         ignoreEos: Boolean(checked.ignore_eos),
       });
       s.sync!.stream = { sampler, gen, pos: s.prompt.length };
@@ -1545,14 +1540,13 @@ export class LlamaHost implements WasiNnHostApi {
         const checked = this.#check(s, cfg, sched.nCtxPerSeq);
         const sampler = this.#sampler(s.model.model, checked, sched.nCtxPerSeq);
         const opts = taskOptions(checked);
-        // In single mode n-predict and reverse-prompt are ignored: the guest decides when to stop.
         try {
           const task = sched.submit({
             owner,
             prompt: s.prompt,
             sampler,
             ...opts,
-            stop: { nPredict: -1, stopTokens: opts.stop.stopTokens },
+            stop: singleStop(checked),
             onDemand: true,
             signal: this.#signal(s),
           });

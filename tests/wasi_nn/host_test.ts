@@ -696,3 +696,36 @@ Deno.test("the memory check counts the KV cache types asked for, on every path",
   const huge = { ...f32, "ctx-size": 262144 };
   assert.throws(() => h.computeSync(openSession(h, g, "hi", huge)), refused);
 });
+
+Deno.test("compute_single applies the loop detector, JSPI and blocking; stop strings stay the guest's", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
+  const base = await h.runInference(
+    h.initExecutionContext(g),
+    "Once upon a time",
+    { n_predict: 1, n_probs: 1 },
+  );
+  const forced = base.metadata.probs![0].token;
+  for (const sync of [false, true]) {
+    const c = openSession(h, g, "Once upon a time", {
+      logit_bias: [[forced, 100]],
+      loop_max_cycle: 2,
+      loop_repeats: 4,
+      stop: [base.text], // ignored in single mode, as in WasmEdge
+    });
+    let pieces = 0, errno = 0;
+    for (; pieces < 50; pieces++) {
+      try {
+        if (sync) h.computeSingleSync(c);
+        else await h.computeSingle(c);
+      } catch (e) {
+        errno = (e as WasiNnError).errno;
+        break;
+      }
+    }
+    assert.equal(errno, Errno.EndOfSequence);
+    assert.equal(pieces, 4, `sync ${sync}`);
+    const meta = JSON.parse(dec.decode(h.getOutputSingle(c, 1)));
+    assert.equal(meta.stop_reason, "loop");
+  }
+});
