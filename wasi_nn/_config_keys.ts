@@ -1057,7 +1057,6 @@ export const SPECS: readonly KeySpec[] = [
     max: I32_MAX,
     default: 0,
     server: true,
-    noEffect: NOT_HERE,
   }),
   spec("stream", "bool", "run", "stream tokens as they are generated", {
     default: false,

@@ -72,6 +72,7 @@ export function taskOptions(cfg: ConfigValues): TaskOptions {
       stop: [...reverse, ...stop],
       includeStop: reverse.length > 0 && stop.length === 0,
       stopTokens: cfg.stop_token_ids as number[] | undefined,
+      nIndent: cfg.n_indent as number | undefined,
       tMaxPredictMs: (cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms) as
         | number
         | undefined,

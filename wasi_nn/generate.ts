@@ -39,6 +39,8 @@ export interface GenerateOptions {
   stopTokens?: number[];
   /** Stop after this many ms of generation (`t_max_predict_ms`). */
   tMaxPredictMs?: number;
+  /** Lines after the first need this much indentation, or the output ends there (`n_indent`). */
+  nIndent?: number;
   /** Stop when the tail repeats a cycle of up to `maxCycle` tokens `repeats` times. */
   loop?: { maxCycle: number; repeats: number };
   /** Do not stop at end-of-generation tokens. */
@@ -146,6 +148,7 @@ export async function generateAfterPrompt(
       stopTokens: options.stopTokens,
       nPredict: options.nPredict,
       tMaxPredictMs: options.tMaxPredictMs,
+      nIndent: options.nIndent,
       loop: options.loop,
     },
     ignoreEos: options.ignoreEos,

@@ -24,6 +24,7 @@ export type StopReason =
   | "stop_token"
   | "loop"
   | "time_limit"
+  | "indent"
   | "context_full"
   | "cancelled";
 
@@ -39,6 +40,12 @@ export interface StopOptions {
   nPredict?: number;
   /** Stop after this many ms of generation (`t_max_predict_ms`); 0 or unset = no limit. */
   tMaxPredictMs?: number;
+  /**
+   * The server's `n_indent`: every line after the first must start with at
+   * least this many spaces or tabs; the first line that does not ends the
+   * output there (reason "indent"). 0 or unset = off.
+   */
+  nIndent?: number;
   /** Repetition-loop detector: stop when the tail repeats a cycle of up to `maxCycle` tokens `repeats` times. Off when unset. */
   loop?: { maxCycle: number; repeats: number };
   /** Clock (ms), injectable for tests. */
@@ -64,6 +71,9 @@ export class StopChecker {
   #maxStop: number;
   #now: () => number;
   #final?: number;
+  /** n_indent: the start of a line not checked yet (-1: none), and where to look for the next newline. */
+  #line = -1;
+  #searchFrom = 0;
 
   /** Creates a checker; the time limit starts now. */
   constructor(options: StopOptions = {}) {
@@ -123,6 +133,11 @@ export class StopChecker {
         };
       }
     }
+    const cut = this.#indentCut();
+    if (cut !== undefined) {
+      this.#final = cut;
+      return { emit: this.#release(cut), stop: { reason: "indent" } };
+    }
     if (this.#opts.stopTokens?.includes(token)) {
       return {
         emit: this.flush(),
@@ -145,6 +160,35 @@ export class StopChecker {
       return { reason: "loop" };
     }
     return undefined;
+  }
+
+  /**
+   * n_indent: where to cut the text when a line (after the first) starts with
+   * less indentation than asked, as the server does (after the indentation
+   * the line has). Lines are checked once their first character after the
+   * indentation is there.
+   */
+  #indentCut(): number | undefined {
+    const need = this.#opts.nIndent ?? 0;
+    if (need <= 0) return undefined;
+    const text = this.#text;
+    for (;;) {
+      if (this.#line < 0) {
+        const nl = text.indexOf("\n", this.#searchFrom);
+        if (nl < 0) {
+          this.#searchFrom = text.length;
+          return undefined;
+        }
+        this.#line = this.#searchFrom = nl + 1;
+      }
+      let pos = this.#line;
+      while (pos < text.length && (text[pos] === " " || text[pos] === "\t")) {
+        pos++;
+      }
+      if (pos >= text.length) return undefined; // the line is not there yet
+      if (pos - this.#line < need) return pos;
+      this.#line = -1;
+    }
   }
 
   /** Length of the longest suffix of the text that could still become a stop string. */

@@ -729,3 +729,20 @@ Deno.test("compute_single applies the loop detector, JSPI and blocking; stop str
     assert.equal(meta.stop_reason, "loop");
   }
 });
+
+Deno.test("n_indent reaches the generation: forced newlines end at the first unindented line", async () => {
+  using h = await host();
+  using model = await Model.load(await tinyModel());
+  const nl = model.tokenize("\n", { addSpecial: false, parseSpecial: false })
+    .at(-1)!;
+  assert.equal(model.tokenToPiece(nl), "\n");
+  const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
+  const r = await h.runInference(h.initExecutionContext(g), "Hi", {
+    n_predict: 10,
+    logit_bias: [[nl, 100]],
+    n_indent: 1,
+  });
+  assert.equal(r.metadata.stop_reason, "indent");
+  assert.equal(r.text, "\n");
+  assert.equal(r.metadata.output_tokens, 2);
+});

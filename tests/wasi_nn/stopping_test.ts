@@ -75,3 +75,36 @@ Deno.test("the loop detector finds repeated cycles and nothing else", () => {
   }
   assert.equal(stop?.reason, "loop");
 });
+
+Deno.test("n_indent: a later line with less indentation ends the output there, as the server cuts it", () => {
+  const run = (pieces: string[], nIndent: number) => {
+    const s = new StopChecker({ nIndent });
+    let emitted = "";
+    let stop;
+    for (const [i, p] of pieces.entries()) {
+      const step = s.push(i, enc.encode(p));
+      emitted += step.emit;
+      if (step.stop) {
+        stop = step.stop;
+        break;
+      }
+    }
+    emitted += s.flush();
+    return { text: s.text, emitted, stop, tokens: s.tokens.length };
+  };
+  // The first line is not checked; "x" starts a line with no indentation.
+  const code = ["def f():", "\n  ", "return 1", "\n", "x", " = 2"];
+  const r = run(code, 2);
+  assert.equal(r.stop?.reason, "indent");
+  assert.equal(r.text, "def f():\n  return 1\n");
+  assert.equal(r.emitted, r.text);
+  assert.equal(r.tokens, 5);
+  // Enough indentation on every line: no stop; 0 is off.
+  assert.equal(run(["a\n  b\n   c\n\tx"], 1).stop, undefined);
+  assert.equal(run(code, 0).stop, undefined);
+  // The server keeps the indentation of the cut line: a line of one space when 2 are needed.
+  const one = run(["f():\n", "  a\n", " b"], 2);
+  assert.equal(one.text, "f():\n  a\n ");
+  // Several lines in one token are each checked.
+  assert.equal(run(["x\n  a\nb\n  c"], 2).text, "x\n  a\n");
+});
