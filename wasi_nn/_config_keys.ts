@@ -1022,7 +1022,7 @@ export const SPECS: readonly KeySpec[] = [
     "t_max_predict_ms",
     "int",
     "run",
-    "time limit of the generation phase in ms (-1 = none)",
+    "time limit of the generation phase in ms (-1 = none); a hard limit here, where the server waits for the next newline",
     {
       min: -1,
       max: Number.MAX_SAFE_INTEGER,
