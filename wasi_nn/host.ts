@@ -51,7 +51,7 @@ import { checkConfig } from "./config_check.ts";
 import { contextOptions } from "./_config_context.ts";
 import { singleStop, taskOptions } from "./_config_run.ts";
 import { specOf } from "./_config_keys.ts";
-import { ggmlTypeLayout } from "../gguf/ggml_type.ts";
+import { kvCacheBytes } from "./_kv_memory.ts";
 import { modelConfig } from "./config_layers.ts";
 import {
   type ChatMessage,
@@ -166,6 +166,8 @@ export interface HostStatus {
     schedulers: {
       nSeq: number;
       nCtxPerSeq: number;
+      /** Bytes of its KV cache. */
+      kvBytes: number;
       steps: number;
       decoded: number;
       queued: number;
@@ -661,14 +663,7 @@ export class LlamaHost implements WasiNnHostApi {
         `ctx-size x parallel = ${nCtx} tokens exceeds llama.cpp's limit of ${0x7fffffff}; lower ctx-size or parallel`,
       );
     }
-    const info = m.model.info;
-    const headDim = info.n_head > 0 ? info.n_embd / info.n_head : info.n_embd;
-    const perValue = (type = 1) => {
-      const l = ggmlTypeLayout(type) ?? { blockSize: 1, typeSize: 2 };
-      return l.typeSize / l.blockSize;
-    };
-    const kv = nCtx * info.n_layer * headDim * info.n_head_kv *
-      (perValue(o.typeK) + perValue(o.typeV));
+    const kv = kvCacheBytes(m.model.info, nCtx, o.typeK, o.typeV);
     const free = this.#freeMemory(Deno.systemMemoryInfo().available);
     if (kv > free) throw this.#refuse(m, nCtx, nSeq, kv, free);
   }
@@ -1738,6 +1733,7 @@ export class LlamaHost implements WasiNnHostApi {
           st.models[i].schedulers.push({
             nSeq: s.nSeq,
             nCtxPerSeq: s.nCtxPerSeq,
+            kvBytes: s.kvBytes,
             ...s.stats,
           });
         } catch { /* failed to create */ }

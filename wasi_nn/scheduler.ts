@@ -48,6 +48,7 @@ import { PriorityQueue } from "./priority_queue.ts";
 import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
 import { Generation, shiftSpan } from "./_generation.ts";
+import { kvCacheBytes } from "./_kv_memory.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -309,6 +310,16 @@ export class Scheduler {
     return Math.min(
       this.#opts.nCtxPerSeq,
       Math.floor(this.#ctx.nCtx / this.#opts.nSeq),
+    );
+  }
+
+  /** Bytes of the shared context's KV cache (every slot's cells, of the cache types asked for). */
+  get kvBytes(): number {
+    return kvCacheBytes(
+      this.#model.info,
+      this.#ctx.nCtx,
+      this.#opts.context?.typeK,
+      this.#opts.context?.typeV,
     );
   }
 

@@ -457,6 +457,7 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
 
 Deno.test("the config's context keys reach the sessions' context: cache_type_k f32 grows the saved KV", async () => {
   const size: Record<string, number> = {};
+  const kv: Record<string, number> = {};
   for (const type of ["f16", "f32"]) {
     using h = await host();
     const g = await h.loadByName(
@@ -474,12 +475,17 @@ Deno.test("the config's context keys reach the sessions' context: cache_type_k f
     try {
       await h.saveSession(c, file);
       size[type] = (await Deno.stat(file)).size;
+      kv[type] = (await h.statusWithSchedulers()).models[0].schedulers[0]
+        .kvBytes;
     } finally {
       await Deno.remove(file);
     }
   }
   // K in f32 takes 4 bytes a value instead of 2 (V stays f16): 1.5 times the KV.
   assert.ok(size.f32 > size.f16 * 1.2, JSON.stringify(size));
+  // The status view: 4 sessions x 256 cells x 2 layers x 64 values, K + V.
+  assert.equal(kv.f16, 4 * 256 * 2 * 64 * (2 + 2));
+  assert.equal(kv.f32, 4 * 256 * 2 * 64 * (4 + 2));
 });
 
 Deno.test("pooled embeddings: last equals no pooling's last token, mean differs; names and numbers, JSPI and blocking", async () => {
