@@ -1236,11 +1236,13 @@ export const SPECS: readonly KeySpec[] = [
       noEffect: HOST_TODO,
     },
   ),
-  spec("max_cache_tokens", "int", "host", "most cached tokens", {
-    min: 1024,
-    max: 1000000,
-    noEffect: HOST_TODO,
-  }),
+  spec(
+    "max_cache_tokens",
+    "int",
+    "host",
+    "most tokens idle sessions keep cached per model and context shape (least recently used go first)",
+    { min: 1024, max: 1000000 },
+  ),
   spec(
     "enable_partial_cache_deletion",
     "bool",
@@ -1263,19 +1265,17 @@ export const SPECS: readonly KeySpec[] = [
     "memory_pressure_threshold",
     "number",
     "host",
-    "memory pressure threshold (fraction)",
-    {
-      min: 0.5,
-      max: 0.95,
-      noEffect: HOST_TODO,
-    },
+    "fraction of the machine's memory in use above which idle sessions lose their cache after each request",
+    { min: 0.5, max: 0.95 },
   ),
   spec("batch_processing", "bool", "host", "batch requests together", {}),
-  spec("batch_timeout_ms", "int", "host", "longest wait for a batch in ms", {
-    min: 10,
-    max: 1000,
-    noEffect: HOST_TODO,
-  }),
+  spec(
+    "batch_timeout_ms",
+    "int",
+    "host",
+    "longest wait in ms for more requests before an idle scheduler's first decode",
+    { min: 10, max: 1000 },
+  ),
 ];
 
 /** Section names of the original project's nested style (and sub-sections such as `dynatemp`). */

@@ -619,6 +619,10 @@ export class LlamaHost implements WasiNnHostApi {
       poll: o.poll,
       flashAttn: o.flashAttn,
       context: o,
+      // The original project's cache and batching keys.
+      maxCacheTokens: cfg.max_cache_tokens as number | undefined,
+      batchWaitMs: cfg.batch_timeout_ms as number | undefined,
+      pressure: cfg.memory_pressure_threshold as number | undefined,
     };
     const key = JSON.stringify(shape);
     let s = m.schedulers.get(key);
@@ -637,7 +641,13 @@ export class LlamaHost implements WasiNnHostApi {
         }
         this.#nativeLogLevel(cfg);
         try {
-          return await Scheduler.create(m.model, shape);
+          const threshold = shape.pressure;
+          return await Scheduler.create(m.model, {
+            ...shape,
+            memoryPressure: threshold === undefined
+              ? undefined
+              : () => memoryInUse() > threshold,
+          });
         } catch (e) {
           throw toWasiNn(e);
         } finally {
@@ -1795,6 +1805,12 @@ export class LlamaHost implements WasiNnHostApi {
 }
 
 /** Threads to use: as asked, but never more than the CPUs (extra threads only spin). */
+/** The fraction of the machine's memory in use (0..1). */
+function memoryInUse(): number {
+  const m = Deno.systemMemoryInfo();
+  return m.total > 0 ? 1 - m.available / m.total : 0;
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }

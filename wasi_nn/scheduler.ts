@@ -74,6 +74,23 @@ export interface SchedulerOptions {
    * fields above; the KV cache is never unified and never computes embeddings.
    */
   context?: ContextOptions;
+  /**
+   * The most tokens that idle sessions may keep cached in this context's
+   * slots; beyond it, the least recently used idle sessions lose their cache
+   * (the original project's `max_cache_tokens`). Default: no limit.
+   */
+  maxCacheTokens?: number;
+  /**
+   * Asked after every task: when true (memory is short), every idle session
+   * loses its cache, so llama.cpp's KV cells can be reused at once.
+   */
+  memoryPressure?: () => boolean;
+  /**
+   * When the scheduler is idle and a task comes, wait up to this long for
+   * more tasks before the first decode, so they share it (the original
+   * project's `batch_timeout_ms`). Default 0: the same turn of the event loop.
+   */
+  batchWaitMs?: number;
   /** Tasks allowed to wait; one more is refused with Busy. Default 256. */
   maxQueue?: number;
   /** Milliseconds of waiting worth one priority level. Default 5000. */
@@ -521,8 +538,10 @@ export class Scheduler {
       this.#running = true;
       // Start on the next microtask: tasks submitted in the same turn (say
       // Promise.all over several sessions) share the first batch, as the
-      // server's slots do when requests arrive together.
-      queueMicrotask(() => this.#run());
+      // server's slots do when requests arrive together; or after batchWaitMs.
+      const wait = this.#opts.batchWaitMs ?? 0;
+      if (wait > 0) setTimeout(() => this.#run(), wait);
+      else queueMicrotask(() => this.#run());
     }
   }
 
@@ -534,6 +553,34 @@ export class Scheduler {
       // A task submitted while the loop was finishing must not be left waiting.
       if (this.#queue.size > 0 && !this.#closed) this.#kick();
     });
+  }
+
+  /**
+   * Frees idle sessions' slots: all of them under memory pressure, otherwise
+   * the least recently used ones until the cached tokens of idle sessions fit
+   * in maxCacheTokens. Returns how many slots were freed.
+   */
+  #trimCache(): number {
+    const idle = this.#slots.filter((o): o is SlotOwner =>
+      o !== undefined && !o.running
+    );
+    if (idle.length === 0) return 0;
+    if (this.#opts.memoryPressure?.()) {
+      for (const o of idle) this.#freeSlot(o);
+      return idle.length;
+    }
+    const max = this.#opts.maxCacheTokens;
+    if (max === undefined) return 0;
+    let total = idle.reduce((n, o) => n + o.cached.length, 0);
+    let freed = 0;
+    idle.sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const o of idle) {
+      if (total <= max) break;
+      total -= o.cached.length;
+      this.#freeSlot(o);
+      freed++;
+    }
+    return freed;
   }
 
   /** Finds a slot for an owner: its own, a free one, or the least recently used idle one. */
@@ -803,6 +850,7 @@ export class Scheduler {
     const owner = t.spec.owner;
     owner.running = undefined;
     owner.lastUsed = this.#now();
+    this.#trimCache();
     const end = this.#now();
     const start = t.firstToken || end;
     const n = t.gen.tokens.length;

@@ -752,3 +752,21 @@ Deno.test("n_indent reaches the generation: forced newlines end at the first uni
   assert.equal(r.text, "\n");
   assert.equal(r.metadata.output_tokens, 2);
 });
+
+Deno.test("the original project's batch_timeout_ms and max_cache_tokens reach the scheduler", async () => {
+  using h = await host({
+    hostConfig: { batch_timeout_ms: 200, max_cache_tokens: 1024 },
+  });
+  const g = await h.loadByName("default", '{"temp":0,"n_predict":1}');
+  const a = h.runInference(h.initExecutionContext(g), "Once upon a time");
+  await new Promise((r) => setTimeout(r, 1));
+  const b = h.runInference(h.initExecutionContext(g), "In a galaxy far away");
+  await Promise.all([a, b]);
+  const [sched] = (await h.statusWithSchedulers()).models[0].schedulers;
+  assert.equal(sched.steps, 1);
+  // 1024 tokens of cache: a long idle session is dropped, a short one kept.
+  const long = h.initExecutionContext(g);
+  await h.runInference(long, "word ".repeat(1100), { "ctx-size": 2048 });
+  const st = h.status();
+  assert.equal(st.sessions.find((s) => s.handle === long)?.cachedTokens, 0);
+});

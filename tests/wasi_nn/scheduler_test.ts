@@ -454,3 +454,83 @@ Deno.test("a context shift keeps the BOS and n_keep tokens, as the server does (
     model.close();
   }
 });
+
+Deno.test("maxCacheTokens frees the least recently used idle sessions; memory pressure frees them all", async () => {
+  const model = await Model.load(await tinyModel());
+  let pressure = false;
+  const sched = await Scheduler.create(model, {
+    nSeq: 4,
+    nCtxPerSeq: 128,
+    maxCacheTokens: 20,
+    memoryPressure: () => pressure,
+  });
+  try {
+    const owners = PROMPTS.slice(0, 3).map((_, i) => sched.newOwner(`c${i}`));
+    for (const [i, owner] of owners.entries()) {
+      const sampler = greedy(model);
+      await sched.submit({
+        owner,
+        prompt: model.tokenize(PROMPTS[i]),
+        sampler,
+        stop: { nPredict: 2 },
+      }).result;
+      sampler.close();
+      const cached = owners.reduce((n, o) => n + o.cached.length, 0);
+      assert.ok(cached <= 20, `${cached} tokens cached after task ${i}`);
+      assert.ok(owner.slot !== undefined, "the newest session keeps its slot");
+    }
+    // Each session holds about 10 tokens: the oldest ones were freed.
+    assert.equal(owners[0].slot, undefined);
+    assert.deepEqual(owners[0].cached, []);
+    pressure = true;
+    const last = sched.newOwner("last");
+    const sampler = greedy(model);
+    await sched.submit({
+      owner: last,
+      prompt: model.tokenize("pressure"),
+      sampler,
+      stop: { nPredict: 1 },
+    }).result;
+    sampler.close();
+    assert.equal(sched.stats.slotsUsed, 0);
+    assert.ok([...owners, last].every((o) => o.slot === undefined));
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
+
+Deno.test("batchWaitMs: a task that comes soon after shares the first decode", async () => {
+  const model = await Model.load(await tinyModel());
+  const steps = async (batchWaitMs?: number) => {
+    const sched = await Scheduler.create(model, {
+      nSeq: 2,
+      nCtxPerSeq: 128,
+      batchWaitMs,
+    });
+    try {
+      const samplers = [greedy(model), greedy(model)];
+      const run = (i: number) =>
+        sched.submit({
+          owner: sched.newOwner(`w${i}`),
+          prompt: model.tokenize(PROMPTS[i]),
+          sampler: samplers[i],
+          stop: { nPredict: 1 },
+        }).result;
+      const first = run(0);
+      await new Promise((r) => setTimeout(r, 1));
+      // The first task may have run already without a wait.
+      await Promise.all([first, run(1)]);
+      samplers.forEach((s) => s.close());
+      return sched.stats.steps;
+    } finally {
+      sched.close();
+    }
+  };
+  try {
+    assert.equal(await steps(200), 1);
+    assert.equal(await steps(undefined), 2);
+  } finally {
+    model.close();
+  }
+});
