@@ -296,7 +296,6 @@ export const GGML_CACHE_TYPE: Readonly<Record<string, number>> = {
 };
 
 const NOT_HERE = "this host does not implement it";
-const HOST_TODO = "reserved for the host's session scheduler";
 
 // ---- the table ------------------------------------------------------------------
 
@@ -1191,10 +1190,13 @@ export const SPECS: readonly KeySpec[] = [
     "bool",
     "host",
     "fair scheduling across users",
-    { noEffect: HOST_TODO },
+    {
+      noEffect:
+        "a session has at most one task at a time, so FIFO within a priority level (with aging) is already fair",
+    },
   ),
   spec("auto_queue_cleanup", "bool", "host", "drop expired tasks", {
-    noEffect: HOST_TODO,
+    noEffect: "tasks waiting longer than queue_timeout_ms are always dropped",
   }),
   spec(
     "queue_warning_threshold",
@@ -1223,7 +1225,8 @@ export const SPECS: readonly KeySpec[] = [
     "session cache replacement strategy",
     {
       oneOf: ["lru", "fifo", "smart"],
-      noEffect: HOST_TODO,
+      noEffect:
+        "idle sessions' caches are always replaced least recently used first",
     },
   ),
   spec(
@@ -1233,7 +1236,8 @@ export const SPECS: readonly KeySpec[] = [
     "session cache deletion strategy",
     {
       oneOf: ["lru", "fifo", "smart"],
-      noEffect: HOST_TODO,
+      noEffect:
+        "idle sessions' caches are always deleted least recently used first",
     },
   ),
   spec(
@@ -1248,7 +1252,10 @@ export const SPECS: readonly KeySpec[] = [
     "bool",
     "host",
     "allow partial cache deletion",
-    { noEffect: HOST_TODO },
+    {
+      noEffect:
+        "a session's cache is always cut where the new prompt differs, and the rest kept",
+    },
   ),
   spec(
     "enable_token_cache_reuse",
