@@ -169,6 +169,8 @@ export interface HostStatus {
       /** Bytes of its KV cache. */
       kvBytes: number;
       steps: number;
+      /** Of those, blocking calls (short generation steps). */
+      blockingSteps: number;
       decoded: number;
       queued: number;
       running: number;

@@ -103,6 +103,13 @@ export interface SchedulerOptions {
    * always non-blocking. false: every decode is non-blocking.
    */
   blockingSteps?: boolean;
+  /**
+   * A generation step runs blocking only while the last one took less than
+   * this (default 50 ms): a big model's steps are long, and blocking the
+   * event loop that long would stall the program; a non-blocking call's
+   * thread hops cost little next to such a step.
+   */
+  blockingStepMaxMs?: number;
 }
 
 /** A session's claim on a slot: its KV sequence and the tokens in it. */
@@ -273,6 +280,8 @@ export class Scheduler {
   #steps = 0;
   #lastYield = 0;
   #decoded = 0;
+  #blocking = 0;
+  #lastStepMs = 0;
 
   private constructor(model: Model, ctx: Context, opts: SchedulerOptions) {
     this.#model = model;
@@ -345,9 +354,10 @@ export class Scheduler {
     return this.#opts.nSeq;
   }
 
-  /** Counters: decode steps and tokens decoded so far, tasks waiting and running. */
+  /** Counters: decode steps (and how many were blocking calls) and tokens decoded so far, tasks waiting and running. */
   get stats(): {
     steps: number;
+    blockingSteps: number;
     decoded: number;
     queued: number;
     running: number;
@@ -355,6 +365,7 @@ export class Scheduler {
   } {
     return {
       steps: this.#steps,
+      blockingSteps: this.#blocking,
       decoded: this.#decoded,
       queued: this.#queue.size,
       running: this.#active.size,
@@ -765,12 +776,18 @@ export class Scheduler {
           seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
           logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
         };
-        if (this.#opts.blockingSteps !== false && n <= this.#opts.nSeq) {
+        const block = this.#opts.blockingSteps !== false &&
+          n <= this.#opts.nSeq &&
+          this.#lastStepMs < (this.#opts.blockingStepMaxMs ?? 50);
+        const t0 = performance.now();
+        if (block) {
           // A generation step (one token per running session) takes a few
           // milliseconds: a blocking call, then one turn of the event loop,
           // is much faster than a non-blocking call's two thread hops, and the
           // event loop still runs between steps.
           this.#ctx.decodeSync(batch);
+          this.#lastStepMs = performance.now() - t0;
+          this.#blocking++;
           // Yield every few milliseconds rather than every step: a long pause
           // lets the thread pool fall asleep, and waking it costs more than
           // the step. Timers and I/O still run at least every ~5 ms.
@@ -781,6 +798,8 @@ export class Scheduler {
           }
         } else {
           await this.#ctx.decode(batch);
+          // A generation step's time, to choose blocking again when it is short.
+          if (n <= this.#opts.nSeq) this.#lastStepMs = performance.now() - t0;
         }
         this.#steps++;
         this.#decoded += n;

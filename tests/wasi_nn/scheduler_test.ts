@@ -534,3 +534,41 @@ Deno.test("batchWaitMs: a task that comes soon after shares the first decode", a
     model.close();
   }
 });
+
+Deno.test("generation steps block only while they are short (blockingStepMaxMs)", async () => {
+  const model = await Model.load(await tinyModel());
+  const run = async (blockingStepMaxMs?: number) => {
+    const sched = await Scheduler.create(model, {
+      nSeq: 1,
+      nCtxPerSeq: 128,
+      blockingStepMaxMs,
+    });
+    try {
+      const sampler = greedy(model);
+      const r = await sched.submit({
+        owner: sched.newOwner("b"),
+        prompt: model.tokenize("Once upon a time"),
+        sampler,
+        stop: { nPredict: 20 },
+        ignoreEos: true,
+      }).result;
+      sampler.close();
+      assert.equal(r.tokens.length, 20);
+      return sched.stats;
+    } finally {
+      sched.close();
+    }
+  };
+  try {
+    const fast = await run();
+    assert.equal(fast.steps, 20);
+    // All but the prompt's, unless a step took over 50 ms on a busy machine;
+    // the first one always blocks.
+    assert.ok(fast.blockingSteps >= 1 && fast.blockingSteps <= 19);
+    const never = await run(0);
+    assert.equal(never.steps, 20);
+    assert.equal(never.blockingSteps, 0);
+  } finally {
+    model.close();
+  }
+});
