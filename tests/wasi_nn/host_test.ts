@@ -770,3 +770,40 @@ Deno.test("the original project's batch_timeout_ms and max_cache_tokens reach th
   const st = h.status();
   assert.equal(st.sessions.find((s) => s.handle === long)?.cachedTokens, 0);
 });
+
+Deno.test("hot swap while a session streams with compute_single: it ends on the old model; loading, swapping and freeing are logged", async () => {
+  const tiny = await tinyModel();
+  const other = (await ensureModel("tiny", { seed: 7 })).path;
+  let current = tiny;
+  const logs: string[] = [];
+  using h = await LlamaHost.create({
+    registry: { resolve: () => current },
+    log: (_level, msg) => logs.push(msg),
+  });
+  const g = await h.loadByName("default", '{"temp":0,"ignore-eos":true}');
+  const stream = async (c: number, n: number, during?: () => Promise<void>) => {
+    const pieces: string[] = [];
+    for (let i = 0; i < n; i++) {
+      await h.computeSingle(c);
+      pieces.push(dec.decode(h.getOutputSingle(c, 0)));
+      if (i === 2) await during?.();
+    }
+    h.finiSingle(c);
+    return pieces;
+  };
+  const first = openSession(h, g, "Swap while streaming");
+  const reference = await stream(first, 12);
+  h.finalizeExecutionContext(first);
+  const live = openSession(h, g, "Swap while streaming");
+  const swapped = await stream(live, 12, async () => {
+    current = other;
+    await h.reloadModel("default");
+  });
+  assert.deepEqual(swapped, reference, "the stream ended on the old model");
+  const fresh = await stream(openSession(h, g, "Swap while streaming"), 12);
+  assert.notDeepEqual(fresh, reference, "new sessions get the new model");
+  h.finalizeExecutionContext(live);
+  const text = logs.join("\n");
+  assert.match(text, /loaded model 'default'/);
+  assert.match(text, /freed model 'default'/);
+});
