@@ -21,6 +21,9 @@ export function referenceTool(name: string): string | undefined {
   return isFile(p) ? p : undefined;
 }
 
+/** The longest a test's child process may run (then it is killed). */
+export const CHILD_TIMEOUT_MS = 300_000;
+
 /** Runs a command; returns stdout, stderr and the exit code. */
 export async function run(
   cmd: string,
@@ -30,6 +33,8 @@ export async function run(
     args,
     stdout: "piped",
     stderr: "piped",
+    // A hung child fails its test instead of hanging the run.
+    signal: AbortSignal.timeout(CHILD_TIMEOUT_MS),
   }).output();
   const dec = new TextDecoder();
   return {

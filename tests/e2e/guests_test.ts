@@ -16,7 +16,7 @@ import {
   type ProbeLine,
 } from "../guests/probe_output.ts";
 import { paths } from "../../paths.ts";
-import { tinyModel } from "../_helpers.ts";
+import { CHILD_TIMEOUT_MS, tinyModel } from "../_helpers.ts";
 
 const root = paths().root;
 const guests = await buildGuests({ quiet: true });
@@ -45,6 +45,8 @@ async function cli(
     stdout: "piped",
     stderr: "piped",
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    // A hung child fails its test instead of hanging the run.
+    signal: AbortSignal.timeout(CHILD_TIMEOUT_MS),
   });
   const child = cmd.spawn();
   if (opts.stdin !== undefined) {
