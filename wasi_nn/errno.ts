@@ -80,6 +80,10 @@ export class WasiNnError extends Error {
 export function toWasiNn(e: unknown): WasiNnError {
   if (e instanceof WasiNnError) return e;
   if (e instanceof LlamaError) {
+    const explained = explain(e.message);
+    if (explained) {
+      return new WasiNnError(Errno.InvalidArgument, explained, { cause: e });
+    }
     const errno = e.code === Status.NoKvSpace
       ? Errno.ContextFull
       : e.code === Status.InvalidArgument || e.code === Status.Grammar
@@ -92,4 +96,20 @@ export function toWasiNn(e: unknown): WasiNnError {
     String((e as Error)?.message ?? e),
     { cause: e },
   );
+}
+
+/**
+ * llama.cpp refusals that come from a config value, in the config's words:
+ * which field, which value, what is allowed.
+ */
+function explain(message: string): string | undefined {
+  const cache = message.match(
+    /([KV]) cache type (\w+) with block size (\d+) does not divide n_embd_head_[kv]=(\d+)/,
+  );
+  if (cache) {
+    const [, kv, type, block, head] = cache;
+    const field = kv === "K" ? "cache_type_k" : "cache_type_v";
+    return `Field '${field}': ${type} stores blocks of ${block} values, but this model's attention heads have ${head}; use f16, bf16 or f32 for this model (${message})`;
+  }
+  return undefined;
 }

@@ -807,3 +807,15 @@ Deno.test("hot swap while a session streams with compute_single: it ends on the 
   assert.match(text, /loaded model 'default'/);
   assert.match(text, /freed model 'default'/);
 });
+
+Deno.test("a cache type the model's head size cannot take is InvalidArgument naming the field", async () => {
+  using h = await host();
+  const g = await h.loadByName("default", '{"ctx-size":128}');
+  const c = openSession(h, g, "hi", { n_predict: 1, "cache-type-k": "q8_0" });
+  const named = (e: unknown) =>
+    e instanceof WasiNnError && e.errno === Errno.InvalidArgument &&
+    /^Field 'cache_type_k': q8_0 stores blocks of 32 values, but this model's attention heads have 16; use f16, bf16 or f32/
+      .test(e.message);
+  await assert.rejects(h.compute(c), named);
+  assert.throws(() => h.computeSync(c), named);
+});
