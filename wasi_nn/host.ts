@@ -1138,13 +1138,7 @@ export class LlamaHost implements WasiNnHostApi {
             ? (t) => this.#stdout(enc.encode(t))
             : undefined,
         });
-        const warnAt = checked.queue_warning_threshold as number | undefined;
-        if (warnAt !== undefined && sched.stats.queued > warnAt) {
-          this.#log(
-            "warn",
-            `${sched.stats.queued} tasks are waiting for '${s.model.label}' (queue_warning_threshold ${warnAt})`,
-          );
-        }
+        this.#warnQueue(s, sched, checked);
         const r = await task.result;
         s.output = enc.encode(r.text);
         s.outputTokens = r.tokens.length;
@@ -1495,6 +1489,17 @@ export class LlamaHost implements WasiNnHostApi {
     stream.ended = step.stop;
   }
 
+  /** Logs when more tasks wait for the model than queue_warning_threshold. */
+  #warnQueue(s: Session, sched: Scheduler, cfg: ConfigValues): void {
+    const warnAt = cfg.queue_warning_threshold as number | undefined;
+    if (warnAt !== undefined && sched.stats.queued > warnAt) {
+      this.#log(
+        "warn",
+        `${sched.stats.queued} tasks are waiting for '${s.model.label}' (queue_warning_threshold ${warnAt})`,
+      );
+    }
+  }
+
   /** compute_single streams generated tokens; an embedding comes whole from compute. */
   #noEmbeddingStream(cfg: ConfigValues): void {
     if (cfg.embedding) {
@@ -1558,6 +1563,7 @@ export class LlamaHost implements WasiNnHostApi {
             signal: this.#signal(s),
           });
           s.stream = { task, sampler };
+          this.#warnQueue(s, sched, checked);
         } catch (e) {
           sampler.close();
           throw e;

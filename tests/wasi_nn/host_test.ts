@@ -819,3 +819,26 @@ Deno.test("a cache type the model's head size cannot take is InvalidArgument nam
   await assert.rejects(h.compute(c), named);
   assert.throws(() => h.computeSync(c), named);
 });
+
+Deno.test("queue_warning_threshold warns for compute and compute_single", async () => {
+  const warnings: string[] = [];
+  using h = await host({
+    log: (level: string, msg: string) => {
+      if (level === "warn" && /tasks are waiting/.test(msg)) warnings.push(msg);
+    },
+  });
+  const g = await h.loadByName("default", '{"temp":0,"parallel":1}');
+  const cfg = { n_predict: 2, queue_warning_threshold: 1 };
+  const a = h.compute(
+    openSession(h, g, "Once upon a time", { n_predict: 60, ignore_eos: true }),
+  );
+  const running = async () =>
+    (await h.statusWithSchedulers()).models[0]?.schedulers[0]?.running ?? 0;
+  while (await running() === 0) await new Promise((r) => setTimeout(r, 1));
+  const b = h.compute(openSession(h, g, "b", cfg)); // 1 waiting: no warning
+  const c = h.compute(openSession(h, g, "c", cfg)); // 2 waiting
+  const d = h.computeSingle(openSession(h, g, "d", cfg)); // 3 waiting
+  await Promise.all([a, b, c, d]);
+  assert.equal(warnings.length, 2, warnings.join("\n"));
+  assert.match(warnings[1], /^3 tasks are waiting for 'default'/);
+});
