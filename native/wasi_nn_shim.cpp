@@ -294,10 +294,21 @@ extern "C" {
 
 int32_t wnb_abi_version(void) { return WNB_ABI_VERSION; }
 
+// llama_log_set is wrapped at link time (-Wl,--wrap=llama_log_set, see
+// CMakeLists.txt). llama.cpp's common/fit.cpp installs a logger of its own
+// for the length of a memory estimate or fit, with its user data on its
+// stack: a thread that logs meanwhile (another session loading a model,
+// creating a context, decoding) would call that logger after the estimate
+// returned, through a dangling pointer. The process-wide logger is set once,
+// here, and stays ours; records below the chosen level are dropped by
+// log_callback anyway.
+void __real_llama_log_set(ggml_log_callback log_callback, void * user_data);
+void __wrap_llama_log_set(ggml_log_callback, void *) {}
+
 void wnb_init(void) {
     try {
         std::call_once(g_init_once, [] {
-            llama_log_set(log_callback, nullptr);
+            __real_llama_log_set(log_callback, nullptr);
             llama_backend_init();
             ggml_backend_load_all();
         });

@@ -24,17 +24,18 @@ export function referenceTool(name: string): string | undefined {
 /** The longest a test's child process may run (then it is killed). */
 export const CHILD_TIMEOUT_MS = 300_000;
 
-/** Runs a command; returns stdout, stderr and the exit code. */
+/** Runs a command (killed after `timeoutMs`, default 5 minutes); returns stdout, stderr and the exit code. */
 export async function run(
   cmd: string,
   args: string[],
+  options: { timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(cmd, {
     args,
     stdout: "piped",
     stderr: "piped",
     // A hung child fails its test instead of hanging the run.
-    signal: AbortSignal.timeout(CHILD_TIMEOUT_MS),
+    signal: AbortSignal.timeout(options.timeoutMs ?? CHILD_TIMEOUT_MS),
   }).output();
   const dec = new TextDecoder();
   return {
