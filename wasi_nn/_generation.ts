@@ -30,7 +30,7 @@ import {
   Status,
   type StepResult,
 } from "../bindings/mod.ts";
-import { toWasiNn } from "./errno.ts";
+import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
 import { StopChecker, type StopOptions, type StopStep } from "./stopping.ts";
 import { type TokenProbs, tokenProbs } from "./token_probs.ts";
 
@@ -45,8 +45,8 @@ export interface GenerationOptions {
   ignoreEos?: boolean;
   /** Record the top N candidates of every token (`n_probs`); 0 = off. */
   nProbs?: number;
-  /** In `run` and `runSync`: shift the context when it fills instead of stopping. */
-  contextShift?: ShiftOptions;
+  /** In `run` and `runSync`: shift the context when it fills instead of stopping (the model says whether it adds a BOS). */
+  contextShift?: Omit<ShiftOptions, "addBos">;
 }
 
 /** How a context shift makes room (the server's rule, see `shiftSpan`). */
@@ -59,6 +59,31 @@ export interface ShiftOptions {
   nKeep?: number;
   /** Tokens discarded (default: half of what is not kept). */
   nDiscard?: number;
+}
+
+/**
+ * Throws PromptTooLong unless a prompt of `length` tokens leaves room to
+ * generate in `holder` (a context of `nCtx` tokens): at most `nCtx - 4`.
+ *
+ * @example
+ * ```ts
+ * import { checkPromptFits } from "./_generation.ts";
+ * checkPromptFits(100, 512, "the context"); // fits: nothing happens
+ * ```
+ */
+export function checkPromptFits(
+  length: number,
+  nCtx: number,
+  holder: string,
+): void {
+  if (length > nCtx - 4) {
+    throw new WasiNnError(
+      Errno.PromptTooLong,
+      `the prompt is ${length} tokens but ${holder} holds ${nCtx} (at most ${
+        nCtx - 4
+      } prompt tokens); shorten the prompt or raise ctx-size`,
+    );
+  }
 }
 
 /**
@@ -135,7 +160,10 @@ export class Generation {
       model.nVocab,
     );
     if (this.#nProbs > 0) this.probs = [];
-    this.#shift = options.contextShift;
+    this.#shift = options.contextShift && {
+      ...options.contextShift,
+      addBos: model.info.add_bos,
+    };
   }
 
   /** The text so far (cut at a matched stop string). */

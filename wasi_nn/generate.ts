@@ -21,7 +21,11 @@
 
 import type { Context, Sampler } from "../bindings/mod.ts";
 import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
-import { Generation, type TokenOutcome } from "./_generation.ts";
+import {
+  checkPromptFits,
+  Generation,
+  type TokenOutcome,
+} from "./_generation.ts";
 import type { StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
 
@@ -110,14 +114,7 @@ export async function evalPrompt(
       "the prompt is empty: call set_input first",
     );
   }
-  if (prompt.length > nCtx - 4) {
-    throw new WasiNnError(
-      Errno.PromptTooLong,
-      `the prompt is ${prompt.length} tokens but the context holds ${nCtx} (at most ${
-        nCtx - 4
-      } prompt tokens); shorten the prompt or raise ctx-size`,
-    );
-  }
+  checkPromptFits(prompt.length, nCtx, "the context");
   const seq = options.seqId ?? 0;
   ctx.seqRemove(seq);
   const t0 = performance.now();
@@ -156,7 +153,6 @@ export async function generateAfterPrompt(
     contextShift: options.contextShift
       ? {
         promptLength,
-        addBos: ctx.model.info.add_bos,
         nKeep: options.nKeep,
         nDiscard: options.nDiscard,
       }

@@ -63,10 +63,19 @@ import type { TokenProbs } from "./token_probs.ts";
 import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
 import { evalPrompt } from "./generate.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
-import { Scheduler, type SlotOwner, type TaskHandle } from "./scheduler.ts";
+import {
+  Scheduler,
+  type SchedulerStats,
+  type SlotOwner,
+  type TaskHandle,
+} from "./scheduler.ts";
 import { SessionStore } from "./sessions.ts";
 import type { StopReason } from "./stopping.ts";
-import { Generation, type GenerationStop } from "./_generation.ts";
+import {
+  checkPromptFits,
+  Generation,
+  type GenerationStop,
+} from "./_generation.ts";
 import { samplerParams } from "./_sampling.ts";
 
 /** Log sink: level and message. */
@@ -163,19 +172,13 @@ export interface HostStatus {
     label: string;
     path: string;
     users: number;
-    schedulers: {
+    /** Each scheduler's shape, KV cache size and counters. */
+    schedulers: (SchedulerStats & {
       nSeq: number;
       nCtxPerSeq: number;
       /** Bytes of its KV cache. */
       kvBytes: number;
-      steps: number;
-      /** Of those, blocking calls (short generation steps). */
-      blockingSteps: number;
-      decoded: number;
-      queued: number;
-      running: number;
-      slotsUsed: number;
-    }[];
+    })[];
   }[];
   /** Limits. */
   limits: { maxSessions: number; idleTimeoutMs: number };
@@ -1313,7 +1316,6 @@ export class LlamaHost implements WasiNnHostApi {
     return s.sync.ctx;
   }
 
-  /** Blocking prompt evaluation into the session's own context. */
   /**
    * Blocking prompt evaluation into the session's own context. With
    * `cache_prompt` (the default), the prefix the context already holds is
@@ -1323,15 +1325,7 @@ export class LlamaHost implements WasiNnHostApi {
   #syncPrompt(s: Session, ctx: Context, cfg: ConfigValues): number {
     const prompt = s.prompt!;
     const sync = s.sync!;
-    const nCtx = sync.nCtx;
-    if (prompt.length > nCtx - 4) {
-      throw new WasiNnError(
-        Errno.PromptTooLong,
-        `the prompt is ${prompt.length} tokens but the context holds ${nCtx} (at most ${
-          nCtx - 4
-        } prompt tokens); shorten the prompt or raise ctx-size`,
-      );
-    }
+    checkPromptFits(prompt.length, sync.nCtx, "the context");
     let n = 0;
     if (taskOptions(cfg).cachePrompt !== false) {
       // At least one token is decoded: its logits start the generation.
@@ -1393,7 +1387,6 @@ export class LlamaHost implements WasiNnHostApi {
           contextShift: task.contextShift
             ? {
               promptLength: s.prompt.length,
-              addBos: model.info.add_bos,
               nKeep: task.nKeep,
               nDiscard: task.nDiscard,
             }

@@ -105,6 +105,7 @@ export { type TokenProb, type TokenProbs, tokenProbs } from "./token_probs.ts";
 export {
   Scheduler,
   type SchedulerOptions,
+  type SchedulerStats,
   type SlotOwner,
   type TaskHandle,
   type TaskResult,

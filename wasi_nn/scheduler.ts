@@ -47,7 +47,7 @@ import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
 import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
-import { Generation, shiftSpan } from "./_generation.ts";
+import { checkPromptFits, Generation, shiftSpan } from "./_generation.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
 
 /** Options of `Scheduler.create`. */
@@ -110,6 +110,22 @@ export interface SchedulerOptions {
    * thread hops cost little next to such a step.
    */
   blockingStepMaxMs?: number;
+}
+
+/** A scheduler's counters (`Scheduler.stats`). */
+export interface SchedulerStats {
+  /** Decode steps so far. */
+  steps: number;
+  /** Of those, blocking calls (short generation steps). */
+  blockingSteps: number;
+  /** Tokens decoded so far. */
+  decoded: number;
+  /** Tasks waiting for a slot. */
+  queued: number;
+  /** Tasks running. */
+  running: number;
+  /** Slots holding a session's tokens. */
+  slotsUsed: number;
 }
 
 /** A session's claim on a slot: its KV sequence and the tokens in it. */
@@ -355,14 +371,7 @@ export class Scheduler {
   }
 
   /** Counters: decode steps (and how many were blocking calls) and tokens decoded so far, tasks waiting and running. */
-  get stats(): {
-    steps: number;
-    blockingSteps: number;
-    decoded: number;
-    queued: number;
-    running: number;
-    slotsUsed: number;
-  } {
+  get stats(): SchedulerStats {
     return {
       steps: this.#steps,
       blockingSteps: this.#blocking,
@@ -464,11 +473,11 @@ export class Scheduler {
         `${waiting} tasks are already waiting (max_queue ${maxQueue}); retry later`,
       );
     }
-    const limit = this.nCtxPerSeq - 4;
-    if (spec.prompt.length > limit && !spec.contextShift) {
-      throw new WasiNnError(
-        Errno.PromptTooLong,
-        `the prompt is ${spec.prompt.length} tokens but a session's context holds ${this.nCtxPerSeq} (at most ${limit} prompt tokens); shorten the prompt or raise ctx-size`,
+    if (!spec.contextShift) {
+      checkPromptFits(
+        spec.prompt.length,
+        this.nCtxPerSeq,
+        "a session's context",
       );
     }
     if (spec.prompt.length === 0) {
