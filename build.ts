@@ -76,13 +76,19 @@ export type { Variant } from "./_build/cmake.ts";
 export const REFERENCE_TOOLS: readonly string[] = [
   "llama-simple",
   "llama-completion",
+  "llama-embedding",
   "llama-bench",
   "llama-batched-bench",
   "llama-quantize",
+  // llama.cpp's tests/test-chat-template.cpp (defined in native/CMakeLists.txt):
+  // renders a chat template for given messages with llama.cpp's chat code.
+  "test-chat-template",
 ];
 
 /** The CMake target of our library. */
 const LIBRARY_TARGET = "wasi_nn_backend";
+/** The CMake target of the chat-template sandbox, built with the library. */
+const CHAT_RENDER_TARGET = "wnb-chat-render";
 
 /**
  * Options of {@linkcode build}.
@@ -129,6 +135,8 @@ export interface BuildOptions {
 export interface BuildResult {
   /** The library: `paths().library`. */
   library: string;
+  /** The chat-template sandbox: `paths().chatRender`. */
+  chatRender: string;
   /** Its size in bytes. */
   sizeBytes: number;
   /** Whether the library file changed in this run. */
@@ -462,6 +470,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
 
     const targets = [
       LIBRARY_TARGET,
+      CHAT_RENDER_TARGET,
       ...(options.reference ? REFERENCE_TOOLS : []),
     ];
     const tracker = new BuildProgressTracker(targets);
@@ -494,6 +503,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       `${buildDir}/lib/lib${LIBRARY_TARGET}.so`,
       p.library,
     );
+    await copyIfChanged(`${buildDir}/bin/${CHAT_RENDER_TARGET}`, p.chatRender);
     const referenceTools: string[] = [];
     for (const tool of options.reference ? REFERENCE_TOOLS : []) {
       const to = `${p.referenceBin}/${tool}`;
@@ -503,6 +513,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     const { size } = await Deno.stat(p.library);
     return {
       library: p.library,
+      chatRender: p.chatRender,
       sizeBytes: size,
       libraryChanged,
       variant,

@@ -32,7 +32,9 @@ import {
 import type { TensorInput, WasiNnHostApi } from "./wasi_nn/host_api.ts";
 import type { HostLog } from "./wasi_nn/host.ts";
 import { ModelRegistry } from "./wasi_nn/registry.ts";
-import { GuestLinkError, runGuest } from "./wasi_nn/run_guest.ts";
+import { GuestLinkError, PreopenError, runGuest } from "./wasi_nn/run_guest.ts";
+import { checkPreopens } from "./wasi_nn/_preopens.ts";
+import { escapeLogText } from "./wasi_nn/_log_escape.ts";
 
 /**
  * Runs the command line `args` (without the script name) and resolves to the
@@ -76,6 +78,34 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** An error message as one line of stderr (control characters escaped). */
+function oneLine(message: string): string {
+  return escapeLogText(message);
+}
+
+/** A WasiNnError (config, guest input), without importing the bindings. */
+function isWasiNnError(err: unknown): err is Error & { errno: number } {
+  return err instanceof Error &&
+    typeof (err as { errno?: unknown }).errno === "number" &&
+    err.name.startsWith("WasiNnError");
+}
+
+/** `--dir` folders must exist: checked before anything starts. */
+function checkDirs(preopens: Record<string, string>): void {
+  try {
+    checkPreopens(preopens);
+  } catch (err) {
+    if (!(err instanceof PreopenError)) throw err;
+    const arg = err.guestPath === err.hostPath
+      ? err.hostPath
+      : `${err.guestPath}:${err.hostPath}`;
+    throw new CliUsageError(
+      `--dir ${arg}: ${err.reason} (--dir GUEST:HOST gives the guest the existing host folder HOST as GUEST; --dir PATH the folder PATH as itself)`,
+      { cause: err },
+    );
+  }
+}
+
 /** llama.cpp's commit, from the library when it loads, else the pinned one. */
 async function llamaCommit(): Promise<string> {
   try {
@@ -95,15 +125,17 @@ async function llamaCommit(): Promise<string> {
 async function runCommand(cmd: RunArgs): Promise<number> {
   const registry = new ModelRegistry();
   let hostConfig: Record<string, unknown> | undefined;
+  let log: HostLog;
   try {
     for (const preload of cmd.preloads) registry.preload(preload);
     for (const dir of cmd.allowDirs) registry.allowDir(dir);
     if (cmd.config !== undefined) hostConfig = parseHostConfig(cmd.config);
+    checkDirs(cmd.preopens);
+    log = await hostLogger(cmd.logLevel, hostConfig);
   } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
+    console.error(`error: ${oneLine((err as Error).message)}`);
     return EXIT_CODES.usage;
   }
-  const log = await hostLogger(cmd.logLevel, hostConfig);
 
   let module: WebAssembly.Module;
   try {
@@ -126,9 +158,15 @@ async function runCommand(cmd: RunArgs): Promise<number> {
       onLoadProgress: (name, fraction) => progress.update(name, fraction),
     });
   } catch (err) {
+    if (isWasiNnError(err)) {
+      // checked above already; kept so that no config error reads as a build problem
+      console.error(`error: --config: ${oneLine(err.message)}`);
+      return EXIT_CODES.usage;
+    }
     console.error(
-      `error: the llama.cpp host could not start: ${(err as Error).message}\n` +
-        "hint: build the library with `deno task build`, and run with -A (or --allow-ffi)",
+      `error: the llama.cpp host could not start: ${
+        oneLine((err as Error).message)
+      } (build the library with \`deno task build\`, and run with -A or --allow-ffi)`,
     );
     return EXIT_CODES.unavailable;
   }
@@ -146,10 +184,19 @@ async function runCommand(cmd: RunArgs): Promise<number> {
     });
   } catch (err) {
     progress.clear();
+    if (err instanceof PreopenError) {
+      console.error(`error: --dir ${oneLine(err.message)}`);
+      return EXIT_CODES.usage;
+    }
     if (err instanceof GuestLinkError) {
-      console.error(`error: ${err.message}`);
+      console.error(`error: ${oneLine(err.message)}`);
     } else {
-      console.error(`error: ${(err as Error)?.stack ?? err}`);
+      console.error(
+        `error: internal error: ${
+          oneLine(err instanceof Error ? err.message : String(err))
+        } (the stack trace is logged at --log-level debug)`,
+      );
+      log("debug", `stack: ${(err as Error)?.stack ?? err}`);
     }
     return EXIT_CODES.software;
   } finally {
@@ -163,7 +210,8 @@ async function runCommand(cmd: RunArgs): Promise<number> {
  * The host's logger: LogTape, text lines on stderr by default. The config's
  * `logging` section may set `level`, `format` ("text" or "json") and `file`;
  * --log-level wins over its `level`. llama.cpp's own log (category "llama")
- * shows when a config's `enable_log` asks for it.
+ * shows when a config's `enable_log` asks for it. Throws CliUsageError for
+ * a config that does not validate or a `log_file` that cannot be opened.
  */
 async function hostLogger(
   level: LogLevel | undefined,
@@ -171,16 +219,26 @@ async function hostLogger(
 ): Promise<HostLog> {
   const { configureLogging, logFunction } = await import("./wasi_nn/log.ts");
   const { parseConfig } = await import("./wasi_nn/config.ts");
-  let v: Record<string, unknown> = {};
+  let v: Record<string, unknown>;
   try {
     v = parseConfig(hostConfig).values;
-  } catch { /* reported when the host parses it */ }
+  } catch (err) {
+    throw new CliUsageError(`--config: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const fromConfig = v.log_level === "fatal" ? "error" : v.log_level;
-  await configureLogging({
-    level: level ?? (fromConfig as LogLevel | undefined) ?? "warn",
-    format: v.log_format === "json" ? "json" : "text",
-    file: typeof v.log_file === "string" ? v.log_file : undefined,
-  });
+  try {
+    await configureLogging({
+      level: level ?? (fromConfig as LogLevel | undefined) ?? "warn",
+      format: v.log_format === "json" ? "json" : "text",
+      file: typeof v.log_file === "string" ? v.log_file : undefined,
+    });
+  } catch (err) {
+    throw new CliUsageError(`--config: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const host = logFunction("host");
   const llama = logFunction("llama");
   return (at, message, category) =>

@@ -36,6 +36,8 @@ export interface Paths {
   cmakeBuild: (variant: "cpu" | "cuda") => string;
   /** The built library: `<root>/build/lib/libwasi_nn_backend.so`. */
   library: string;
+  /** The chat-template sandbox built with the library: `<root>/build/bin/wnb-chat-render`. */
+  chatRender: string;
   /** llama.cpp's own tools (llama-simple, llama-bench, ...): `<root>/build/bin`. */
   referenceBin: string;
   /** Generated GGUF models: `<root>/.cache/models`. */
@@ -77,6 +79,7 @@ export function paths(): Paths {
       `${cache}/llama.cpp-${LLAMA_CPP_COMMIT.slice(0, 8)}`,
     cmakeBuild: (variant) => `${root}/build/cmake-${variant}`,
     library: `${root}/build/lib/libwasi_nn_backend.so`,
+    chatRender: `${root}/build/bin/wnb-chat-render`,
     referenceBin: `${root}/build/bin`,
     models: `${cache}/models`,
   };

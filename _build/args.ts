@@ -19,7 +19,8 @@ Options:
                               default "native" with a GPU present, else "80;86;89;90"
   --portable                  no -march=native (GGML_NATIVE=OFF): runs on other CPUs of this kind
   --reference                 also build llama.cpp's tools (llama-simple, llama-completion,
-                              llama-bench, llama-batched-bench, llama-quantize) into build/bin
+                              llama-embedding, llama-bench, llama-batched-bench, llama-quantize)
+                              into build/bin
   --jobs N, -j N              parallel compile jobs (default: number of CPU cores)
   --clean                     delete this variant's CMake build folder first (full rebuild)
   --fetch-only                only make sure the llama.cpp source is there, then stop
@@ -31,7 +32,8 @@ Environment:
   WASI_NN_HOME       root of .cache/ and build/ (default: the repository, or ~/.cache from JSR)
   CUDA_ARCHITECTURES same as --cuda-architectures
 
-Outputs: build/lib/libwasi_nn_backend.so (and build/bin/* with --reference);
+Outputs: build/lib/libwasi_nn_backend.so, build/bin/wnb-chat-render (the chat-template
+sandbox), and llama.cpp's tools in build/bin with --reference;
 the full tool output of each build goes to build/cmake-<variant>.log.`;
 
 /** A command-line mistake: print it with the usage hint and exit 2. */

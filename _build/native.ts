@@ -15,6 +15,9 @@ export const NATIVE_FILES = [
   "CMakeLists.txt",
   "wasi_nn_shim.cpp",
   "wasi_nn_shim.h",
+  "chat_render.cpp",
+  "chat_render.h",
+  "wnb_chat_render.cpp",
 ];
 
 /**

@@ -4,6 +4,12 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  isModelFamily,
+  MODEL_FAMILY_TRAITS,
+  type ModelFamily,
+} from "../gguf/mod.ts";
+import { GENERATING_FAMILIES } from "./_families.ts";
 
 /** Resolved benchmark options. */
 export interface BenchOptions {
@@ -31,6 +37,8 @@ export interface BenchOptions {
   maxForeignLoad: number;
   /** Most attempts at pairs in all (clean or not). */
   maxAttempts: number;
+  /** `--families`: run only the second-turn leg, on these families (undefined: every leg). */
+  families?: ModelFamily[];
 }
 
 /** Usage text. */
@@ -44,6 +52,13 @@ alternating ours and theirs (A B A B) in one run.
   --model PATH    GGUF model (default: the generated bench model)
   --quick         smoke test: pp128, tg32, 32 generated tokens
   --json          print one JSON object on stdout (progress stays on stderr)
+  --families [LIST]
+                  run only the second-turn leg (time to first token of a
+                  chat's second turn with the prompt cache or a checkpoint,
+                  and without) on the synthetic model of each family in
+                  LIST (comma-separated; default all, also in the full
+                  bench, with at most 3 pairs there):
+                  ${GENERATING_FAMILIES.join(", ")}
   --max-foreign-load X
                   run a pair again when other processes used more than X
                   CPUs on average during it (default 0.15; spin-waiting thread
@@ -73,12 +88,35 @@ function positiveInt(
   return n;
 }
 
+function families(list: string): ModelFamily[] {
+  if (list === "all") return [...GENERATING_FAMILIES];
+  const out: ModelFamily[] = [];
+  for (const name of list.split(",").map((x) => x.trim())) {
+    if (!isModelFamily(name) || !MODEL_FAMILY_TRAITS[name].generates) {
+      throw new UsageError(
+        `--families: '${name.slice(0, 40)}' is not a generating model family ` +
+          `(use 'all' or a comma-separated list of: ${
+            GENERATING_FAMILIES.join(", ")
+          })`,
+      );
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
 /** Parses the flags. Throws UsageError on bad input. */
 export function parseBenchArgs(argv: string[]): BenchOptions {
   let v;
   try {
     v = parseArgs({
-      args: argv,
+      // A bare `--families` means all of them.
+      args: argv.map((a, i) =>
+        a === "--families" &&
+          (i + 1 === argv.length || argv[i + 1].startsWith("-"))
+          ? "--families=all"
+          : a
+      ),
       strict: true,
       allowPositionals: false,
       options: {
@@ -86,6 +124,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         threads: { type: "string" },
         model: { type: "string" },
         "max-foreign-load": { type: "string" },
+        families: { type: "string" },
         quick: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -119,5 +158,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     poll: 50,
     maxForeignLoad: mfl,
     maxAttempts: pairs * 3,
+    families: v.families === undefined ? undefined : families(v.families),
   };
 }

@@ -176,14 +176,19 @@ export interface DecodeSettings {
   batch: number;
   /** Thread-pool polling (0..100). */
   poll: number;
+  /** Tokens already in the context before each test (llama-bench `-d`; a list runs one test per depth). */
+  depth?: number[];
+  /** Repetitions of each test (default 1). */
+  reps?: number;
 }
 
-/** The llama-bench arguments for one repetition of pp and tg with these settings. */
+/** The llama-bench arguments for pp and tg with these settings (one repetition unless `reps`). */
 export function llamaBenchArgs(s: DecodeSettings): string[] {
   return [
     ...["-m", s.model, "-p", String(s.nPrompt), "-n", String(s.nGen)],
     ...["-t", String(s.threads), "-b", String(s.batch), "-ub", String(s.batch)],
-    ...["--poll", String(s.poll), "-r", "1", "-o", "json"],
+    ...["--poll", String(s.poll), "-r", String(s.reps ?? 1), "-o", "json"],
+    ...(s.depth ? ["-d", s.depth.join(",")] : []),
   ];
 }
 

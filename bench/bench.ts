@@ -20,10 +20,15 @@
  * summary ratio is the median of the per-pair ratios. A pair during which
  * other processes took CPU time is run again (`--max-foreign-load`).
  *
+ * Then the concurrency and prompt-cache legs (_concurrent.ts) and the
+ * second chat turn on every model family (_families.ts; alone with
+ * `--families`).
+ *
  * @example
  * ```sh
  * deno task bench                 # 5 pairs, table on stdout
  * deno task bench --quick --json  # smoke test, one JSON object on stdout
+ * deno task bench --families      # only the second-turn leg, every family
  * ```
  * @module
  */
@@ -45,6 +50,12 @@ import {
   UsageError,
 } from "./_args.ts";
 import { runCompletion, runLlamaBench } from "./_native.ts";
+import {
+  benchFamilies,
+  familiesLines,
+  type FamilyRow,
+  GENERATING_FAMILIES,
+} from "./_families.ts";
 import { oursE2e, oursPp, oursTg } from "./_ours.ts";
 import { spawnAsyncLegs } from "./_async_legs.ts";
 import { cpuSnapshot, foreignLoad } from "./_load.ts";
@@ -113,6 +124,7 @@ export async function runBench(
   const bin = paths().referenceBin;
   const llamaBench = `${bin}/llama-bench`;
   const llamaCompletion = `${bin}/llama-completion`;
+  if (opts.families) return await familiesReport(opts, llamaBench);
   for (const b of [llamaBench, llamaCompletion]) {
     if (!isFile(b)) {
       throw new Error(`${b} not found: run \`deno task build:reference\``);
@@ -318,7 +330,51 @@ export async function runBench(
     threads: opts.threads,
     pairs: Math.max(1, Math.min(3, opts.pairs)),
   });
+  log("families: time to the first token of a second chat turn");
+  report.families = await benchFamilies({
+    families: GENERATING_FAMILIES,
+    threads: opts.threads,
+    // About 25 s for all families at 3 pairs on 2 cores; `--families`
+    // alone runs --pairs of them.
+    pairs: Math.max(1, Math.min(3, opts.pairs)),
+    maxForeignLoad: opts.maxForeignLoad,
+    llamaBench,
+    log,
+  });
   return report;
+}
+
+/** `--families`: the second-turn leg alone (llama-bench optional). */
+async function familiesReport(
+  opts: BenchOptions,
+  llamaBench: string,
+): Promise<Record<string, unknown>> {
+  const haveBench = isFile(llamaBench);
+  if (!haveBench) {
+    log(
+      `${llamaBench} not found: no llama.cpp reference times (\`deno task build:reference\`)`,
+    );
+  }
+  log(
+    `families ${
+      opts.families!.join(", ")
+    }: ${opts.threads} threads, ${opts.pairs} pairs`,
+  );
+  return {
+    device: deviceName(),
+    threads: opts.threads,
+    pairs: opts.pairs,
+    quick: opts.quick,
+    max_foreign_load: opts.maxForeignLoad,
+    families: await benchFamilies({
+      families: opts.families,
+      threads: opts.threads,
+      pairs: opts.pairs,
+      maxForeignLoad: opts.maxForeignLoad,
+      llamaBench: haveBench ? llamaBench : undefined,
+      log,
+    }),
+  };
 }
 
 /** The human-readable report. */
@@ -455,6 +511,7 @@ export function renderTable(
     `ratios are ours / theirs per pair; the median row's ratio is the median of the pair ratios`,
     `other CPUs: other processes' load during the pair; ${discarded} pair(s) above ${r.max_foreign_load} were discarded and run again`,
     ...concurrentLines(r),
+    ...familiesLines((r.families as FamilyRow[] | undefined) ?? []),
   ].join("\n");
 }
 
@@ -503,5 +560,12 @@ if (import.meta.main) {
   }
   const report = await runBench(opts);
   if (opts.json) console.log(JSON.stringify(report, null, 2));
-  else console.log(renderTable(report, report.per_pair as PairResult[]));
+  else if (opts.families) {
+    console.log(
+      [
+        `device ${report.device}; ${report.threads} threads`,
+        ...familiesLines(report.families as FamilyRow[]),
+      ].join("\n"),
+    );
+  } else console.log(renderTable(report, report.per_pair as PairResult[]));
 }

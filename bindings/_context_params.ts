@@ -45,6 +45,7 @@ export function contextParams(
     offload_kqv: b(options.offloadKqv),
     kv_unified: b(options.kvUnified),
     no_perf: b(options.noPerf),
+    swa_full: b(options.swaFull),
   });
   return p;
 }

@@ -14,7 +14,7 @@ import { CONTEXT_PARAMS, MODEL_PARAMS, SAMPLER_PARAMS } from "./_struct.ts";
 import { SYMBOLS, type Symbols } from "./_symbols.ts";
 
 /** The ABI version these bindings were written for (`WNB_ABI_VERSION`). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 let openedPath = "";

@@ -128,6 +128,7 @@ export const CONTEXT_PARAMS = layout(
     ["offload_kqv", "u8"],
     ["kv_unified", "u8"],
     ["no_perf", "u8"],
+    ["swa_full", "u8"],
   ] as const,
 );
 

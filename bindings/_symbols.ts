@@ -20,6 +20,10 @@ const modelLoad = {
   parameters: ["buffer", "buffer", "pointer", "buffer", "buffer"],
   result: "i32",
 } as const;
+const memfileCreate = {
+  parameters: ["buffer", "usize", "buffer", "buffer"],
+  result: "i32",
+} as const;
 const contextNew = {
   parameters: ["pointer", "buffer", "buffer", "buffer"],
   result: "i32",
@@ -74,6 +78,9 @@ export const SYMBOLS = {
   wnb_model_load: nb("wnb_model_load", modelLoad),
   wnb_model_load_sync: { ...modelLoad, name: "wnb_model_load" },
   wnb_model_free: { parameters: ["pointer"], result: "void" },
+  wnb_memfile_create: nb("wnb_memfile_create", memfileCreate),
+  wnb_memfile_create_sync: { ...memfileCreate, name: "wnb_memfile_create" },
+  wnb_memfile_close: { parameters: ["i32"], result: "void" },
   wnb_model_info_json: {
     parameters: ["pointer", "buffer", "i32"],
     result: "i32",
@@ -82,6 +89,7 @@ export const SYMBOLS = {
   wnb_model_n_embd: { parameters: ["pointer"], result: "i32" },
   wnb_model_n_ctx_train: { parameters: ["pointer"], result: "i32" },
   wnb_token_is_eog: { parameters: ["pointer", "i32"], result: "u8" },
+  wnb_token_attr: { parameters: ["pointer", "i32"], result: "i32" },
   wnb_tokenize: {
     parameters: ["pointer", "buffer", "i32", "buffer", "i32", "u8", "u8"],
     result: "i32",
@@ -145,6 +153,14 @@ export const SYMBOLS = {
   wnb_memory_can_shift: { parameters: ["pointer"], result: "u8" },
   wnb_state_seq_save: nb("wnb_state_seq_save", stateSave),
   wnb_state_seq_load: nb("wnb_state_seq_load", stateLoad),
+  wnb_state_seq_get: {
+    parameters: ["pointer", "i32", "u32", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_state_seq_set: {
+    parameters: ["pointer", "i32", "u32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
   wnb_perf: { parameters: ["pointer", "buffer"], result: "void" },
   wnb_perf_reset: { parameters: ["pointer"], result: "void" },
   // memory planning

@@ -23,6 +23,7 @@ import { symbols } from "./_library.ts";
 import { check, cstr, errorBuffer } from "./_buffers.ts";
 import { contextParams } from "./_context_params.ts";
 import { LlamaError, Status } from "./errors.ts";
+import { Lifetime } from "./_lifetime.ts";
 import type { Model } from "./model.ts";
 import type { Sampler } from "./sampler.ts";
 
@@ -67,6 +68,12 @@ export interface ContextOptions {
   kvUnified?: boolean;
   /** Skip perf counters. */
   noPerf?: boolean;
+  /**
+   * A full-size sliding-window cache (default false, as llama.cpp's
+   * server): every position stays cached, at the memory cost of a full
+   * KV cache for the window layers.
+   */
+  swaFull?: boolean;
 }
 
 /** A batch for `decode`: parallel arrays, one entry per token. */
@@ -109,8 +116,8 @@ export interface Perf {
 export class Context {
   #ptr: Deno.PointerValue;
   #model: Model;
-  #inflight = 0;
-  #closing = false;
+  /** Freed once closed and no non-blocking call is in flight. */
+  #life = new Lifetime(() => this.#free());
   #err = errorBuffer();
   #tok = new Int32Array(1);
 
@@ -129,9 +136,19 @@ export class Context {
     const p = contextParams(options);
     const out = new BigUint64Array(1);
     const err = errorBuffer();
-    const status = await s.wnb_context_new(model.pointer, p, out, err);
-    check(status, err, "creating the context");
-    return new Context(Deno.UnsafePointer.create(out[0]), model);
+    // Adopted by the model before the model's pin ends, so that a close() of
+    // the model meanwhile waits for this context too.
+    const ctx = await model.use(async (m) => {
+      const status = await s.wnb_context_new(m, p, out, err);
+      check(status, err, "creating the context");
+      return new Context(Deno.UnsafePointer.create(out[0]), model);
+    });
+    if (model.closed) {
+      // The model was closed while the context was being made.
+      ctx.close();
+      void ctx.pointer; // the use-after-close error
+    }
+    return ctx;
   }
 
   /** Creates a context with a blocking call (for hosts that cannot await). */
@@ -150,7 +167,7 @@ export class Context {
 
   /** The native handle; throws if closed. */
   get pointer(): Deno.PointerObject {
-    if (this.#ptr === null || this.#closing) {
+    if (this.#ptr === null || this.#life.closing) {
       throw new LlamaError(
         Status.Usage,
         "Context was closed (or its model was)",
@@ -196,7 +213,7 @@ export class Context {
   /** Throws unless the context is open and idle (llama.cpp contexts are single-threaded). */
   #idle(): Deno.PointerObject {
     const p = this.pointer;
-    if (this.#inflight > 0) {
+    if (this.#life.pins > 0) {
       throw new LlamaError(
         Status.Usage,
         "Context is busy with another call; await it before starting the next",
@@ -205,14 +222,22 @@ export class Context {
     return p;
   }
 
-  async #run<T>(f: (p: Deno.PointerObject) => Promise<T>): Promise<T> {
+  /**
+   * Runs one non-blocking call: the context (and `sampler`, if given) stay
+   * allocated until it returns, even when closed meanwhile.
+   */
+  async #run<T>(
+    f: (p: Deno.PointerObject) => Promise<T>,
+    sampler?: Sampler,
+  ): Promise<T> {
     const p = this.#idle();
-    this.#inflight++;
+    const done = this.#life.pin();
+    const doneSampler = sampler?.pin();
     try {
       return await f(p);
     } finally {
-      this.#inflight--;
-      if (this.#closing && this.#inflight === 0) this.#free();
+      doneSampler?.();
+      done();
     }
   }
 
@@ -301,7 +326,7 @@ export class Context {
         this.#err,
       );
       return stepResult(st, this.#tok[0], this.#err);
-    });
+    }, sampler);
   }
 
   /** Blocking `step`. */
@@ -324,21 +349,25 @@ export class Context {
   /**
    * The embedding of batch index `idxOrSeq` (no pooling) or of sequence
    * `idxOrSeq` (pooled), normalised: -1 none, 0 max-abs, 1 taxicab, 2 euclidean.
+   * With rank pooling (4), the model's classifier scores (`n_cls_out` values).
    */
   embeddings(idxOrSeq: number, normalize = 2): Float32Array {
     const p = this.pointer;
-    const n = this.#model.nEmbd;
-    const out = new Float32Array(Math.max(n, 1) * 4);
-    const r = symbols().wnb_embeddings(
-      p,
-      idxOrSeq,
-      out,
-      out.length,
-      normalize,
-      this.#err,
-    );
-    if (r < 0) check(-r, this.#err, "embeddings");
-    return out.slice(0, r);
+    let out = new Float32Array(Math.max(this.#model.nEmbd, 1) * 4);
+    for (;;) {
+      const r = symbols().wnb_embeddings(
+        p,
+        idxOrSeq,
+        out,
+        out.length,
+        normalize,
+        this.#err,
+      );
+      if (r < 0) check(-r, this.#err, "embeddings");
+      // More values than the buffer holds (nothing was written): again, with room.
+      if (r > out.length) out = new Float32Array(r);
+      else return out.slice(0, r);
+    }
   }
 
   /** Clears the whole KV cache. */
@@ -379,6 +408,39 @@ export class Context {
   /** Whether positions can be shifted (seqAdd) in this model's memory. */
   get canShift(): boolean {
     return symbols().wnb_memory_can_shift(this.pointer) !== 0;
+  }
+
+  /**
+   * A sequence's state in memory, for a context checkpoint. `partial`
+   * keeps only what `seqRemove` cannot roll back (the recurrent state, the
+   * sliding-window cells); restore it with `setSequenceState`. Empty when
+   * there is nothing to save.
+   */
+  sequenceState(seq: number, partial = true): Uint8Array<ArrayBuffer> {
+    const p = this.#idle();
+    const flags = partial ? 1 : 0;
+    const need = symbols().wnb_state_seq_get(p, seq, flags, null, 0);
+    if (need <= 0) return new Uint8Array(0);
+    const buf = new Uint8Array(need);
+    const got = symbols().wnb_state_seq_get(p, seq, flags, buf, need);
+    return got === need ? buf : new Uint8Array(0);
+  }
+
+  /** Restores a sequence from `sequenceState` bytes (the same `partial`). */
+  setSequenceState(
+    seq: number,
+    data: Uint8Array<ArrayBuffer>,
+    partial = true,
+  ): void {
+    const st = symbols().wnb_state_seq_set(
+      this.#idle(),
+      seq,
+      partial ? 1 : 0,
+      data,
+      data.length,
+      this.#err,
+    );
+    check(st, this.#err, "restoring a sequence state");
   }
 
   /** Saves a sequence's KV state and its tokens to a file. */
@@ -456,13 +518,9 @@ export class Context {
    * the context is freed when it returns. Safe to call twice.
    */
   close(): void {
-    if (this.#ptr === null || this.#closing) return;
-    if (this.#inflight > 0) {
-      this.#closing = true;
-      symbols().wnb_context_set_abort(this.#ptr, 1);
-      return;
-    }
-    this.#free();
+    if (this.#ptr === null || this.#life.closing) return;
+    if (this.#life.pins > 0) symbols().wnb_context_set_abort(this.#ptr, 1);
+    this.#life.close();
   }
 
   /** Frees the context at scope end. */

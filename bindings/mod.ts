@@ -49,6 +49,7 @@ export {
   setLogLevel,
 } from "./backend.ts";
 export { LlamaError, Status } from "./errors.ts";
+export { MemFile } from "./memfile.ts";
 export type { BackendInfo, DeviceInfo, LogRecord, ModelInfo } from "./types.ts";
 export { ABI_VERSION } from "./_library.ts";
 export {

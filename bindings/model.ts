@@ -23,6 +23,7 @@ import {
 } from "./_buffers.ts";
 import { MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
 import { LlamaError, Status } from "./errors.ts";
+import { Lifetime } from "./_lifetime.ts";
 import type { ModelInfo } from "./types.ts";
 
 /** Options of `Model.load`. */
@@ -57,6 +58,8 @@ export interface Child {
 export class Model {
   #ptr: Deno.PointerValue;
   #children = new Set<Child>();
+  /** Freed once closed, no call is in flight and every child is freed. */
+  #life = new Lifetime(() => this.#free(), () => this.#children.size === 0);
   #info?: ModelInfo;
   #eog?: Set<number>;
   #pieces = new Map<number, Uint8Array>();
@@ -132,7 +135,7 @@ export class Model {
 
   /** The native handle; throws if closed. For the other binding classes. */
   get pointer(): Deno.PointerObject {
-    if (this.#ptr === null) {
+    if (this.#ptr === null || this.#life.closing) {
       throw new LlamaError(
         Status.Usage,
         `Model ${this.path} was closed; load it again`,
@@ -143,7 +146,21 @@ export class Model {
 
   /** Whether close() was called. */
   get closed(): boolean {
-    return this.#ptr === null;
+    return this.#life.closing;
+  }
+
+  /**
+   * Runs a non-blocking native call that uses this model's pointer: the
+   * model is not freed before the call returns, even if closed meanwhile.
+   */
+  async use<T>(f: (ptr: Deno.PointerObject) => Promise<T>): Promise<T> {
+    const p = this.pointer;
+    const done = this.#life.pin();
+    try {
+      return await f(p);
+    } finally {
+      done();
+    }
   }
 
   /** Registers a context or sampler to be closed with this model. */
@@ -154,6 +171,7 @@ export class Model {
   /** Forgets a child that closed itself. */
   release(child: Child): void {
     this.#children.delete(child);
+    this.#life.settle();
   }
 
   /** Architecture, sizes, special tokens, chat template and all metadata. */
@@ -189,6 +207,16 @@ export class Model {
     if (this.#ptr === null) void this.pointer; // the use-after-close error
     this.#eog ??= new Set(this.info.eog);
     return this.#eog.has(token);
+  }
+
+  /**
+   * Whether special-token parsing drops the whitespace around a token
+   * (llama.cpp's LSTRIP / RSTRIP attributes; Phi-3's control tokens strip
+   * what follows them).
+   */
+  tokenStrip(token: number): { before: boolean; after: boolean } {
+    const attr = symbols().wnb_token_attr(this.pointer, token);
+    return { before: (attr & (1 << 7)) !== 0, after: (attr & (1 << 8)) !== 0 };
   }
 
   /**
@@ -269,7 +297,9 @@ export class Model {
 
   /**
    * Renders chat messages with the model's Jinja chat template (or `template`).
-   * Throws LlamaError(Template) when there is no usable template.
+   * Throws LlamaError(Template) when there is no usable template. The template
+   * runs in this process without limits: for templates you trust (the
+   * WASI-NN host renders guests' in a sandbox, `renderChatIsolated`).
    */
   applyChatTemplate(
     messages: readonly { role: string; content: string }[],
@@ -288,11 +318,19 @@ export class Model {
     return utf8(out);
   }
 
-  /** Frees the model and everything made from it. Safe to call twice. */
+  /**
+   * Frees the model and everything made from it. Contexts with a call in
+   * flight abort it, and the model is freed only once they have returned.
+   * Safe to call twice.
+   */
   close(): void {
-    if (this.#ptr === null) return;
+    if (this.#life.closing) return;
     for (const child of [...this.#children]) child.close();
-    this.#children.clear();
+    this.#life.close();
+  }
+
+  #free(): void {
+    if (this.#ptr === null) return;
     symbols().wnb_model_free(this.#ptr);
     this.#ptr = null;
   }

@@ -18,6 +18,7 @@ import { symbols } from "./_library.ts";
 import { check, cstr, errorBuffer } from "./_buffers.ts";
 import { readStruct, SAMPLER_PARAMS, writeStruct } from "./_struct.ts";
 import { LlamaError, Status } from "./errors.ts";
+import { Lifetime } from "./_lifetime.ts";
 import type { Context } from "./context.ts";
 import type { Model } from "./model.ts";
 
@@ -142,6 +143,8 @@ function ptr(
 /** A sampler chain. Create with `Sampler.create`; owned by its model. */
 export class Sampler {
   #ptr: Deno.PointerValue;
+  /** Freed once closed and no context call that uses it is in flight. */
+  #life = new Lifetime(() => this.#free());
   #model: Model;
   #err = errorBuffer();
   #probTokens = new Int32Array(0);
@@ -235,7 +238,7 @@ export class Sampler {
 
   /** The native handle; throws if closed. */
   get pointer(): Deno.PointerObject {
-    if (this.#ptr === null) {
+    if (this.#ptr === null || this.#life.closing) {
       throw new LlamaError(
         Status.Usage,
         "Sampler was closed (or its model was)",
@@ -298,6 +301,19 @@ export class Sampler {
 
   /** Frees the chain. Safe to call twice. */
   close(): void {
+    this.#life.close();
+  }
+
+  /**
+   * Marks a non-blocking call that uses this sampler in flight (Context.step
+   * does): it is not freed before the returned function is called.
+   */
+  pin(): () => void {
+    void this.pointer; // the use-after-close error
+    return this.#life.pin();
+  }
+
+  #free(): void {
     if (this.#ptr === null) return;
     symbols().wnb_sampler_free(this.#ptr);
     this.#ptr = null;

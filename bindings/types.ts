@@ -45,6 +45,12 @@ export interface ModelInfo {
   eog: number[];
   /** Encoder present (T5-like). */
   has_encoder: boolean;
+  /** Sliding-window size of the attention (0: none). Old positions leave the window's cache. */
+  n_swa: number;
+  /** Recurrent memory (Mamba, RWKV): a sequence's tail cannot be removed. */
+  is_recurrent: boolean;
+  /** Hybrid memory (attention and recurrent layers). */
+  is_hybrid: boolean;
   /** Decoder present. */
   has_decoder: boolean;
   /** The model's Jinja chat template, or null. */

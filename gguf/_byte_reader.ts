@@ -20,6 +20,18 @@ export class NeedMoreBytes extends Error {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
+/** Bytes as a string of one character (code 0..255) per byte. */
+function binaryString(b: Uint8Array): string {
+  let out = "";
+  // In chunks: fromCharCode takes its bytes as arguments.
+  for (let i = 0; i < b.length; i += 4096) {
+    out += String.fromCharCode.apply(
+      null,
+      b.subarray(i, i + 4096) as unknown as number[],
+    );
+  }
+  return out;
+}
 
 /** What is being read, for error messages; a function defers building it. */
 export type Label = string | (() => string);
@@ -34,13 +46,27 @@ export class ByteReader {
   readonly view: DataView;
   readonly source: string;
   readonly fileSize: number;
+  /** Reads may not end past this offset (the header's size bound). */
+  readonly maxEnd: number;
+  /** The longest string allowed, in bytes. */
+  readonly maxString: number;
+  /** Strings come back one character per byte (exact bytes), not UTF-8 decoded. */
+  readonly binary: boolean;
   pos = 0;
 
-  constructor(bytes: Uint8Array, source: string, fileSize: number) {
+  constructor(
+    bytes: Uint8Array,
+    source: string,
+    fileSize: number,
+    bounds: { maxEnd?: number; maxString?: number; binary?: boolean } = {},
+  ) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.source = source;
     this.fileSize = fileSize;
+    this.maxEnd = bounds.maxEnd ?? Infinity;
+    this.maxString = bounds.maxString ?? Infinity;
+    this.binary = bounds.binary ?? false;
   }
 
   /** Fails with a clear error. */
@@ -51,6 +77,13 @@ export class ByteReader {
   /** Ensures `n` more bytes are available for reading `what`. */
   need(n: number, what: Label): void {
     const end = this.pos + n;
+    if (end > this.maxEnd && end <= this.fileSize) {
+      this.fail(
+        `the header is larger than ${this.maxEnd} bytes (reading ${
+          label(what)
+        } at offset ${this.pos}); headers of real models are a few MiB`,
+      );
+    }
     if (end <= this.bytes.length) return;
     if (end > this.fileSize) {
       this.fail(
@@ -123,17 +156,23 @@ export class ByteReader {
   /** A u64 that must be a safe integer (counts, lengths, offsets, dims). */
   size(what: Label): number {
     const start = this.pos;
-    const v = this.u64(what);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    this.need(8, what);
+    // Two u32 halves: no BigInt on this hot path (every string has a length).
+    const lo = this.view.getUint32(start, true);
+    const hi = this.view.getUint32(start + 4, true);
+    if (hi > 0x1fffff) {
+      const v = this.view.getBigUint64(start, true);
       this.fail(`${label(what)} is ${v}, which is not a plausible size`, start);
     }
-    return Number(v);
+    this.pos += 8;
+    return hi * 0x100000000 + lo;
   }
 
   /** A GGUF string: u64 byte length, then UTF-8 bytes. */
   string(what: Label): string {
     const start = this.pos;
     const len = this.size(() => `length of ${label(what)}`);
+    this.checkLength(len, what, start);
     if (start + 8 + len > this.fileSize) {
       this.fail(
         `truncated file: ${label(what)} claims ${len} bytes at offset ${
@@ -146,6 +185,7 @@ export class ByteReader {
     this.need(len, what);
     const start2 = this.pos;
     this.pos += len;
+    if (this.binary) return binaryString(this.bytes.subarray(start2, this.pos));
     if (len <= 64) {
       // Fast path for short ASCII strings (most vocabulary entries).
       let ascii = true;
@@ -163,6 +203,39 @@ export class ByteReader {
       }
     }
     return decoder.decode(this.bytes.subarray(start2, this.pos));
+  }
+
+  /** Fails when a string's length is over the bound. */
+  checkLength(len: number, what: Label, at: number): void {
+    if (len > this.maxString) {
+      this.fail(
+        `${
+          label(what)
+        } is ${len} bytes long; at most ${this.maxString} allowed`,
+        at,
+      );
+    }
+  }
+
+  /** Steps over a GGUF string, checking its length like `string` does. */
+  skipString(what: Label): void {
+    const start = this.pos;
+    // Fast path (no closures): a short string wholly inside the prefix.
+    if (start + 8 <= this.bytes.length) {
+      const len = this.view.getUint32(start, true);
+      const end = start + 8 + len;
+      if (
+        this.view.getUint32(start + 4, true) === 0 && len <= this.maxString &&
+        end <= this.bytes.length && end <= this.maxEnd
+      ) {
+        this.pos = end;
+        return;
+      }
+    }
+    const len = this.size(() => `length of ${label(what)}`);
+    this.checkLength(len, what, start);
+    this.need(len, what);
+    this.pos += len;
   }
 
   /** Copies `n` bytes into a new, aligned buffer (for typed arrays). */

@@ -1,12 +1,17 @@
 /**
  * GGUF, the model file format of llama.cpp: read and write it, and generate
- * llama-architecture test models with seeded random weights and a real
+ * test models of every model family with seeded random weights and a real
  * tokenizer.
  *
  * - {@linkcode readGguf} / {@linkcode parseGguf}: header, metadata and tensor
  *   infos (only the header is read from a file); {@linkcode readTensorData}.
+ * - {@linkcode validateGgufFile} / {@linkcode validateGgufBytes}: check a
+ *   header against what makes llama.cpp abort, before llama.cpp sees it.
  * - {@linkcode GgufWriter}: metadata of every type, tensors streamed to a file.
  * - {@linkcode ensureModel}: the cached synthetic `tiny` or `bench` model.
+ * - {@linkcode ensureFamilyModel}: a cached synthetic model of each family
+ *   llama.cpp treats differently ({@linkcode MODEL_FAMILIES}: SWA, recurrent,
+ *   hybrid, MoE, encoder, ...), with {@linkcode MODEL_FAMILY_TRAITS}.
  *
  * @example
  * ```ts
@@ -25,5 +30,7 @@ export * from "./types.ts";
 export * from "./error.ts";
 export * from "./ggml_type.ts";
 export * from "./reader.ts";
+export * from "./validate.ts";
 export * from "./writer.ts";
 export * from "./synthetic_model.ts";
+export * from "./family_model.ts";

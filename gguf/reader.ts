@@ -80,10 +80,62 @@ export interface GgufFile {
   dataOffset: number;
   /** Total size of the file (or buffer) in bytes. */
   byteLength: number;
+  /**
+   * The metadata arrays that `skipArray` kept out of `metadata`: where their
+   * items lie in the file. Present only when `skipArray` was given.
+   */
+  skippedArrays?: Map<string, GgufArraySpan>;
+}
+
+/** Where the items of a metadata array lie in the file (see `skipArray`). */
+export interface GgufArraySpan {
+  /** The items' value type. */
+  itemType: GgufValueTypeName;
+  /** How many items. */
+  count: number;
+  /** Absolute byte offset of the first item. */
+  offset: number;
+  /** Absolute byte offset just past the last item. */
+  end: number;
+}
+
+/**
+ * Bounds a header must stay within, checked while it is parsed (before
+ * anything is allocated for a count or a length). Each is unbounded when
+ * absent; `validate.ts` holds the values the host uses.
+ */
+export interface GgufParseLimits {
+  /** Most metadata key/values. */
+  maxKeys?: number;
+  /** Most tensors. */
+  maxTensors?: number;
+  /** Longest metadata key, in bytes. */
+  maxKeyBytes?: number;
+  /** Longest string (values, array items, tensor names), in bytes. */
+  maxStringBytes?: number;
+  /** Most items in one metadata array. */
+  maxArrayItems?: number;
+  /** Most bytes of header (everything before the tensor data). */
+  maxHeaderBytes?: number;
 }
 
 /** Options for {@linkcode parseGguf}. */
 export interface ParseGgufOptions {
+  /** Bounds on counts and lengths (default: none). */
+  limits?: GgufParseLimits;
+  /**
+   * Return every string one character per byte (exact bytes, no UTF-8
+   * decoding): faster, and two strings are equal exactly when their bytes
+   * are. For checks that compare strings as llama.cpp does.
+   */
+  binaryStrings?: boolean;
+  /**
+   * Metadata arrays for which this returns true are walked and checked
+   * (counts, lengths, bounds) but not decoded: they go to
+   * `GgufFile.skippedArrays` instead of `metadata`. Makes big vocabularies
+   * cheap when only some keys matter.
+   */
+  skipArray?: (key: string, itemType: GgufValueTypeName) => boolean;
   /** Name used in error messages (default `<bytes>`). */
   source?: string;
   /**
@@ -171,11 +223,19 @@ function readScalar(
   }
 }
 
-function readArray(r: ByteReader, what: string, depth: number): GgufArrayValue {
+function readArray(
+  r: ByteReader,
+  what: string,
+  depth: number,
+  maxItems: number,
+): GgufArrayValue {
   const at = r.pos;
   const itemType = typeName(r, r.u32(`item type of ${what}`), what, at);
   const countAt = r.pos;
   const count = r.size(`item count of ${what}`);
+  if (count > maxItems) {
+    r.fail(`${what} has ${count} items; at most ${maxItems} allowed`, countAt);
+  }
   const minBytes = count * ITEM_SIZE[itemType];
   if (r.pos + minBytes > r.fileSize) {
     r.fail(
@@ -267,11 +327,51 @@ function readArray(r: ByteReader, what: string, depth: number): GgufArrayValue {
       if (depth >= 8) r.fail(`${what} nests arrays more than 8 deep`, at);
       const value = new Array<GgufArrayValue>(count);
       for (let i = 0; i < count; i++) {
-        value[i] = readArray(r, `${what}[${i}]`, depth + 1);
+        value[i] = readArray(r, `${what}[${i}]`, depth + 1, maxItems);
       }
       return { type: "array", itemType, value };
     }
   }
+}
+
+/** Walks an array like readArray, checking the same things, without decoding it. */
+function skipArray(
+  r: ByteReader,
+  what: string,
+  depth: number,
+  maxItems: number,
+): GgufArraySpan {
+  const at = r.pos;
+  const itemType = typeName(r, r.u32(`item type of ${what}`), what, at);
+  const countAt = r.pos;
+  const count = r.size(`item count of ${what}`);
+  if (count > maxItems) {
+    r.fail(`${what} has ${count} items; at most ${maxItems} allowed`, countAt);
+  }
+  if (r.pos + count * ITEM_SIZE[itemType] > r.fileSize) {
+    r.fail(
+      `truncated file: ${what} claims ${count} items of type ${itemType} ` +
+        `at offset ${countAt + 8}, but the file is ${r.fileSize} bytes long`,
+      countAt,
+    );
+  }
+  const offset = r.pos;
+  if (itemType === "string") {
+    for (let i = 0; i < count; i++) r.skipString(what);
+  } else if (itemType === "array") {
+    if (depth >= 8) r.fail(`${what} nests arrays more than 8 deep`, at);
+    for (let i = 0; i < count; i++) skipArray(r, what, depth + 1, maxItems);
+  } else {
+    const n = count * ITEM_SIZE[itemType];
+    r.need(n, what);
+    if (itemType === "bool") {
+      for (let i = r.pos; i < r.pos + n; i++) {
+        if (r.bytes[i] > 1) r.fail(`${what} has a bool with invalid byte`, i);
+      }
+    }
+    r.pos += n;
+  }
+  return { itemType, count, offset, end: r.pos };
 }
 
 /**
@@ -294,7 +394,12 @@ export function parseGguf(
 ): GgufFile {
   const source = options.source ?? "<bytes>";
   const fileSize = options.fileSize ?? bytes.length;
-  const r = new ByteReader(bytes, source, fileSize);
+  const lim = options.limits ?? {};
+  const r = new ByteReader(bytes, source, fileSize, {
+    maxEnd: lim.maxHeaderBytes,
+    maxString: lim.maxStringBytes,
+    binary: options.binaryStrings,
+  });
 
   if (fileSize < 4) {
     r.fail(`not a GGUF file: only ${fileSize} bytes long`, 0);
@@ -323,6 +428,18 @@ export function parseGguf(
   }
   const nTensors = r.size("tensor count");
   const nKv = r.size("metadata key/value count");
+  if (lim.maxTensors !== undefined && nTensors > lim.maxTensors) {
+    r.fail(
+      `the header declares ${nTensors} tensors; at most ${lim.maxTensors} allowed`,
+      8,
+    );
+  }
+  if (lim.maxKeys !== undefined && nKv > lim.maxKeys) {
+    r.fail(
+      `the header declares ${nKv} metadata key/values; at most ${lim.maxKeys} allowed`,
+      16,
+    );
+  }
   // Each KV needs at least 8 (key length) + 4 (type) + 1 bytes; each tensor
   // info at least 8 + 4 + 4 + 8.
   if (24 + nKv * 13 + nTensors * 24 > fileSize) {
@@ -334,10 +451,23 @@ export function parseGguf(
   }
 
   const metadata = new Map<string, GgufValue>();
+  const skipped = options.skipArray
+    ? new Map<string, GgufArraySpan>()
+    : undefined;
   for (let i = 0; i < nKv; i++) {
     const keyAt = r.pos;
     const key = r.string(`key of metadata entry ${i}`);
-    if (metadata.has(key)) r.fail(`duplicate metadata key "${key}"`, keyAt);
+    if (lim.maxKeyBytes !== undefined && r.pos - keyAt - 8 > lim.maxKeyBytes) {
+      r.fail(
+        `key of metadata entry ${i} is ${
+          r.pos - keyAt - 8
+        } bytes long; at most ${lim.maxKeyBytes} allowed`,
+        keyAt,
+      );
+    }
+    if (metadata.has(key) || skipped?.has(key)) {
+      r.fail(`duplicate metadata key "${key}"`, keyAt);
+    }
     const typeAt = r.pos;
     const type = typeName(
       r,
@@ -345,8 +475,18 @@ export function parseGguf(
       `metadata "${key}"`,
       typeAt,
     );
+    if (type === "array" && skipped) {
+      const itemAt = r.pos;
+      const item = typeName(r, r.u32(`item type of "${key}"`), key, itemAt);
+      r.pos = itemAt;
+      if (options.skipArray!(key, item)) {
+        const max = lim.maxArrayItems ?? Infinity;
+        skipped.set(key, skipArray(r, `metadata "${key}"`, 0, max));
+        continue;
+      }
+    }
     const value = type === "array"
-      ? readArray(r, `metadata "${key}"`, 0)
+      ? readArray(r, `metadata "${key}"`, 0, lim.maxArrayItems ?? Infinity)
       : readScalar(r, type, `value of "${key}"`);
     metadata.set(key, value);
   }
@@ -433,6 +573,7 @@ export function parseGguf(
     tensors,
     dataOffset,
     byteLength: fileSize,
+    ...(skipped ? { skippedArrays: skipped } : {}),
   };
 }
 
@@ -448,8 +589,72 @@ async function readPrefix(file: Deno.FsFile, length: number) {
   return got === length ? buf : buf.subarray(0, got);
 }
 
+function readPrefixSync(file: Deno.FsFile, length: number) {
+  const buf = new Uint8Array(length);
+  file.seekSync(0, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < length) {
+    const n = file.readSync(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
+}
+
 function pathOf(source: string | URL): string {
   return source instanceof URL ? fromFileUrl(source) : source;
+}
+
+/** Options of {@linkcode readGguf} and {@linkcode readGgufSync}. */
+export interface ReadGgufOptions {
+  /** Bounds on counts and lengths (default: none). */
+  limits?: GgufParseLimits;
+  /** See {@linkcode ParseGgufOptions.binaryStrings}. */
+  binaryStrings?: boolean;
+  /** See {@linkcode ParseGgufOptions.skipArray}. */
+  skipArray?: ParseGgufOptions["skipArray"];
+  /** Name used in error messages (default: the path, or `<bytes>`). */
+  source?: string;
+}
+
+/** A parsed header and the bytes it was parsed from (a prefix of the file). */
+export interface GgufHeader {
+  /** The parsed header. */
+  file: GgufFile;
+  /** The first bytes of the file, at least the whole header. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The prefix-growing parse shared by the async and the blocking reader: it
+ * yields how many bytes from the start of the file it wants next and is sent
+ * them, until the header parses.
+ */
+function* prefixParse(
+  size: number,
+  options: ReadGgufOptions & { source: string },
+): Generator<number, GgufHeader, Uint8Array> {
+  let want = Math.min(size, 1 << 20);
+  for (;;) {
+    const prefix = yield want;
+    if (prefix.length < want) {
+      throw new GgufError(options.source, "the file shrank while being read");
+    }
+    try {
+      const file = parseGguf(prefix, {
+        ...options,
+        source: options.source,
+        fileSize: size,
+      });
+      return { file, bytes: prefix };
+    } catch (e) {
+      if (!(e instanceof NeedMoreBytes)) throw e;
+      // Re-parse with a longer prefix; small files are read whole.
+      want = size <= 32 << 20
+        ? size
+        : Math.min(size, Math.max(want * 4, e.needed + (1 << 20)));
+    }
+  }
 }
 
 /**
@@ -471,33 +676,101 @@ function pathOf(source: string | URL): string {
  */
 export async function readGguf(
   source: string | URL | Uint8Array,
+  options: ReadGgufOptions = {},
 ): Promise<GgufFile> {
-  if (source instanceof Uint8Array) return parseGguf(source);
+  if (source instanceof Uint8Array) return parseGguf(source, options);
+  return (await readGgufHeader(source, options)).file;
+}
+
+/**
+ * Blocking {@linkcode readGguf} of a path, for callers that cannot await.
+ *
+ * @example
+ * ```ts
+ * import { GgufWriter, readGgufSync } from "./mod.ts";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * await new GgufWriter().setMetadata("general.name", { type: "string", value: "demo" })
+ *   .writeFile(path);
+ * console.log(readGgufSync(path).metadata.get("general.name")?.value); // "demo"
+ * await Deno.remove(path);
+ * ```
+ */
+export function readGgufSync(
+  source: string | URL,
+  options: ReadGgufOptions = {},
+): GgufFile {
+  return readGgufHeaderSync(source, options).file;
+}
+
+/**
+ * {@linkcode readGguf} of a path that also returns the bytes read (the
+ * header's prefix of the file), for checks that look at raw bytes.
+ *
+ * @example
+ * ```ts
+ * import { GgufWriter, readGgufHeader } from "./mod.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * await new GgufWriter().writeFile(path);
+ * const { file, bytes } = await readGgufHeader(path);
+ * console.log(file.dataOffset <= bytes.length); // true
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readGgufHeader(
+  source: string | URL,
+  options: ReadGgufOptions = {},
+): Promise<GgufHeader> {
   const path = pathOf(source);
+  const name = options.source ?? path;
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
   } catch (e) {
-    throw new GgufError(path, `cannot open: ${(e as Error).message}`);
+    throw new GgufError(name, `cannot open: ${(e as Error).message}`);
   }
   try {
-    const size = (await file.stat()).size;
-    let want = Math.min(size, 1 << 20);
-    for (;;) {
-      const prefix = await readPrefix(file, want);
-      if (prefix.length < want) {
-        throw new GgufError(path, "the file shrank while being read");
-      }
-      try {
-        return parseGguf(prefix, { source: path, fileSize: size });
-      } catch (e) {
-        if (!(e instanceof NeedMoreBytes)) throw e;
-        // Re-parse with a longer prefix; small files are read whole.
-        want = size <= 32 << 20
-          ? size
-          : Math.min(size, Math.max(want * 4, e.needed + (1 << 20)));
-      }
-    }
+    const it = prefixParse((await file.stat()).size, {
+      ...options,
+      source: name,
+    });
+    let step = it.next();
+    while (!step.done) step = it.next(await readPrefix(file, step.value));
+    return step.value;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Blocking {@linkcode readGgufHeader}.
+ *
+ * @example
+ * ```ts
+ * import { GgufWriter, readGgufHeaderSync } from "./mod.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * await new GgufWriter().writeFile(path);
+ * console.log(readGgufHeaderSync(path).file.version); // 3
+ * await Deno.remove(path);
+ * ```
+ */
+export function readGgufHeaderSync(
+  source: string | URL,
+  options: ReadGgufOptions = {},
+): GgufHeader {
+  const path = pathOf(source);
+  const name = options.source ?? path;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (e) {
+    throw new GgufError(name, `cannot open: ${(e as Error).message}`);
+  }
+  try {
+    const it = prefixParse(file.statSync().size, { ...options, source: name });
+    let step = it.next();
+    while (!step.done) step = it.next(readPrefixSync(file, step.value));
+    return step.value;
   } finally {
     file.close();
   }

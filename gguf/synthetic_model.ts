@@ -15,6 +15,9 @@
  * - `bench`: n_embd 512, 8 layers, 8 heads, n_ff 1536 (~60M parameters),
  *   written as F16 and quantized to Q8_0 by llama.cpp's `llama-quantize`.
  *
+ * Other architectures (SWA, recurrent, hybrid, MoE, encoder): see
+ * `family_model.ts` (`ensureFamilyModel`).
+ *
  * Command line: `deno run -A gguf/synthetic_model.ts tiny|bench [--out PATH]
  * [--seed N] [--force]` prints the model's path.
  *
@@ -30,11 +33,17 @@
 
 import { parseArgs } from "node:util";
 import { paths } from "../paths.ts";
-import { fillNormal, fnv1a, streamSeed } from "./_prng.ts";
+import {
+  exists,
+  ModelBuilder,
+  readVocab,
+  vocabSize,
+  writeAtomically,
+} from "./_model_builder.ts";
+import { fnv1a } from "./_prng.ts";
 import { GgmlType } from "./ggml_type.ts";
 import { readGguf } from "./reader.ts";
 import type { GgufValue } from "./types.ts";
-import { GgufWriter } from "./writer.ts";
 
 /**
  * Bump when the generator's output changes for the same options: cached
@@ -370,27 +379,14 @@ export async function writeSyntheticModel(
   const std = options.initStd ?? 0.02;
   const embedStd = options.embedStd ?? 1;
   const vocabPath = options.vocabPath ?? defaultVocabPath();
-  const vocab = await readGguf(vocabPath);
-  const tokens = vocab.metadata.get("tokenizer.ggml.tokens");
-  if (tokens?.type !== "array" || tokens.itemType !== "string") {
-    throw new Error(`${vocabPath}: no tokenizer.ggml.tokens string array`);
-  }
-  const nVocab = tokens.value.length;
   const { nEmbd, nLayer, nHead, nHeadKv, nFf } = shape;
   const headDim = nEmbd / nHead;
   const nEmbdKv = headDim * nHeadKv;
 
-  const w = new GgufWriter();
-  const str = (k: string, v: string) =>
-    w.setMetadata(k, { type: "string", value: v });
-  const u32 = (k: string, v: number) =>
-    w.setMetadata(k, { type: "uint32", value: v });
-  const f32 = (k: string, v: number) =>
-    w.setMetadata(k, { type: "float32", value: v });
-  str("general.architecture", "llama");
-  str("general.type", "model");
-  str("general.name", options.name ?? `synthetic-${preset}`);
-  str(
+  const b = new ModelBuilder("llama", { seed, std, matrixType: ggmlType });
+  b.str("general.type", "model");
+  b.str("general.name", options.name ?? `synthetic-${preset}`);
+  b.str(
     "general.description",
     `Synthetic ${preset} model: seeded random weights (seed ${seed}, ` +
       `std ${std}, embeddings std ${embedStd}), tokenizer from ${
@@ -398,65 +394,43 @@ export async function writeSyntheticModel(
       }; ` +
       `generator v${SYNTHETIC_GENERATOR_VERSION}`,
   );
-  u32("general.file_type", FILE_TYPE_OF[type]);
-  if (type === "q8_0") u32("general.quantization_version", 2);
-  u32("llama.context_length", shape.nCtxTrain);
-  u32("llama.embedding_length", nEmbd);
-  u32("llama.block_count", nLayer);
-  u32("llama.feed_forward_length", nFf);
-  u32("llama.attention.head_count", nHead);
-  u32("llama.attention.head_count_kv", nHeadKv);
-  f32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps);
-  f32("llama.rope.freq_base", shape.ropeFreqBase);
-  u32("llama.rope.dimension_count", headDim);
-  u32("llama.vocab_size", nVocab);
+  b.u32("general.file_type", FILE_TYPE_OF[type]);
+  if (type === "q8_0") b.u32("general.quantization_version", 2);
+  b.u32("llama.context_length", shape.nCtxTrain);
+  b.u32("llama.embedding_length", nEmbd);
+  b.u32("llama.block_count", nLayer);
+  b.u32("llama.feed_forward_length", nFf);
+  b.u32("llama.attention.head_count", nHead);
+  b.u32("llama.attention.head_count_kv", nHeadKv);
+  b.f32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps);
+  b.f32("llama.rope.freq_base", shape.ropeFreqBase);
+  b.u32("llama.rope.dimension_count", headDim);
+  // Before the tokenizer keys, as in earlier versions (same bytes).
+  const vocab = await readVocab(vocabPath);
+  const nVocab = vocabSize(vocab);
+  b.u32("llama.vocab_size", nVocab);
   for (const [key, value] of samplingMetadata(options.sampling ?? {})) {
-    w.setMetadata(key, value);
+    b.set(key, value);
   }
-  for (const [key, value] of vocab.metadata) {
-    if (key.startsWith("tokenizer.")) w.setMetadata(key, value);
-  }
-  const template = options.chatTemplate ?? LLAMA2_CHAT_TEMPLATE;
-  if (template === false) w.deleteMetadata("tokenizer.chat_template");
-  else str("tokenizer.chat_template", template);
+  b.tokenizer(vocab, options.chatTemplate ?? LLAMA2_CHAT_TEMPLATE);
 
-  const random = (name: string, dims: number[], sd = std) =>
-    w.addTensor({
-      name,
-      dims,
-      type: ggmlType,
-      data: () =>
-        fillNormal(
-          new Float32Array(dims[0] * dims[1]),
-          sd,
-          streamSeed(seed, name),
-        ),
-    });
-  const ones = (name: string, n: number) =>
-    w.addTensor({
-      name,
-      dims: [n],
-      type: GgmlType.F32,
-      data: () => new Float32Array(n).fill(1),
-    });
-
-  random("token_embd.weight", [nEmbd, nVocab], embedStd);
-  ones("output_norm.weight", nEmbd);
-  random("output.weight", [nEmbd, nVocab]);
+  b.matrix("token_embd.weight", [nEmbd, nVocab], embedStd);
+  b.ones("output_norm.weight", nEmbd);
+  b.matrix("output.weight", [nEmbd, nVocab]);
   for (let i = 0; i < nLayer; i++) {
-    const b = `blk.${i}.`;
-    ones(b + "attn_norm.weight", nEmbd);
-    random(b + "attn_q.weight", [nEmbd, nEmbd]);
-    random(b + "attn_k.weight", [nEmbd, nEmbdKv]);
-    random(b + "attn_v.weight", [nEmbd, nEmbdKv]);
-    random(b + "attn_output.weight", [nEmbd, nEmbd]);
-    ones(b + "ffn_norm.weight", nEmbd);
-    random(b + "ffn_gate.weight", [nEmbd, nFf]);
-    random(b + "ffn_down.weight", [nFf, nEmbd]);
-    random(b + "ffn_up.weight", [nEmbd, nFf]);
+    const p = `blk.${i}.`;
+    b.ones(p + "attn_norm.weight", nEmbd);
+    b.matrix(p + "attn_q.weight", [nEmbd, nEmbd]);
+    b.matrix(p + "attn_k.weight", [nEmbd, nEmbdKv]);
+    b.matrix(p + "attn_v.weight", [nEmbd, nEmbdKv]);
+    b.matrix(p + "attn_output.weight", [nEmbd, nEmbd]);
+    b.ones(p + "ffn_norm.weight", nEmbd);
+    b.matrix(p + "ffn_gate.weight", [nEmbd, nFf]);
+    b.matrix(p + "ffn_down.weight", [nFf, nEmbd]);
+    b.matrix(p + "ffn_up.weight", [nEmbd, nFf]);
   }
 
-  await w.writeFile(path);
+  await b.writer.writeFile(path);
   return {
     path,
     preset,
@@ -507,24 +481,6 @@ function cacheName(
     ? `-h${fnv1a(JSON.stringify(extra)).toString(16).padStart(8, "0")}`
     : "";
   return `synthetic-${preset}-${type}-s${seed}-g${SYNTHETIC_GENERATOR_VERSION}${hash}.gguf`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch {
-    // already gone
-  }
 }
 
 async function runQuantize(
@@ -617,15 +573,9 @@ export async function ensureModel(
     return info(false, file.byteLength, vocab ? vocab.value as number : 0);
   }
 
-  const parent = path.includes("/")
-    ? path.slice(0, path.lastIndexOf("/"))
-    : ".";
-  await Deno.mkdir(parent || "/", { recursive: true });
-  const tag = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  const tmpGen = `${path}.tmp-${tag}`;
-  const tmpQuant = `${path}.tmpq-${tag}`;
-  try {
+  return await writeAtomically(path, async (tmpGen, tmpQuant) => {
     const written = await writeSyntheticModel(tmpGen, preset, options);
+    let keep = tmpGen;
     if (finalType !== genType) {
       await runQuantize(
         quantizeBin,
@@ -634,15 +584,11 @@ export async function ensureModel(
         quantize!,
         options.quantizeThreads ?? 2,
       );
-      await Deno.rename(tmpQuant, path);
-    } else {
-      await Deno.rename(tmpGen, path);
+      keep = tmpQuant;
     }
-    return info(true, (await Deno.stat(path)).size, written.nVocab);
-  } finally {
-    await removeQuietly(tmpGen);
-    await removeQuietly(tmpQuant);
-  }
+    const byteLength = (await Deno.stat(keep)).size;
+    return { keep, result: info(true, byteLength, written.nVocab) };
+  });
 }
 
 if (import.meta.main) {

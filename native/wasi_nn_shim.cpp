@@ -10,18 +10,22 @@
 
 #include "build-info.h"
 #include "chat.h"
+#include "chat_render.h"
 #include "common.h"
 #include "fit.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #include "sampling.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -214,7 +218,7 @@ bool progress_cb(float p, void * ud) {
 struct wnb_model {
     llama_model *                 model = nullptr;
     const llama_vocab *           vocab = nullptr;
-    common_chat_templates_ptr     templates;  // lazily created
+    std::unique_ptr<wnb::chat_renderer> templates;  // the model's own, lazily created
     std::mutex                    templates_mu;
 };
 
@@ -462,6 +466,44 @@ void wnb_model_free(wnb_model * model) {
     }
 }
 
+int32_t wnb_memfile_create(const uint8_t * data, size_t len, int32_t * out_fd, wnb_error * err) {
+    clear_error(err);
+    if (!out_fd) return fail(err, WNB_ERR_INVALID_ARGUMENT, "out_fd is NULL");
+    *out_fd = -1;
+    if (!data && len > 0) return fail(err, WNB_ERR_INVALID_ARGUMENT, "data is NULL");
+    int fd = memfd_create("wasi-nn-guest-model", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        return fail(err, WNB_ERR_INTERNAL, std::string("memfd_create failed: ") + strerror(errno));
+    }
+    size_t done = 0;
+    while (done < len) {
+        // write() moves at most about 2 GiB per call.
+        size_t chunk = std::min<size_t>(len - done, (size_t) 1 << 30);
+        ssize_t n = write(fd, data + done, chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            std::string why = "writing " + std::to_string(len) + " bytes of model into memory failed after " +
+                              std::to_string(done) + ": " + strerror(e);
+            return fail(err, e == ENOMEM || e == ENOSPC ? WNB_ERR_OUT_OF_MEMORY : WNB_ERR_INTERNAL, why);
+        }
+        done += (size_t) n;
+    }
+    // The bytes checked before the load are the bytes llama.cpp reads.
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, WNB_ERR_INTERNAL, std::string("sealing the model memory file failed: ") + strerror(e));
+    }
+    *out_fd = fd;
+    return WNB_OK;
+}
+
+void wnb_memfile_close(int32_t fd) {
+    if (fd >= 0) close(fd);
+}
+
 int32_t wnb_model_info_json(const wnb_model * wm, char * buf, int32_t cap) {
     if (!wm) return copy_out("null", buf, cap);
     try {
@@ -494,6 +536,9 @@ int32_t wnb_model_info_json(const wnb_model * wm, char * buf, int32_t cap) {
         j += ",\"nl\":" + std::to_string(llama_vocab_nl(v));
         j += ",\"add_bos\":" + std::string(llama_vocab_get_add_bos(v) ? "true" : "false");
         j += ",\"add_eos\":" + std::string(llama_vocab_get_add_eos(v) ? "true" : "false");
+        j += ",\"n_swa\":" + std::to_string(has_layers ? llama_model_n_swa(m) : 0);
+        j += ",\"is_recurrent\":" + std::string(llama_model_is_recurrent(m) ? "true" : "false");
+        j += ",\"is_hybrid\":" + std::string(llama_model_is_hybrid(m) ? "true" : "false");
         j += ",\"has_encoder\":" + std::string(llama_model_has_encoder(m) ? "true" : "false");
         j += ",\"has_decoder\":" + std::string(llama_model_has_decoder(m) ? "true" : "false");
         j += ",\"eog\":[";
@@ -532,6 +577,11 @@ int32_t wnb_model_n_embd(const wnb_model * m) { return m ? llama_model_n_embd(m-
 int32_t wnb_model_n_ctx_train(const wnb_model * m) { return m ? llama_model_n_ctx_train(m->model) : 0; }
 uint8_t wnb_token_is_eog(const wnb_model * m, int32_t token) {
     return m && llama_vocab_is_eog(m->vocab, token) ? 1 : 0;
+}
+
+int32_t wnb_token_attr(const wnb_model * m, int32_t token) {
+    if (!m || token < 0 || token >= llama_vocab_n_tokens(m->vocab)) return 0;
+    return (int32_t) llama_vocab_get_attr(m->vocab, token);
 }
 
 int32_t wnb_tokenize(const wnb_model * m, const char * text, int32_t len, int32_t * tokens, int32_t cap,
@@ -581,6 +631,30 @@ int32_t wnb_detokenize(const wnb_model * m, const int32_t * tokens, int32_t n, c
     }
 }
 
+namespace {
+
+// What a chat template of this model needs: tmpl (or the model's own, as
+// common_chat_templates_init picks it) and the model's BOS/EOS.
+wnb::chat_template_spec model_chat_spec(const wnb_model * m, const char * tmpl) {
+    wnb::chat_template_spec spec;
+    if (tmpl) {
+        spec.source = tmpl;
+    } else {
+        const char * own = llama_model_chat_template(m->model, nullptr);
+        const char * tool_use = llama_model_chat_template(m->model, "tool_use");
+        spec.source = own && *own ? own : tool_use ? tool_use : "";
+    }
+    const llama_token bos = llama_vocab_bos(m->vocab);
+    const llama_token eos = llama_vocab_eos(m->vocab);
+    if (bos != LLAMA_TOKEN_NULL) spec.bos_token = common_token_to_piece(m->vocab, bos, true);
+    if (eos != LLAMA_TOKEN_NULL) spec.eos_token = common_token_to_piece(m->vocab, eos, true);
+    spec.add_bos = llama_vocab_get_add_bos(m->vocab);
+    spec.add_eos = llama_vocab_get_add_eos(m->vocab);
+    return spec;
+}
+
+}  // namespace
+
 int32_t wnb_chat_apply(const wnb_model * cm, const char * tmpl_override, const char * messages_json,
                        uint8_t add_generation_prompt, char * buf, int32_t cap, wnb_error * err) {
     WNB_TRY
@@ -594,28 +668,25 @@ int32_t wnb_chat_apply(const wnb_model * cm, const char * tmpl_override, const c
     } catch (const std::exception & e) {
         return -fail(err, WNB_ERR_INVALID_ARGUMENT, std::string("messages are not valid JSON: ") + e.what());
     }
-    common_chat_templates_inputs inputs;
+    std::string prompt;
     try {
-        inputs.messages = common_chat_msgs_parse_oaicompat(msgs);
-    } catch (const std::exception & e) {
-        return -fail(err, WNB_ERR_INVALID_ARGUMENT, std::string("bad messages: ") + e.what());
-    }
-    inputs.add_generation_prompt = add_generation_prompt != 0;
-    inputs.use_jinja = true;
-    common_chat_params out;
-    try {
+        // The same renderer as the sandbox (wnb-chat-render): chat_render.cpp.
         if (tmpl_override && *tmpl_override) {
-            auto t = common_chat_templates_init(m->model, tmpl_override);
-            out = common_chat_templates_apply(t.get(), inputs);
+            auto r = wnb::chat_renderer_init(model_chat_spec(m, tmpl_override));
+            prompt = wnb::chat_render(*r, msgs, add_generation_prompt != 0);
         } else {
             std::lock_guard<std::mutex> lock(m->templates_mu);
-            if (!m->templates) m->templates = common_chat_templates_init(m->model, "");
-            out = common_chat_templates_apply(m->templates.get(), inputs);
+            if (!m->templates) m->templates = wnb::chat_renderer_init(model_chat_spec(m, nullptr));
+            prompt = wnb::chat_render(*m->templates, msgs, add_generation_prompt != 0);
         }
+    } catch (const wnb::chat_messages_error & e) {
+        return -fail(err, WNB_ERR_INVALID_ARGUMENT, std::string("bad messages: ") + e.what());
+    } catch (const std::bad_alloc &) {
+        return -fail(err, WNB_ERR_OUT_OF_MEMORY, "out of memory rendering the chat template");
     } catch (const std::exception & e) {
         return -fail(err, WNB_ERR_TEMPLATE, std::string("chat template failed: ") + e.what());
     }
-    return copy_out(out.prompt, buf, cap);
+    return copy_out(prompt, buf, cap);
     }
     catch (const std::exception & e) {
         return -fail(err, WNB_ERR_INTERNAL, e.what());
@@ -674,6 +745,7 @@ void wnb_context_default_params(wnb_context_params * out) {
     out->offload_kqv = d.offload_kqv ? 1 : 0;
     out->kv_unified = 1;
     out->no_perf = 0;
+    out->swa_full = 0;
 }
 
 int32_t wnb_context_new(wnb_model * model, const wnb_context_params * params, wnb_context ** out,
@@ -709,6 +781,7 @@ int32_t wnb_context_new(wnb_model * model, const wnb_context_params * params, wn
     cp.offload_kqv = p.offload_kqv != 0;
     cp.kv_unified = p.kv_unified != 0;
     cp.no_perf = p.no_perf != 0;
+    cp.swa_full = p.swa_full != 0;
 
     auto * c = new wnb_context();
     c->owner = model;
@@ -821,9 +894,13 @@ int32_t wnb_embeddings(wnb_context * c, int32_t idx_or_seq, float * out, int32_t
     WNB_TRY
     clear_error(err);
     if (!c) return -fail(err, WNB_ERR_INVALID_ARGUMENT, "context is NULL");
-    const int32_t n_embd = llama_model_n_embd_out(c->owner->model);
+    const enum llama_pooling_type pooling = llama_pooling_type(c->ctx);
+    // Rank pooling keeps n_cls_out scores per sequence, not n_embd_out values:
+    // reading n_embd_out of them would read past llama.cpp's vector.
+    const int32_t n_embd = pooling == LLAMA_POOLING_TYPE_RANK ? (int32_t) llama_model_n_cls_out(c->owner->model)
+                                                              : llama_model_n_embd_out(c->owner->model);
     const float * e = nullptr;
-    if (llama_pooling_type(c->ctx) == LLAMA_POOLING_TYPE_NONE) {
+    if (pooling == LLAMA_POOLING_TYPE_NONE) {
         e = llama_get_embeddings_ith(c->ctx, idx_or_seq);
     } else {
         e = llama_get_embeddings_seq(c->ctx, idx_or_seq);
@@ -895,6 +972,29 @@ int32_t wnb_state_seq_load(wnb_context * c, const char * path, int32_t seq, int3
                         " (wrong model or context, corrupt file, or more tokens than the buffer holds)");
     }
     *n_out = (int32_t) count;
+    return WNB_OK;
+    WNB_CATCH(err)
+}
+
+int32_t wnb_state_seq_get(wnb_context * c, int32_t seq, uint32_t flags, uint8_t * buf, int32_t cap) {
+    if (!c) return 0;
+    try {
+        const size_t need = llama_state_seq_get_size_ext(c->ctx, seq, flags);
+        if (need > (size_t) INT32_MAX) return 0;
+        if (!buf || cap < (int32_t) need) return (int32_t) need;
+        return (int32_t) llama_state_seq_get_data_ext(c->ctx, buf, (size_t) cap, seq, flags);
+    } catch (...) {
+        return 0;
+    }
+}
+
+int32_t wnb_state_seq_set(wnb_context * c, int32_t seq, uint32_t flags, const uint8_t * data, int32_t len,
+                          wnb_error * err) {
+    WNB_TRY
+    clear_error(err);
+    if (!c || !data || len <= 0) return fail(err, WNB_ERR_INVALID_ARGUMENT, "context or data is NULL or empty");
+    size_t n = llama_state_seq_set_data_ext(c->ctx, data, (size_t) len, seq, flags);
+    if (n == 0) return fail(err, WNB_ERR_STATE, "llama.cpp refused the sequence state (another model or context?)");
     return WNB_OK;
     WNB_CATCH(err)
 }
@@ -1174,6 +1274,7 @@ llama_context_params to_llama_cparams(const wnb_context_params * p) {
         cp.embeddings = p->embeddings != 0;
         cp.offload_kqv = p->offload_kqv != 0;
         cp.kv_unified = p->kv_unified != 0;
+        cp.swa_full = p->swa_full != 0;
     }
     return cp;
 }

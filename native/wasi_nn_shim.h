@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* ABI version: bumped whenever a struct layout or a signature changes. */
-#define WNB_ABI_VERSION 1
+#define WNB_ABI_VERSION 2
 
 /* ---- status and errors ------------------------------------------------- */
 
@@ -124,15 +124,33 @@ WNB_API int32_t wnb_model_load(const char * path, const wnb_model_params * param
                                wnb_load_progress * progress, wnb_model ** out, wnb_error * err);
 WNB_API void    wnb_model_free(wnb_model * model);
 
+/* Model bytes held in memory, never on disk (Linux memfd_create, MFD_CLOEXEC):
+ * copies len bytes of data into a new anonymous file, seals it read-only
+ * (no write, grow or shrink after this call) and puts its descriptor in
+ * *out_fd. Load it through the path "/proc/self/fd/<fd>" with wnb_model_load.
+ * The caller owns the descriptor and closes it exactly once with
+ * wnb_memfile_close, as soon as the load has finished or failed: a loaded
+ * model keeps its own mapping or copy, and the pages are freed when the last
+ * user goes. Nothing is left behind if the process dies. data is only read
+ * during the call. WNB_ERR_OUT_OF_MEMORY when the memory for the copy is
+ * missing; WNB_ERR_INTERNAL (with errno's text) for other failures. */
+WNB_API int32_t wnb_memfile_create(const uint8_t * data, size_t len, int32_t * out_fd, wnb_error * err);
+/* Closes a descriptor from wnb_memfile_create. Negative fds are ignored. */
+WNB_API void    wnb_memfile_close(int32_t fd);
+
 /* JSON: {"architecture","name","description","n_params","size","n_ctx_train","n_embd",
  * "n_layer","n_head","n_head_kv","n_vocab","vocab_type","bos","eos","eot","nl",
- * "add_bos","add_eos","eog":[..],"has_encoder","has_decoder","chat_template":str|null,
+ * "add_bos","add_eos","eog":[..],"n_swa","is_recurrent","is_hybrid","has_encoder","has_decoder","chat_template":str|null,
  * "metadata":{key:value-as-string,..}} */
 WNB_API int32_t wnb_model_info_json(const wnb_model * model, char * buf, int32_t cap);
 WNB_API int32_t wnb_model_n_vocab(const wnb_model * model);
 WNB_API int32_t wnb_model_n_embd(const wnb_model * model);
 WNB_API int32_t wnb_model_n_ctx_train(const wnb_model * model);
 WNB_API uint8_t wnb_token_is_eog(const wnb_model * model, int32_t token);
+/* The token's attributes (llama_token_attr bits: 1<<7 LSTRIP and 1<<8 RSTRIP
+ * drop the whitespace before / after it when text is tokenized with special
+ * tokens parsed); 0 for an unknown token. */
+WNB_API int32_t wnb_token_attr(const wnb_model * model, int32_t token);
 
 /* Tokenizes len bytes of text. Returns the token count, or -(count) when cap is
  * too small (nothing useful written). add_special: add BOS/EOS as the model
@@ -149,7 +167,10 @@ WNB_API int32_t wnb_detokenize(const wnb_model * model, const int32_t * tokens, 
 /* Renders a chat with the model's template (Jinja, as llama.cpp's server does),
  * or tmpl_override when non-NULL and non-empty. messages_json is an
  * OpenAI-style array [{"role":"user","content":".."},..]. Returns the prompt's
- * byte length (call again if > cap) or a negative wnb_status with err set. */
+ * byte length (call again if > cap) or a negative wnb_status with err set.
+ * A template runs unbounded in this process: use it for templates the caller
+ * trusts; wnb-chat-render (the same renderer, chat_render.cpp) runs the rest
+ * in a process of its own, with limits. */
 WNB_API int32_t wnb_chat_apply(const wnb_model * model, const char * tmpl_override,
                                const char * messages_json, uint8_t add_generation_prompt,
                                char * buf, int32_t cap, wnb_error * err);
@@ -179,6 +200,7 @@ typedef struct wnb_context_params {
     uint8_t  offload_kqv;     /* 1 = KV cache on the GPU (default) */
     uint8_t  kv_unified;      /* 1 = one KV buffer for all sequences */
     uint8_t  no_perf;         /* 1 = skip perf counters */
+    uint8_t  swa_full;        /* 1 = full-size sliding-window cache (keeps every position; more memory) */
 } wnb_context_params;
 
 WNB_API void wnb_context_default_params(wnb_context_params * out);
@@ -216,8 +238,10 @@ WNB_API int32_t wnb_decode_prompt(wnb_context * ctx, const int32_t * tokens, int
 WNB_API const float * wnb_logits(wnb_context * ctx, int32_t idx);
 
 /* Embedding of batch index idx (pooling none) or of a sequence (pooled), optionally
- * normalised (-1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm). Returns
- * n_embd, or a negative wnb_status. */
+ * normalised (-1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm), into the
+ * caller's out (cap floats; written only when cap is enough). Returns the value
+ * count (n_embd_out; with rank pooling, the model's n_cls_out scores), or a
+ * negative wnb_status. */
 WNB_API int32_t wnb_embeddings(wnb_context * ctx, int32_t idx_or_seq, float * out, int32_t cap,
                                int32_t normalize, wnb_error * err);
 
@@ -238,6 +262,19 @@ WNB_API int32_t wnb_state_seq_save(wnb_context * ctx, const char * path, int32_t
  * tokens (up to cap) and their count to *n_out. */
 WNB_API int32_t wnb_state_seq_load(wnb_context * ctx, const char * path, int32_t seq,
                                    int32_t * tokens, int32_t cap, int32_t * n_out, wnb_error * err);
+
+/* One sequence's state in memory (llama_state_seq_get_data_ext), for context
+ * checkpoints. flags 1 (LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY) keeps only what a
+ * sequence removal cannot roll back: the recurrent state, the sliding-window
+ * cells. Writes the state into buf (caller-owned, cap bytes) and returns its
+ * size; when cap is too small, writes nothing and returns the size needed
+ * (see conventions). 0 means there is nothing to save. */
+WNB_API int32_t wnb_state_seq_get(wnb_context * ctx, int32_t seq, uint32_t flags, uint8_t * buf, int32_t cap);
+/* Restores a sequence from bytes that wnb_state_seq_get gave with the same
+ * flags (data is only read during the call). The sequence's previous content
+ * for those parts is replaced. WNB_ERR_STATE when llama.cpp refuses the data. */
+WNB_API int32_t wnb_state_seq_set(wnb_context * ctx, int32_t seq, uint32_t flags, const uint8_t * data,
+                                  int32_t len, wnb_error * err);
 
 /* Perf counters: out[0..5] = t_load_ms, t_p_eval_ms, t_eval_ms, n_p_eval, n_eval, n_reused. */
 WNB_API void wnb_perf(const wnb_context * ctx, double * out6);

@@ -46,6 +46,57 @@ export async function run(
 }
 
 /**
+ * llama-completion's generated text for `prompt` (`-no-cnv
+ * --no-display-prompt --ignore-eos -c 512 -t 2`, plus `flags`): no prompt
+ * echo, single turn. Its stdout ends with "\n\n", written through
+ * llama.cpp's asynchronous log thread, which can lose the tail of the
+ * output at exit on a loaded machine; the closing "\n\n" proves the text
+ * before it is complete, so this retries until it is there.
+ */
+export async function completionText(
+  model: string,
+  prompt: string,
+  nPredict: number,
+  flags: string[] = [],
+): Promise<string> {
+  const tool = referenceTool("llama-completion");
+  if (!tool) {
+    throw new Error("llama-completion is not built (build.ts --reference)");
+  }
+  for (let attempt = 1;; attempt++) {
+    const r = await run(tool, [
+      "-m",
+      model,
+      "-p",
+      prompt,
+      "-n",
+      String(nPredict),
+      "-no-cnv",
+      "--no-display-prompt",
+      "-c",
+      "512",
+      "-t",
+      "2",
+      "--ignore-eos",
+      ...flags,
+    ]);
+    if (r.code !== 0) {
+      throw new Error(
+        `llama-completion failed (${r.code}):\n${r.stderr.slice(-2000)}`,
+      );
+    }
+    if (r.stdout.endsWith("\n\n")) return r.stdout.slice(0, -2);
+    if (attempt >= 20) {
+      throw new Error(
+        `llama-completion's output stayed truncated: ${
+          JSON.stringify(r.stdout)
+        }`,
+      );
+    }
+  }
+}
+
+/**
  * Runs a leak probe of `_rss_probe.ts` in a process of its own and returns
  * how many bytes its resident memory grew over the second half of its cycles.
  */

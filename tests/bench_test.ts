@@ -20,7 +20,8 @@ import {
   parseProcSelfTicks,
   parseProcStatBusy,
 } from "../bench/_load.ts";
-import { referenceTool, tinyModel } from "./_helpers.ts";
+import { referenceTool, run, tinyModel } from "./_helpers.ts";
+import { GENERATING_FAMILIES } from "../bench/_families.ts";
 
 const llamaBench = referenceTool("llama-bench");
 const llamaCompletion = referenceTool("llama-completion");
@@ -161,4 +162,74 @@ Deno.test({
     assert.ok(Number.isFinite(load) && load >= 0, `load ${load}`);
     assert.ok(Number.isNaN(foreignLoad(undefined, b)));
   },
+});
+
+Deno.test("bench: --families picks the second-turn leg's families", () => {
+  assert.deepEqual(parseBenchArgs([]).families, undefined);
+  assert.deepEqual(parseBenchArgs(["--families"]).families, [
+    ...GENERATING_FAMILIES,
+  ]);
+  assert.deepEqual(
+    parseBenchArgs(["--families", "--pairs", "3"]).families,
+    [...GENERATING_FAMILIES],
+  );
+  assert.deepEqual(
+    parseBenchArgs(["--families", "mamba,llama,mamba"]).families,
+    ["mamba", "llama"],
+  );
+  assert.ok(!GENERATING_FAMILIES.includes("bert"));
+  assert.throws(() => parseBenchArgs(["--families", "bert"]), UsageError);
+  assert.throws(() => parseBenchArgs(["--families", "gpt2"]), UsageError);
+});
+
+Deno.test("bench: the families leg reports a cached second turn on kv and recurrent memory", async () => {
+  // The CLI itself, one pair, no pair discarded for other processes' load.
+  const root = new URL("../", import.meta.url).pathname;
+  const out = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    "--config",
+    `${root}deno.json`,
+    `${root}bench/bench.ts`,
+    "--families",
+    "llama,mamba",
+    "--pairs",
+    "1",
+    "--max-foreign-load",
+    "1000",
+    "--json",
+  ], { timeoutMs: 240_000 });
+  assert.equal(out.code, 0, out.stderr.slice(-2000));
+  const report = JSON.parse(out.stdout);
+  assert.equal(report.pairs, 1);
+  assert.ok(Array.isArray(report.families), out.stdout.slice(0, 500));
+  assert.deepEqual(
+    report.families.map((f: { arch: string }) => f.arch),
+    ["llama", "mamba"],
+  );
+  for (const f of report.families) {
+    const what = JSON.stringify({ ...f, per_pair: undefined });
+    for (
+      const k of [
+        "ttft_cached_ms",
+        "ttft_full_ms",
+        "ttft_new_ms",
+        "ratio_to_new",
+        "decoded_ratio",
+      ]
+    ) {
+      assert.ok(Number.isFinite(f[k]) && f[k] > 0, `${k}: ${what}`);
+    }
+    assert.equal(typeof f.goal_met, "boolean");
+    assert.equal(f.per_pair.length, 1);
+    assert.ok(f.turn1_tokens >= 1000, what);
+    const added = f.turn2_tokens - f.turn1_tokens;
+    assert.ok(added >= 100 && added <= 200, `second turn adds ${added}`);
+    // The cache (kv) or a checkpoint (recurrent) held most of the
+    // conversation: only about the new turn was decoded.
+    assert.ok(f.cached_tokens > 0, what);
+    assert.equal(f.cached_tokens + f.new_tokens, f.turn2_tokens, what);
+    assert.ok(f.new_tokens <= 1.2 * added, what);
+  }
+  assert.equal(report.families[1].memory, "recurrent");
 });

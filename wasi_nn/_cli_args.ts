@@ -36,7 +36,11 @@ export type LogLevel = typeof LOG_LEVELS[number];
  * ```
  */
 export const EXIT_CODES = {
-  /** Bad command line: unknown option, malformed value, missing guest. */
+  /**
+   * Bad command line: unknown option, malformed value, missing guest; a
+   * `--config` that is not valid JSON, breaks a key's rule or names a
+   * `log_file` that cannot be opened; a `--dir` folder that does not exist.
+   */
   usage: 2,
   /** The .wasm file cannot be read or is not WebAssembly (EX_NOINPUT). */
   noInput: 66,
@@ -351,7 +355,9 @@ what was generated so far); a second Ctrl-C exits with ${c.interrupted}.
 
 Exit codes:
   the guest's own exit code (0 when _start returns), else:
-  ${c.usage}     bad command line (unknown option, malformed value, missing .wasm)
+  ${c.usage}     bad command line (unknown option, malformed value, missing .wasm),
+        a bad --config (invalid JSON, a value out of range, a log_file that
+        cannot be opened) or a --dir folder that does not exist
   ${c.noInput}    the .wasm file cannot be read or is not WebAssembly
   ${c.unavailable}    the llama.cpp host could not start (library not built? no --allow-ffi?)
   ${c.software}    the guest cannot run here (imports this host lacks, no memory or

@@ -57,7 +57,10 @@ export async function demoCommand(args: string[]): Promise<number> {
   const say = (m: string) => console.error(`[demo] ${m}`);
 
   // 1. The native library.
-  if (!envVar("WASI_NN_BACKEND_LIB") && !isFile(paths().library)) {
+  if (
+    !envVar("WASI_NN_BACKEND_LIB") &&
+    (!isFile(paths().library) || !isFile(paths().chatRender))
+  ) {
     say("building libwasi_nn_backend.so (first time: 5-8 minutes on 2 cores)");
     const { build } = await import("../build.ts");
     try {

@@ -43,6 +43,9 @@ import { generate } from "./generate.ts";
 import { samplerParams } from "./_sampling.ts";
 import { contextOptions, modelOptions } from "./_config_context.ts";
 import { taskOptions } from "./_config_run.ts";
+import { escapeLogText } from "./_log_escape.ts";
+import { openLogFile } from "./log.ts";
+import { checkModelFile } from "./_model_source.ts";
 
 const HELP = `Usage: deno run -A cli.ts generate [options]
 
@@ -131,11 +134,23 @@ export async function generateCommand(args: string[]): Promise<number> {
     );
     return 2;
   }
+  // Diagnostics: one line each (control characters escaped) on stderr, and
+  // appended to the config's log_file when it names one.
+  using logFile: { file?: Deno.FsFile } & Disposable = {
+    [Symbol.dispose]() {
+      this.file?.close();
+    },
+  };
+  const say = (msg: string) => {
+    const line = escapeLogText(msg);
+    console.error(line);
+    logFile.file?.writeSync(new TextEncoder().encode(`${line}\n`));
+  };
   const info = (msg: string) => {
-    if (level === "debug" || level === "info") console.error(msg);
+    if (level === "debug" || level === "info") say(msg);
   };
   const warn = (msg: string) => {
-    if (level !== "error") console.error(`warning: ${msg}`);
+    if (level !== "error") say(`warning: ${msg}`);
   };
   const explainOnly = opts["explain-config"] && opts.prompt === undefined &&
     opts.messages === undefined;
@@ -153,6 +168,9 @@ export async function generateCommand(args: string[]): Promise<number> {
     const parsed = parseConfig(readJsonArg("--config", opts.config), {
       strict: opts.strict,
     });
+    if (typeof parsed.values.log_file === "string") {
+      logFile.file = openLogFile(parsed.values.log_file);
+    }
     for (const w of parsed.warnings) warn(w);
     for (const n of parsed.notes) info(`note: ${n}`);
     layers.push({ name: "cli-defaults", values: { n_predict: 128 } });
@@ -194,6 +212,7 @@ export async function generateCommand(args: string[]): Promise<number> {
   const early = resolveConfig(layers);
   let model: Model;
   try {
+    await checkModelFile(path); // a malformed GGUF is refused, not aborted on
     model = await Model.load(path, {
       ...modelOptions(early),
       onProgress: Deno.stderr.isTerminal() && level !== "error"

@@ -93,6 +93,7 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
   if (cfg.embedding !== undefined) o.embeddings = Boolean(cfg.embedding);
   if (cfg.no_kv_offload !== undefined) o.offloadKqv = !cfg.no_kv_offload;
   if (cfg.kv_unified !== undefined) o.kvUnified = Boolean(cfg.kv_unified);
+  if (cfg.swa_full !== undefined) o.swaFull = Boolean(cfg.swa_full);
   return o;
 }
 

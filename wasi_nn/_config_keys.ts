@@ -498,6 +498,13 @@ export const SPECS: readonly KeySpec[] = [
     default: false,
   }),
   spec(
+    "swa_full",
+    "bool",
+    "context",
+    "full-size sliding-window cache: old positions stay (more memory); otherwise checkpoints serve the prompt cache",
+    { default: false },
+  ),
+  spec(
     "kv_unified",
     "bool",
     "context",
@@ -1147,6 +1154,28 @@ export const SPECS: readonly KeySpec[] = [
       default: false,
     },
   ),
+  // host: limits of the chat-template sandbox (defaults: TEMPLATE_LIMITS in _chat_sandbox.ts)
+  spec(
+    "chat_template_timeout_ms",
+    "int",
+    "host",
+    "wall-clock limit of one prompt's chat-template rendering (host default 2000)",
+    { min: 100, max: 600000 },
+  ),
+  spec(
+    "chat_template_max_memory_mb",
+    "int",
+    "host",
+    "memory limit of the chat-template renderer in MiB (host default 256)",
+    { min: 32, max: 65536 },
+  ),
+  spec(
+    "chat_template_max_output_bytes",
+    "int",
+    "host",
+    "most bytes one prompt's chat-template rendering may produce (host default 4194304)",
+    { min: 1024, max: 1073741824 },
+  ),
   // host: the original project's `backend`, `memory` and `performance` sections
   spec("max_sessions", "int", "host", "most open sessions (host default 100)", {
     min: 1,
@@ -1268,6 +1297,13 @@ export const SPECS: readonly KeySpec[] = [
     min: 0,
     max: I32_MAX,
   }),
+  spec(
+    "max_load_mb",
+    "int",
+    "host",
+    "largest model, in MiB, that a guest may pass as bytes to load (default 4096: all that a wasm32 guest's memory can hold); larger bytes are refused before any copy",
+    { min: 1, max: I32_MAX, default: 4096 },
+  ),
   spec(
     "memory_pressure_threshold",
     "number",

@@ -33,6 +33,7 @@ import {
 import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
 import { StopChecker, type StopOptions, type StopStep } from "./stopping.ts";
 import { type TokenProbs, tokenProbs } from "./token_probs.ts";
+import { memoryTraits } from "./_prompt_cache.ts";
 
 /** What ends a generation, and the stop string or token that did. */
 export type GenerationStop = NonNullable<StopStep["stop"]>;
@@ -275,7 +276,9 @@ export class Generation {
 
   /** Shifts a full context when shifting is on; returns how many positions were freed (0: none). */
   #makeRoom(ctx: Context, pos: number, nCtx: number, seq: number): number {
-    if (!this.#shift || !ctx.canShift) return 0;
+    if (!this.#shift || !memoryTraits(ctx.model.info, ctx.canShift).canShift) {
+      return 0;
+    }
     const span = shiftSpan(pos, nCtx, this.#shift);
     if (!span) return 0;
     ctx.seqRemove(seq, span.keep, span.keep + span.discard);

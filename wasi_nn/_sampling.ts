@@ -33,6 +33,7 @@ import {
   validateValue,
 } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
+import { checkGrammar, checkJsonSchema } from "./_grammar_limits.ts";
 
 const DIRECT: Record<string, keyof SamplerParams> = {
   temp: "temp",
@@ -121,11 +122,16 @@ export function samplerParams(
     p.seed = cfg.seed === -1 ? 0xFFFFFFFF : cfg.seed;
   }
   if (typeof cfg.grammar === "string" && cfg.grammar !== "") {
+    checkGrammar(cfg.grammar);
     p.grammar = cfg.grammar;
   } else if (cfg.json_schema !== undefined && cfg.json_schema !== "") {
+    checkJsonSchema(cfg.json_schema);
     try {
-      p.grammar = jsonSchemaToGrammar(cfg.json_schema);
+      const g = jsonSchemaToGrammar(cfg.json_schema);
+      checkGrammar(g, "json_schema", true);
+      p.grammar = g;
     } catch (e) {
+      if (e instanceof ConfigError) throw e;
       throw new ConfigError(
         "json_schema",
         cfg.json_schema,
@@ -148,7 +154,12 @@ export function samplerParams(
       : rf.type === "json_schema"
       ? rf.json_schema?.schema ?? {}
       : undefined;
-    if (schema !== undefined) p.grammar = jsonSchemaToGrammar(schema);
+    if (schema !== undefined) {
+      checkJsonSchema(schema, "response_format");
+      const g = jsonSchemaToGrammar(schema);
+      checkGrammar(g, "response_format", true);
+      p.grammar = g;
+    }
   }
   if (Array.isArray(cfg.grammar_triggers) && cfg.grammar_triggers.length > 0) {
     p.grammar_triggers = grammarTriggers(model, cfg.grammar_triggers);

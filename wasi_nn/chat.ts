@@ -40,6 +40,14 @@
 
 import { LlamaError, type Model } from "../bindings/mod.ts";
 import { ConfigError, type ConfigValues } from "./config.ts";
+import { jsonDepth } from "./_json_depth.ts";
+import {
+  renderIsolated,
+  renderIsolatedSync,
+  type RenderRequest,
+  TEMPLATE_LIMITS,
+  type TemplateLimits,
+} from "./_chat_sandbox.ts";
 
 /**
  * One part of a multi-part message content (`{"type": "text", "text": ...}`).
@@ -160,6 +168,19 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
 /**
+ * How deep arrays and objects may nest in a messages array. llama.cpp's JSON
+ * parser recurses once per level and overflows the stack near 17,500 levels
+ * on the main thread (less on a worker thread); chat messages need a handful.
+ *
+ * @example
+ * ```ts
+ * import { MAX_MESSAGES_DEPTH } from "./chat.ts";
+ * console.log(MAX_MESSAGES_DEPTH); // 64
+ * ```
+ */
+export const MAX_MESSAGES_DEPTH = 64;
+
+/**
  * Validates a messages array (a value or JSON text). Throws ConfigError
  * (field `messages[i]...`, errno InvalidArgument) saying what is wrong.
  *
@@ -188,6 +209,16 @@ export function parseMessages(input: unknown): ChatMessage[] {
         "format",
       );
     }
+  }
+  const depth = jsonDepth(v, MAX_MESSAGES_DEPTH);
+  if (depth > MAX_MESSAGES_DEPTH) {
+    throw new ConfigError(
+      "messages",
+      v,
+      `nest more than ${MAX_MESSAGES_DEPTH} levels deep (llama.cpp's JSON parser recurses per level)`,
+      `keep messages and their fields within ${MAX_MESSAGES_DEPTH} levels of arrays and objects`,
+      "range",
+    );
   }
   if (!Array.isArray(v) || v.length === 0) {
     throw new ConfigError(
@@ -400,28 +431,25 @@ function align(
   return out;
 }
 
-/**
- * Renders messages with the model's chat template (or `options.template`).
- * A model without a template gets ChatML with a warning (or a ConfigError
- * with `fallback: false`); a template that fails to render is a ConfigError
- * (field `chat_template`, or `messages` for the model's own).
- *
- * @example
- * ```ts
- * import { Model } from "../bindings/mod.ts";
- * import { ensureModel } from "../gguf/mod.ts";
- * import { renderChat } from "./chat.ts";
- * using model = await Model.load((await ensureModel("tiny")).path);
- * const r = renderChat(model, [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }]);
- * console.log(JSON.stringify(r.text)); // "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"
- * console.log(r.segments.filter((s) => s.content).map((s) => s.text)); // ["Be brief.", "Hi"]
- * ```
- */
-export function renderChat(
+/** What one chat needs rendered: decided once, rendered in process or in the sandbox. */
+interface ChatPlan {
+  msgs: ChatMessage[];
+  add: boolean;
+  /** The template's source; undefined = the model's own (rendered by the shim's cached copy). */
+  template: string | undefined;
+  source: RenderedChat["template"];
+  warnings: string[];
+  /** The message texts, in marker order. */
+  texts: string[];
+  /** The messages with a marker in place of each text (undefined when there is no text). */
+  marked: ChatMessage[] | undefined;
+}
+
+function planChat(
   model: Model,
   messages: readonly ChatMessage[],
-  options: ChatOptions = {},
-): RenderedChat {
+  options: ChatOptions,
+): ChatPlan {
   const msgs = parseMessages(messages);
   const add = options.addGenerationPrompt ?? true;
   const warnings: string[] = [];
@@ -445,7 +473,6 @@ export function renderChat(
     template = CHATML_TEMPLATE;
     source = "fallback";
   }
-  const text = apply(model, msgs, template, add);
   // the same messages with a marker in place of each text
   const texts: string[] = [];
   const marked = msgs.map((m) => {
@@ -465,10 +492,27 @@ export function renderChat(
     }
     return m;
   });
+  return {
+    msgs,
+    add,
+    template,
+    source,
+    warnings,
+    texts,
+    marked: texts.length === 0 ? undefined : marked,
+  };
+}
+
+/** The rendered chat from the plan's renders: the text, and the marked text when there are texts. */
+function finishChat(
+  plan: ChatPlan,
+  text: string,
+  markedText: string | undefined,
+): RenderedChat {
+  const { texts, source, warnings } = plan;
   let segments: RenderedChat["segments"] | undefined;
-  if (texts.length === 0) segments = [{ text, content: false }];
+  if (markedText === undefined) segments = [{ text, content: false }];
   else {
-    const markedText = apply(model, marked, template, add);
     segments = align(text, markedText, texts);
     if (!segments) {
       // Could not trace the template's changes to the message text: keep the
@@ -493,6 +537,118 @@ export function renderChat(
     }
   }
   return { text, template: source, warnings, segments, traced: true };
+}
+
+/**
+ * Renders messages with the model's chat template (or `options.template`),
+ * in this process: for templates the operator trusts (a guest's go through
+ * {@linkcode renderChatIsolated}).
+ * A model without a template gets ChatML with a warning (or a ConfigError
+ * with `fallback: false`); a template that fails to render is a ConfigError
+ * (field `chat_template`, or `messages` for the model's own).
+ *
+ * @example
+ * ```ts
+ * import { Model } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { renderChat } from "./chat.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * const r = renderChat(model, [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }]);
+ * console.log(JSON.stringify(r.text)); // "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"
+ * console.log(r.segments.filter((s) => s.content).map((s) => s.text)); // ["Be brief.", "Hi"]
+ * ```
+ */
+export function renderChat(
+  model: Model,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): RenderedChat {
+  const plan = planChat(model, messages, options);
+  const text = apply(model, plan.msgs, plan.template, plan.add);
+  const marked = plan.marked &&
+    apply(model, plan.marked, plan.template, plan.add);
+  return finishChat(plan, text, marked);
+}
+
+/** How messages name the plan's template. */
+const templateName = (plan: ChatPlan) =>
+  plan.source === "model" ? "the model's chat template" : "the chat template";
+
+/** The sandbox request for a plan: the template's source and the model's BOS/EOS. */
+function isolatedRequest(model: Model, plan: ChatPlan): RenderRequest {
+  const info = model.info;
+  const piece = (t: number) => t >= 0 ? model.tokenToPiece(t, true) : "";
+  return {
+    template: plan.template ?? info.chat_template ?? CHATML_TEMPLATE,
+    bos_token: piece(info.bos),
+    eos_token: piece(info.eos),
+    add_bos: info.add_bos,
+    add_eos: info.add_eos,
+    renders: [plan.msgs, ...(plan.marked ? [plan.marked] : [])].map((m) => ({
+      messages: m,
+      add_generation_prompt: plan.add,
+    })),
+  };
+}
+
+/**
+ * {@linkcode renderChat} in a process of its own, under `limits` (default
+ * {@linkcode TEMPLATE_LIMITS}): for every template a guest can choose or
+ * bring inside a model. The result is the one `renderChat` gives; a template
+ * that runs past a limit, or crashes, is a ConfigError (InvalidArgument)
+ * naming the limit.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { renderChatIsolated } from "./chat.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * const r = await renderChatIsolated(model, [{ role: "user", content: "Hi" }]);
+ * console.log(r.text); // [INST] Hi [/INST]
+ * ```
+ */
+export async function renderChatIsolated(
+  model: Model,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+  limits: TemplateLimits = TEMPLATE_LIMITS,
+): Promise<RenderedChat> {
+  const plan = planChat(model, messages, options);
+  const [text, marked] = await renderIsolated(
+    isolatedRequest(model, plan),
+    limits,
+    templateName(plan),
+  );
+  return finishChat(plan, text, marked);
+}
+
+/**
+ * {@linkcode renderChatIsolated} with a blocking wait (bounded by the time
+ * limit), for hosts that cannot await: guests without JSPI.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { renderChatIsolatedSync } from "./chat.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * console.log(renderChatIsolatedSync(model, [{ role: "user", content: "Hi" }]).text); // [INST] Hi [/INST]
+ * ```
+ */
+export function renderChatIsolatedSync(
+  model: Model,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+  limits: TemplateLimits = TEMPLATE_LIMITS,
+): RenderedChat {
+  const plan = planChat(model, messages, options);
+  const [text, marked] = renderIsolatedSync(
+    isolatedRequest(model, plan),
+    limits,
+    templateName(plan),
+  );
+  return finishChat(plan, text, marked);
 }
 
 const controlCache = new WeakMap<Model, Map<number, boolean>>();
@@ -558,6 +714,19 @@ export function tokenizeSegments(
     }
     pushText(seg.text.slice(pos));
   }
+  // llama.cpp drops the ASCII whitespace next to control tokens marked
+  // LSTRIP / RSTRIP (Phi-3's), whatever text it is.
+  for (let i = 0; i < frags.length; i++) {
+    const f = frags[i];
+    if (typeof f !== "number") continue;
+    const strip = model.tokenStrip(f);
+    if (strip.before && typeof frags[i - 1] === "string") {
+      frags[i - 1] = (frags[i - 1] as string).replace(/[ \t\n\v\f\r]+$/, "");
+    }
+    if (strip.after && typeof frags[i + 1] === "string") {
+      frags[i + 1] = (frags[i + 1] as string).replace(/^[ \t\n\v\f\r]+/, "");
+    }
+  }
   const info = model.info;
   const out: number[] = [];
   if ((options.addSpecial ?? true) && info.add_bos && info.bos >= 0) {
@@ -596,8 +765,33 @@ export function tokenizeChat(
   messages: readonly ChatMessage[],
   options: ChatOptions = {},
 ): ChatTokens {
-  const r = renderChat(model, messages, options);
-  if (options.parseSpecial) {
+  return tokenizeRendered(
+    model,
+    renderChat(model, messages, options),
+    options.parseSpecial,
+  );
+}
+
+/**
+ * Tokenizes a rendered chat (from {@linkcode renderChat} or
+ * {@linkcode renderChatIsolated}) as {@linkcode tokenizeChat} does.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { renderChatIsolated, tokenizeRendered } from "./chat.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * const r = await renderChatIsolated(model, [{ role: "user", content: "a </s> b" }]);
+ * console.log(tokenizeRendered(model, r).tokens.includes(2)); // false
+ * ```
+ */
+export function tokenizeRendered(
+  model: Model,
+  r: RenderedChat,
+  parseSpecial = false,
+): ChatTokens {
+  if (parseSpecial) {
     return {
       ...r,
       tokens: model.tokenize(r.text, { addSpecial: true, parseSpecial: true }),

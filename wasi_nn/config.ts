@@ -47,6 +47,14 @@ import {
   specIn,
   SPECS,
 } from "./_config_keys.ts";
+import {
+  MAX_CONFIG_BYTES,
+  MAX_CONFIG_KEYS,
+  MAX_KEY_SUGGESTIONS,
+  shortKey,
+  utf8Length,
+} from "./_config_limits.ts";
+import { closest, SpellingIndex } from "./_key_suggest.ts";
 
 export type { KeyDef, KeyScope, KeyType };
 
@@ -91,7 +99,8 @@ export type ConfigRule =
   | "format"
   | "unknown_key"
   | "conflict"
-  | "requires";
+  | "requires"
+  | "limit";
 
 /**
  * A config value that breaks a rule. Guests get errno InvalidArgument (1);
@@ -139,40 +148,9 @@ export class ConfigError extends WasiNnError {
   }
 }
 
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(
-        prev[j] + 1,
-        cur[j - 1] + 1,
-        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-function closest(
-  key: string,
-  candidates: Iterable<string>,
-): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  const k = key.toLowerCase();
-  for (const s of candidates) {
-    const d = editDistance(k, s);
-    if (d < bestD) {
-      bestD = d;
-      best = s;
-    }
-  }
-  const limit = key.length <= 4 ? 1 : Math.max(2, Math.floor(key.length / 4));
-  return bestD <= limit ? best : undefined;
-}
+/** Every spelling, indexed once for suggestions. */
+let spellingIndex: SpellingIndex | undefined;
+const SAMPLER_SPELLINGS: readonly string[] = Object.keys(SAMPLER_NAMES);
 
 /**
  * The closest known spelling (of any style, or a section name) to an unknown
@@ -185,7 +163,8 @@ function closest(
  * ```
  */
 export function suggestKey(key: string): string | undefined {
-  return closest(key, allSpellings());
+  spellingIndex ??= new SpellingIndex(allSpellings());
+  return closest(key, spellingIndex);
 }
 
 /**
@@ -235,6 +214,8 @@ export interface ParseOptions {
   /** Unknown keys are errors (ConfigError, rule "unknown_key") instead of warnings. */
   strict?: boolean;
 }
+
+const utf8 = new TextDecoder();
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
@@ -291,7 +272,7 @@ function samplerList(field: string, v: string[] | string): string[] {
   return names.map((n) => {
     const name = SAMPLER_NAMES[n.toLowerCase()];
     if (!name) {
-      const s = closest(n, Object.keys(SAMPLER_NAMES));
+      const s = closest(n, SAMPLER_SPELLINGS);
       throw new ConfigError(
         field,
         n,
@@ -496,12 +477,70 @@ function check(
 }
 
 /**
+ * Refuses a config layer whose JSON text is over `MAX_CONFIG_BYTES` (4 MiB)
+ * of UTF-8: ConfigError (InvalidArgument, rule "limit", field "config").
+ * {@linkcode parseConfig} calls it; callers holding the bytes (a guest's
+ * buffer) may call it before decoding them.
+ *
+ * @example
+ * ```ts
+ * import { checkConfigBytes, ConfigError } from "./config.ts";
+ * checkConfigBytes(4096); // fine
+ * try {
+ *   checkConfigBytes(5 * 1048576);
+ * } catch (e) {
+ *   console.log((e as ConfigError).rule); // limit
+ * }
+ * ```
+ */
+export function checkConfigBytes(bytes: number): void {
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(bytes, "");
+}
+
+function tooLarge(bytes: number, atLeast: string): ConfigError {
+  return new ConfigError(
+    "config",
+    bytes,
+    `${atLeast}${bytes} bytes is over the limit of ${MAX_CONFIG_BYTES} bytes (${
+      MAX_CONFIG_BYTES / 1048576
+    } MiB) for one config`,
+    "real grammars, JSON schemas and chat templates are far smaller: check what is sent as the config",
+    "limit",
+  );
+}
+
+function checkConfigText(text: string): void {
+  // One UTF-16 code unit is 1 to 3 UTF-8 bytes: count only when it matters.
+  if (text.length > MAX_CONFIG_BYTES) throw tooLarge(text.length, "at least ");
+  else if (text.length * 3 > MAX_CONFIG_BYTES) {
+    checkConfigBytes(utf8Length(text));
+  }
+}
+
+function checkKeyCount(count: number, path: string): void {
+  if (count <= MAX_CONFIG_KEYS) return;
+  throw new ConfigError(
+    "config",
+    count,
+    `more than ${MAX_CONFIG_KEYS} keys (counting the keys inside sections; the ${
+      MAX_CONFIG_KEYS + 1
+    }th is '${shortKey(path)}') is over the limit for one config`,
+    "each key is set once and there are about 300 spellings: send only the keys you set",
+    "limit",
+  );
+}
+
+/**
  * Parses and validates one config layer (JSON text or an object).
  *
+ * - Over 4 MiB of JSON text or 1024 keys (sections included; see
+ *   _config_limits.ts): ConfigError (InvalidArgument, rule "limit"), checked
+ *   before the text is decoded or parsed.
  * - Malformed JSON, or JSON that is not an object: WasiNnError(InvalidEncoding).
  * - A wrong type or a value out of a hard range: ConfigError (InvalidArgument).
  * - Soft ranges are clamped (with a warning); `dry_base` < 1 is dropped (warning).
- * - Nested sections are flattened; unknown keys are warnings (errors with `strict`).
+ * - Nested sections are flattened; unknown keys are warnings (errors with
+ *   `strict`): the first 16 each with a "did you mean", the rest in one.
  * - A key given twice under two spellings: the later one wins, with a warning.
  * - `grammar` and `json_schema` together in one layer: ConfigError (rule "conflict").
  *
@@ -513,15 +552,20 @@ function check(
  * ```
  */
 export function parseConfig(
-  input: string | Record<string, unknown> | undefined,
+  input: string | Uint8Array | Record<string, unknown> | undefined,
   options: ParseOptions = {},
 ): ParsedConfig {
   const values: ConfigValues = {};
   const warnings: string[] = [];
   const notes: string[] = [];
   if (input === undefined) return { values, warnings, notes };
+  if (input instanceof Uint8Array) {
+    checkConfigBytes(input.byteLength);
+    input = utf8.decode(input);
+  }
   let obj: unknown = input;
   if (typeof input === "string") {
+    checkConfigText(input);
     if (input.trim() === "") return { values, warnings, notes };
     try {
       obj = JSON.parse(input);
@@ -539,11 +583,19 @@ export function parseConfig(
     );
   }
   const seen = new Map<string, string>();
+  // Unknown keys past the first MAX_KEY_SUGGESTIONS: no search, one warning.
+  const moreUnknown: string[] = [];
+  let nUnknown = 0;
+  let nKeys = 0;
   const unknown = (path: string, key: string, v: unknown) => {
+    if (!options.strict && ++nUnknown > MAX_KEY_SUGGESTIONS) {
+      moreUnknown.push(path);
+      return;
+    }
     const s = suggestKey(key);
     if (options.strict) {
       throw new ConfigError(
-        path,
+        shortKey(path),
         v,
         "unknown key",
         s ? `did you mean '${s}'?` : undefined,
@@ -551,7 +603,9 @@ export function parseConfig(
       );
     }
     warnings.push(
-      `unknown config key '${path}'${s ? `; did you mean '${s}'?` : ""}`,
+      `unknown config key '${shortKey(path)}'${
+        s ? `; did you mean '${s}'?` : ""
+      }`,
     );
   };
   const visit = (
@@ -560,7 +614,14 @@ export function parseConfig(
     section: string | undefined,
     depth: number,
   ) => {
-    for (const [key, v] of Object.entries(o)) {
+    const keys = Object.keys(o);
+    checkKeyCount(
+      nKeys + keys.length,
+      `${prefix}${keys[MAX_CONFIG_KEYS - nKeys]}`,
+    );
+    nKeys += keys.length;
+    for (const key of keys) {
+      const v = o[key];
       const path = `${prefix}${key}`;
       const sec = SECTIONS[key] ?? SECTIONS[key.replaceAll("-", "_")];
       const def = specIn(section, key);
@@ -602,6 +663,15 @@ export function parseConfig(
     }
   };
   visit(obj, "", undefined, 0);
+  if (moreUnknown.length > 0) {
+    warnings.push(
+      `${moreUnknown.length} more unknown config key${
+        moreUnknown.length === 1 ? "" : "s"
+      } (no suggestions past the first ${MAX_KEY_SUGGESTIONS}): ${
+        moreUnknown.slice(0, 5).map((k) => `'${shortKey(k)}'`).join(", ")
+      }${moreUnknown.length > 5 ? ", …" : ""}`,
+    );
+  }
   if (
     values.grammar !== undefined && values.grammar !== "" &&
     values.json_schema !== undefined

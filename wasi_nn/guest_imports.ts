@@ -36,9 +36,11 @@
  */
 
 import { Errno, errnoName, WasiNnError } from "./errno.ts";
+import { checkConfigBytes } from "./config.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
 import { type GuestMemory, requireGuestMemory } from "./_guest_memory.ts";
 import { hasJspi } from "./_jspi.ts";
+import { GuestHandles } from "./_guest_handles.ts";
 
 /** The import module name every WasmEdge GGML guest uses. */
 export const WASI_NN_MODULE = "wasi_ephemeral_nn";
@@ -108,10 +110,16 @@ export interface WasiNnImportsOptions {
   mode?: "jspi" | "sync";
 }
 
-/** The import object: `{ wasi_ephemeral_nn: { load, load_by_name, ... } }`. */
+/**
+ * The import object: `{ wasi_ephemeral_nn: { load, load_by_name, ... } }`,
+ * for one guest instance. Disposing it (when the instance has ended)
+ * finalizes every context and unloads every graph the guest still holds.
+ */
 export interface WasiNnImports extends WebAssembly.Imports {
   /** The twelve functions (some of them `WebAssembly.Suspending` in JSPI mode). */
   wasi_ephemeral_nn: Record<WasiNnFunctionName, WebAssembly.ImportValue>;
+  /** Frees what the guest still holds on the host. Safe to call twice. */
+  [Symbol.dispose](): void;
 }
 
 /** Tensor types WasmEdge's `set_input` accepts: F16, F32, U8, I32. */
@@ -159,7 +167,7 @@ function isWasiNnError(err: unknown): err is WasiNnError {
  * const memory = new WebAssembly.Memory({ initial: 1 });
  * const imports = createWasiNnImports(host, { getMemory: () => memory });
  * const unload = imports.wasi_ephemeral_nn.unload as (graph: number) => number;
- * console.log(unload(0)); // 8
+ * console.log(unload(0)); // 1: this guest holds no graph 0
  * ```
  */
 export function createWasiNnImports(
@@ -174,6 +182,8 @@ export function createWasiNnImports(
     );
   }
 
+  // This instance's own handles: other instances' handles do not exist here.
+  const handles = new GuestHandles();
   let cached: GuestMemory | undefined;
   const memory = (): GuestMemory => {
     const current = options.getMemory?.();
@@ -268,8 +278,13 @@ export function createWasiNnImports(
     return mem.readString(ptr, bytes.length, "name");
   };
 
-  const writeGraph = (outGraph: number) => (graph: number): number => {
-    memory().writeU32(outGraph, graph, "out_graph_ptr");
+  /** Writes the guest's handle for a graph the host just loaded. */
+  const writeGraph = (outGraph: number, name?: string) =>
+  (
+    hostGraph: number,
+  ): number => {
+    const g = handles.addGraph(hostGraph, name);
+    memory().writeU32(outGraph, g, "out_graph_ptr");
     return Errno.Success;
   };
   const success = (): number => Errno.Success;
@@ -284,14 +299,30 @@ export function createWasiNnImports(
   ): Plan<number> => {
     const mem = memory();
     const name = readName(mem, namePtr, nameLen);
+    // Refuse an oversized config before decoding it (InvalidArgument).
+    try {
+      checkConfigBytes(configLen >>> 0);
+    } catch (err) {
+      log("warn", `config of '${name}': ${(err as Error).message}`);
+      throw err;
+    }
     const config = (configLen >>> 0) > 0
       ? mem.readString(configPtr, configLen, "config")
       : undefined;
     mem.check(outGraph, 4, "out_graph_ptr");
+    const loaded = handles.graphByName(name);
+    if (loaded !== undefined) {
+      // Still loaded by this guest: the same handle, the new config ignored (WasmEdge).
+      const done = (g: number) => {
+        memory().writeU32(outGraph, g, "out_graph_ptr");
+        return Errno.Success;
+      };
+      return { async: () => Promise.resolve(loaded), sync: () => loaded, done };
+    }
     return {
       async: () => host.loadByName(name, config),
       sync: () => host.loadByNameSync!(name, config),
-      done: writeGraph(outGraph),
+      done: writeGraph(outGraph, name),
     };
   };
 
@@ -301,9 +332,10 @@ export function createWasiNnImports(
       const max = bufMax >>> 0;
       mem.check(bufPtr, max, "out_buf");
       mem.check(outWritten, 4, "out_written_ptr");
+      const c = handles.context(ctx >>> 0);
       const data = single
-        ? host.getOutputSingle(ctx >>> 0, index >>> 0)
-        : host.getOutput(ctx >>> 0, index >>> 0);
+        ? host.getOutputSingle(c, index >>> 0)
+        : host.getOutput(c, index >>> 0);
       const out = memory();
       if (data.length > max) {
         out.writeU32(outWritten, data.length, "out_written_ptr");
@@ -355,66 +387,93 @@ export function createWasiNnImports(
     ),
     init_execution_context: sync("init_execution_context", (graph, outCtx) => {
       memory().check(outCtx, 4, "out_ctx_ptr");
-      const ctx = host.initExecutionContext(graph >>> 0);
-      memory().writeU32(outCtx, ctx, "out_ctx_ptr");
+      const ctx = host.initExecutionContext(handles.graph(graph >>> 0));
+      memory().writeU32(outCtx, handles.addContext(ctx), "out_ctx_ptr");
       return Errno.Success;
     }),
-    set_input: heavy("set_input", "setInputSync", (ctx, index, tensorPtr) => {
-      const mem = memory();
-      const base = mem.check(tensorPtr, 20, "tensor");
-      const dimsPtr = mem.readU32(base, "tensor.dims_ptr");
-      const dimsLen = mem.readU32(base + 4, "tensor.dims_len");
-      const type = mem.readU32(base + 8, "tensor.type") & 0xff;
-      const dataPtr = mem.readU32(base + 12, "tensor.data_ptr");
-      const dataLen = mem.readU32(base + 16, "tensor.data_len");
-      if (!ACCEPTED_TENSOR_TYPES.has(type)) {
-        throw new WasiNnError(
-          Errno.InvalidArgument,
-          `tensor.type: ${type} (${
-            TENSOR_TYPE_NAMES[type] ?? "unknown"
-          }) is not accepted; use U8 (3) for text (F16, F32 and I32 are also accepted)`,
-        );
-      }
-      const dimsBase = mem.check(dimsPtr, dimsLen * 4, "tensor.dims");
-      const dims: number[] = [];
-      for (let i = 0; i < dimsLen; i++) {
-        dims.push(mem.readU32(dimsBase + 4 * i, `tensor.dims[${i}]`));
-      }
-      const tensor: TensorInput = {
-        dims,
-        type,
-        data: mem.view(dataPtr, dataLen, "tensor.data"),
-      };
+    set_input: heavy(
+      "set_input",
+      "setInputSync",
+      (guestCtx, index, tensorPtr) => {
+        const ctx = handles.context(guestCtx >>> 0);
+        const mem = memory();
+        const base = mem.check(tensorPtr, 20, "tensor");
+        const dimsPtr = mem.readU32(base, "tensor.dims_ptr");
+        const dimsLen = mem.readU32(base + 4, "tensor.dims_len");
+        const type = mem.readU32(base + 8, "tensor.type") & 0xff;
+        const dataPtr = mem.readU32(base + 12, "tensor.data_ptr");
+        const dataLen = mem.readU32(base + 16, "tensor.data_len");
+        if (!ACCEPTED_TENSOR_TYPES.has(type)) {
+          throw new WasiNnError(
+            Errno.InvalidArgument,
+            `tensor.type: ${type} (${
+              TENSOR_TYPE_NAMES[type] ?? "unknown"
+            }) is not accepted; use U8 (3) for text (F16, F32 and I32 are also accepted)`,
+          );
+        }
+        const dimsBase = mem.check(dimsPtr, dimsLen * 4, "tensor.dims");
+        const dims: number[] = [];
+        for (let i = 0; i < dimsLen; i++) {
+          dims.push(mem.readU32(dimsBase + 4 * i, `tensor.dims[${i}]`));
+        }
+        const tensor: TensorInput = {
+          dims,
+          type,
+          data: mem.view(dataPtr, dataLen, "tensor.data"),
+        };
+        return {
+          async: () => host.setInput(ctx, index >>> 0, tensor),
+          sync: () => host.setInputSync!(ctx, index >>> 0, tensor),
+          done: success,
+        };
+      },
+    ),
+    compute: heavy("compute", "computeSync", (guestCtx) => {
+      const ctx = handles.context(guestCtx >>> 0);
       return {
-        async: () => host.setInput(ctx >>> 0, index >>> 0, tensor),
-        sync: () => host.setInputSync!(ctx >>> 0, index >>> 0, tensor),
+        async: () => host.compute(ctx),
+        sync: () => host.computeSync!(ctx),
         done: success,
       };
     }),
-    compute: heavy("compute", "computeSync", (ctx) => ({
-      async: () => host.compute(ctx >>> 0),
-      sync: () => host.computeSync!(ctx >>> 0),
-      done: success,
-    })),
     get_output: getOutput("get_output", false),
     get_output_single: getOutput("get_output_single", true),
-    compute_single: heavy("compute_single", "computeSingleSync", (ctx) => ({
-      async: () => host.computeSingle(ctx >>> 0),
-      sync: () => host.computeSingleSync!(ctx >>> 0),
-      done: success,
-    })),
+    compute_single: heavy("compute_single", "computeSingleSync", (guestCtx) => {
+      const ctx = handles.context(guestCtx >>> 0);
+      return {
+        async: () => host.computeSingle(ctx),
+        sync: () => host.computeSingleSync!(ctx),
+        done: success,
+      };
+    }),
     fini_single: sync("fini_single", (ctx) => {
-      host.finiSingle(ctx >>> 0);
+      host.finiSingle(handles.context(ctx >>> 0));
       return Errno.Success;
     }),
     unload: sync("unload", (graph) => {
-      host.unload(graph >>> 0);
+      host.unload(handles.graph(graph >>> 0));
+      handles.removeGraph(graph >>> 0);
       return Errno.Success;
     }),
     finalize_execution_context: sync("finalize_execution_context", (ctx) => {
-      host.finalizeExecutionContext(ctx >>> 0);
+      host.finalizeExecutionContext(handles.context(ctx >>> 0));
+      handles.removeContext(ctx >>> 0);
       return Errno.Success;
     }),
   };
-  return { [WASI_NN_MODULE]: functions };
+  const release = (): void => {
+    const { graphs, contexts } = handles.held();
+    handles.clear();
+    for (const c of contexts) {
+      try {
+        host.finalizeExecutionContext(c);
+      } catch { /* already gone (idle expiry, host closed) */ }
+    }
+    for (const g of graphs) {
+      try {
+        host.unload(g);
+      } catch { /* already gone */ }
+    }
+  };
+  return { [WASI_NN_MODULE]: functions, [Symbol.dispose]: release };
 }

@@ -57,11 +57,16 @@ import {
   type ChatMessage,
   chatOptions,
   promptInput,
+  renderChatIsolated,
+  renderChatIsolatedSync,
   tokenizeInput,
+  tokenizeRendered,
 } from "./chat.ts";
 import type { TokenProbs } from "./token_probs.ts";
+import { type TemplateLimits, templateLimits } from "./_chat_sandbox.ts";
 import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
 import { evalPrompt } from "./generate.ts";
+import { maxPositions } from "./_positions.ts";
 import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
 import {
   Scheduler,
@@ -70,6 +75,14 @@ import {
   type TaskHandle,
 } from "./scheduler.ts";
 import { SessionStore } from "./sessions.ts";
+import {
+  addCheckpoint,
+  type Checkpoint,
+  CHECKPOINT_OFFSET,
+  commonPrefix,
+  memoryTraits,
+  rollBack,
+} from "./_prompt_cache.ts";
 import type { StopReason } from "./stopping.ts";
 import {
   checkPromptFits,
@@ -77,8 +90,21 @@ import {
   type GenerationStop,
 } from "./_generation.ts";
 import { samplerParams } from "./_sampling.ts";
+import { escapingLog } from "./_log_escape.ts";
+import {
+  checkGuestModelSize,
+  checkModelFile,
+  checkModelFileSync,
+  type GuestModel,
+  openGuestModel,
+  openGuestModelSync,
+} from "./_model_source.ts";
 
-/** Log sink: level and message. */
+/**
+ * Log sink: level and message. Each message is one line: the host shows
+ * control characters as escapes (`\n`, `\x1b`) and calls the sink once per
+ * line of llama.cpp's log.
+ */
 export type HostLog = (
   level: "debug" | "info" | "warn" | "error",
   msg: string,
@@ -147,6 +173,9 @@ export interface Metadata {
   probs?: TokenProbs[];
 }
 
+/** llama_pooling_type's RANK: the output is the model's classifier scores. */
+const POOLING_RANK = 4;
+
 /** Result of `runInference`. */
 export interface InferenceResult {
   /** Generated text (or the embedding JSON in embedding mode). */
@@ -194,13 +223,29 @@ interface ModelEntry {
   refs: number;
   /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
   defaults: ConfigValues;
-  schedulers: Map<string, Promise<Scheduler>>;
+  /** Bytes of the model file: what its weights take (for max_memory_mb). */
+  bytes: number;
+  /** Loaded by name: kept loaded for idle_timeout_ms after its last user, for the next guest. */
+  keepWarm: boolean;
+  /** Frees a warm model that stayed unused. */
+  idleTimer?: ReturnType<typeof setTimeout>;
+  /** One scheduler per context shape, least recently used first. */
+  schedulers: Map<string, SchedulerEntry>;
   /** The model's embedding context (one, replaced when the options change). */
-  embed?: { key: string; ctx: Context };
+  embed?: { key: string; ctx: Context; bytes: number };
   /** Embeddings run one at a time per model: the last one queued. */
   embedLock?: Promise<unknown>;
   /** An embedding is decoding now. */
   embedBusy?: boolean;
+}
+
+/** A scheduler being made or made, and the memory counted for it. */
+interface SchedulerEntry {
+  ready: Promise<Scheduler>;
+  /** Set once made. */
+  value?: Scheduler;
+  /** Bytes counted against max_memory_mb: llama.cpp's estimate of its context and compute buffers. */
+  bytes: number;
 }
 
 interface Graph {
@@ -214,7 +259,10 @@ interface Graph {
 
 class Session {
   readonly handle: number;
+  /** The session store's key: `name:<id>` when the caller chose the id, `#<handle>` otherwise. */
   readonly id: string;
+  /** The id as callers see it (`ctx-<handle>` when none was chosen). */
+  readonly name: string;
   graph: Graph;
   /** Pinned at creation: a hot swap gives new sessions the new model. */
   model: ModelEntry;
@@ -234,10 +282,14 @@ class Session {
   sync?: {
     key: string;
     ctx: Context;
+    /** Its KV cache bytes (for max_memory_mb). */
+    bytes: number;
     /** The context length asked for (llama.cpp may round the context up). */
     nCtx: number;
     /** Tokens the context holds for sequence 0, position by position. */
     cached: number[];
+    /** Its context checkpoints (memory that cannot drop a tail, or SWA). */
+    checkpoints: Checkpoint[];
     stream?: {
       sampler: Sampler;
       gen: Generation;
@@ -249,9 +301,15 @@ class Session {
   abort = new AbortController();
   closed = false;
 
-  constructor(handle: number, id: string, graph: Graph, model: ModelEntry) {
+  constructor(
+    handle: number,
+    chosen: string | undefined,
+    graph: Graph,
+    model: ModelEntry,
+  ) {
     this.handle = handle;
-    this.id = id;
+    this.id = sessionKey(handle, chosen);
+    this.name = chosen ?? `ctx-${handle}`;
     this.graph = graph;
     this.model = model;
   }
@@ -289,6 +347,15 @@ class Session {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * The store key of a session: ids that callers choose and the names given to
+ * the others live apart, so `initExecutionContext(g, "ctx-0")` never resumes
+ * another caller's unnamed session.
+ */
+function sessionKey(handle: number, chosen: string | undefined): string {
+  return chosen === undefined ? `#${handle}` : `name:${chosen}`;
+}
+
 function defaultLog(level: string, msg: string, category?: string): void {
   if (category === "llama") console.error(`[llama.cpp] ${msg}`);
   else if (level === "warn" || level === "error") {
@@ -306,7 +373,6 @@ export class LlamaHost implements WasiNnHostApi {
   #models = new Map<string, ModelEntry>();
   #loading = new Map<string, Promise<ModelEntry>>();
   #graphs = new Map<number, Graph>();
-  #byName = new Map<string, number>();
   #sessions = new Map<number, Session>();
   #store: SessionStore<Session>;
   #nextGraph = 0;
@@ -314,11 +380,13 @@ export class LlamaHost implements WasiNnHostApi {
   #cancel = new AbortController();
   #build: { number: number; commit: string };
   #closed = false;
-  #tmpFiles: string[] = [];
+  /** Limits of the chat-template sandbox (host keys `chat_template_*`). */
+  #templateLimits: TemplateLimits;
 
   private constructor(options: LlamaHostOptions) {
     this.#registry = options.registry;
-    this.#log = options.log ?? defaultLog;
+    // Every message one line, whatever the sink: guests choose names and text.
+    this.#log = escapingLog(options.log ?? defaultLog);
     this.#onProgress = options.onLoadProgress;
     this.#stdout = options.stdout ??
       ((b) => {
@@ -329,6 +397,7 @@ export class LlamaHost implements WasiNnHostApi {
     );
     for (const w of parsed.warnings) this.#log("warn", `host config: ${w}`);
     this.#hostConfig = parsed.values;
+    this.#templateLimits = templateLimits(this.#hostConfig);
     const s = options.sessions ?? {};
     this.#store = new SessionStore<Session>({
       maxSessions: s.maxSessions ??
@@ -337,12 +406,11 @@ export class LlamaHost implements WasiNnHostApi {
         (this.#hostConfig.idle_timeout_ms as number | undefined),
       now: s.now,
       timer: s.timer ?? (this.#hostConfig.auto_cleanup !== false),
-      onEvict: (id, why) => {
-        const sess = [...this.#sessions.values()].find((x) => x.id === id);
-        if (sess) this.#dropSession(sess);
+      onEvict: (_id, why, sess) => {
+        this.#dropSession(sess);
         this.#log(
           "info",
-          `session '${id}' closed: ${
+          `session '${sess.name}' closed: ${
             why === "idle"
               ? "idle past idle_timeout_ms"
               : "least recently used, to make room"
@@ -461,7 +529,6 @@ export class LlamaHost implements WasiNnHostApi {
     }
     let size = "";
     try {
-      const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
       const file = Deno.statSync(path).size;
       const gpus = backendInfo().devices.filter((d) => d.type !== "cpu");
       size = ` (file ${mib(file)}; free RAM ${
@@ -480,14 +547,19 @@ export class LlamaHost implements WasiNnHostApi {
     path: string,
     cfg: ConfigValues,
     label: string,
+    guest?: GuestModel,
   ): Promise<ModelEntry> {
+    // Guest bytes were checked when they were copied; files are checked here,
+    // before llama.cpp (the fit below included) reads them.
+    if (!guest) await checkModelFile(path);
     const opts = await this.#modelOptions(path, cfg);
-    const key = `${path}\0${JSON.stringify(opts)}`;
-    const hit = this.#models.get(key);
-    if (hit) {
-      hit.refs++;
-      return hit;
+    // Guest bytes are keyed by their unique id: fd numbers are reused.
+    const key = `${guest?.id ?? path}\0${JSON.stringify(opts)}`;
+    if (!this.#models.has(key)) {
+      this.#checkModelFits(path, label);
     }
+    const hit = this.#models.get(key);
+    if (hit) return this.#revive(hit);
     let pending = this.#loading.get(key);
     if (!pending) {
       pending = this.#loadModel(key, path, opts, cfg, label);
@@ -495,6 +567,8 @@ export class LlamaHost implements WasiNnHostApi {
       pending.finally(() => this.#loading.delete(key)).catch(() => {});
     }
     const entry = await pending;
+    // The memory file's path is gone once the load is over.
+    if (guest) entry.path = guest.id;
     entry.refs++;
     return entry;
   }
@@ -504,14 +578,14 @@ export class LlamaHost implements WasiNnHostApi {
     path: string,
     cfg: ConfigValues,
     label: string,
+    guest?: GuestModel,
   ): ModelEntry {
     const opts = this.#modelOptionsSync(cfg);
-    const key = `${path}\0${JSON.stringify(opts)}`;
+    const key = `${guest?.id ?? path}\0${JSON.stringify(opts)}`;
     const hit = this.#models.get(key);
-    if (hit) {
-      hit.refs++;
-      return hit;
-    }
+    if (hit) return this.#revive(hit);
+    if (!guest) checkModelFileSync(path);
+    this.#checkModelFits(path, label);
     let model: Model;
     this.#nativeLogLevel(cfg);
     try {
@@ -524,8 +598,34 @@ export class LlamaHost implements WasiNnHostApi {
       this.#flushLlamaLog(cfg);
     }
     const entry = this.#entry(key, path, label, model);
+    if (guest) entry.path = guest.id;
     entry.refs++;
     return entry;
+  }
+
+  /** Takes a reference to a loaded model (a warm one stops its idle timer). */
+  #revive(m: ModelEntry): ModelEntry {
+    if (m.idleTimer !== undefined) clearTimeout(m.idleTimer);
+    m.idleTimer = undefined;
+    m.refs++;
+    return m;
+  }
+
+  /** Refuses a model file that does not fit in what max_memory_mb leaves. */
+  #checkModelFits(path: string, label: string): void {
+    const limit = this.#memoryLimit();
+    if (limit === undefined) return;
+    const size = fileSize(path), used = this.#usage();
+    if (size > limit - used) {
+      throw new WasiNnError(
+        Errno.RuntimeError,
+        `model '${label}' (${mib(size)}) does not fit in max_memory_mb ${
+          limit / 1048576
+        } with ${
+          mib(used)
+        } already in use by this host; raise max_memory_mb or free other models and sessions`,
+      );
+    }
   }
 
   #entry(key: string, path: string, label: string, model: Model): ModelEntry {
@@ -538,6 +638,8 @@ export class LlamaHost implements WasiNnHostApi {
       model,
       refs: 0,
       defaults: mc.values,
+      bytes: fileSize(path),
+      keepWarm: false,
       schedulers: new Map(),
     };
     this.#models.set(key, entry);
@@ -561,6 +663,10 @@ export class LlamaHost implements WasiNnHostApi {
           : undefined,
         signal: this.#cancel.signal,
       });
+      if (this.#closed) {
+        model.close();
+        throw new WasiNnError(Errno.RuntimeError, "the host was closed");
+      }
       this.#log(
         "info",
         `loaded model '${label}' from ${path} in ${
@@ -580,16 +686,31 @@ export class LlamaHost implements WasiNnHostApi {
   #releaseModel(m: ModelEntry | undefined): void {
     if (!m) return;
     m.refs--;
-    if (m.refs <= 0) {
-      this.#models.delete(m.key);
-      for (const s of m.schedulers.values()) {
-        s.then((x) => x.close()).catch(() => {});
-      }
-      m.schedulers.clear();
-      m.embed?.ctx.close();
-      m.model.close();
-      this.#log("info", `freed model '${m.label}' (${m.path})`);
+    if (m.refs > 0) return;
+    const idleMs = this.#store.limits.idleTimeoutMs;
+    if (m.keepWarm && !this.#closed && idleMs > 0) {
+      // The next guest that loads this name finds it loaded (and its most
+      // recent context); unused for idle_timeout_ms, it is freed.
+      this.#pruneSchedulers(m);
+      m.idleTimer ??= setTimeout(() => {
+        m.idleTimer = undefined;
+        if (m.refs <= 0 && this.#models.get(m.key) === m) this.#freeModel(m);
+      }, idleMs);
+      Deno.unrefTimer(m.idleTimer);
+      return;
     }
+    this.#freeModel(m);
+  }
+
+  #freeModel(m: ModelEntry): void {
+    if (m.idleTimer !== undefined) clearTimeout(m.idleTimer);
+    m.idleTimer = undefined;
+    if (this.#models.get(m.key) === m) this.#models.delete(m.key);
+    this.#closeSchedulers(m);
+    m.embed?.ctx.close();
+    m.embed = undefined;
+    m.model.close();
+    this.#log("info", `freed model '${m.label}' (${m.path})`);
   }
 
   /**
@@ -605,6 +726,15 @@ export class LlamaHost implements WasiNnHostApi {
     o.nCtx = o.nCtx === undefined ? Math.min(nTrain, 4096) : o.nCtx || nTrain;
     o.nBatch ??= 512;
     delete o.embeddings;
+    // A learned position table ends at the training context: llama.cpp
+    // aborts the process on a position past it.
+    const maxPos = maxPositions(m.model.info.architecture, m.model.nCtxTrain);
+    if (maxPos !== undefined && o.nCtx > maxPos) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `Field 'ctx_size': ${o.nCtx} is more than '${m.label}' (${m.model.info.architecture}, learned positions) can take: at most ${maxPos} (its training context); lower ctx_size`,
+      );
+    }
     return o;
   }
 
@@ -630,39 +760,91 @@ export class LlamaHost implements WasiNnHostApi {
       pressure: cfg.memory_pressure_threshold as number | undefined,
     };
     const key = JSON.stringify(shape);
-    let s = m.schedulers.get(key);
-    if (!s) {
-      s = (async () => {
-        await this.#checkMemory(m, {
-          ...o,
-          nCtx: shape.nCtxPerSeq * shape.nSeq,
-          nSeqMax: shape.nSeq,
-        });
-        if (nTrain > 0 && perSeq > nTrain) {
-          this.#log(
-            "warn",
-            `ctx_size ${perSeq} exceeds the context '${m.label}' was trained with (${nTrain}); quality may drop`,
-          );
-        }
-        this.#nativeLogLevel(cfg);
-        try {
-          const threshold = shape.pressure;
-          return await Scheduler.create(m.model, {
-            ...shape,
-            memoryPressure: threshold === undefined
-              ? undefined
-              : () => memoryInUse() > threshold,
-          });
-        } catch (e) {
-          throw toWasiNn(e);
-        } finally {
-          this.#flushLlamaLog(cfg);
-        }
-      })();
-      m.schedulers.set(key, s);
-      s.catch(() => m.schedulers.delete(key));
+    let e = m.schedulers.get(key);
+    if (e) {
+      // Most recently used last: idle schedulers are freed oldest first.
+      m.schedulers.delete(key);
+      m.schedulers.set(key, e);
+      return e.ready;
     }
-    return s;
+    const entry: SchedulerEntry = {
+      ready: Promise.resolve() as never,
+      bytes: 0,
+    };
+    e = entry;
+    entry.ready = (async () => {
+      entry.bytes = await this.#checkMemory(m, {
+        ...o,
+        nCtx: shape.nCtxPerSeq * shape.nSeq,
+        nSeqMax: shape.nSeq,
+      });
+      if (nTrain > 0 && perSeq > nTrain) {
+        this.#log(
+          "warn",
+          `ctx_size ${perSeq} exceeds the context '${m.label}' was trained with (${nTrain}); quality may drop`,
+        );
+      }
+      this.#nativeLogLevel(cfg);
+      try {
+        const threshold = shape.pressure;
+        const sched = await Scheduler.create(m.model, {
+          ...shape,
+          memoryPressure: threshold === undefined
+            ? undefined
+            : () => memoryInUse() > threshold,
+        });
+        entry.value = sched;
+        return sched;
+      } catch (e) {
+        throw toWasiNn(e);
+      } finally {
+        this.#flushLlamaLog(cfg);
+      }
+    })();
+    m.schedulers.set(key, entry);
+    entry.ready.catch(() => {
+      if (m.schedulers.get(key) === entry) m.schedulers.delete(key);
+    });
+    return entry.ready;
+  }
+
+  /**
+   * Frees the schedulers (llama contexts) of a model that no session uses,
+   * but the most recently used one: each context shape a config asks for
+   * would otherwise keep its context until the model is freed.
+   */
+  #pruneSchedulers(m: ModelEntry): void {
+    const keys = [...m.schedulers.keys()];
+    for (const key of keys.slice(0, -1)) {
+      const sched = m.schedulers.get(key)!.value;
+      if (sched && sched.owners === 0) {
+        m.schedulers.delete(key);
+        sched.close();
+      }
+    }
+  }
+
+  /** Closes every scheduler of a model (the model is being freed). */
+  #closeSchedulers(m: ModelEntry): void {
+    for (const e of m.schedulers.values()) {
+      e.ready.then((x) => x.close()).catch(() => {});
+    }
+    m.schedulers.clear();
+  }
+
+  /**
+   * Bytes this host holds now: model files, scheduler and embedding
+   * contexts, and the blocking sessions' own contexts. What max_memory_mb
+   * limits, for the whole host.
+   */
+  #usage(): number {
+    let n = 0;
+    for (const m of this.#models.values()) {
+      n += m.bytes + (m.embed?.bytes ?? 0);
+      for (const e of m.schedulers.values()) n += e.bytes;
+    }
+    for (const s of this.#sessions.values()) n += s.sync?.bytes ?? 0;
+    return n;
   }
 
   /**
@@ -670,7 +852,7 @@ export class LlamaHost implements WasiNnHostApi {
    * memory (or `max_memory_mb`), counting the KV cache types asked for. Cheap
    * and blocking: every context is checked this way.
    */
-  #checkKv(m: ModelEntry, o: ContextOptions): void {
+  #checkKv(m: ModelEntry, o: ContextOptions): number {
     const nCtx = o.nCtx!, nSeq = o.nSeqMax ?? 1;
     if (nCtx > 0x7fffffff) {
       throw new WasiNnError(
@@ -679,14 +861,51 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     const kv = kvCacheBytes(m.model.info, nCtx, o.typeK, o.typeV);
-    const free = this.#freeMemory(Deno.systemMemoryInfo().available);
-    if (kv > free) throw this.#refuse(m, nCtx, nSeq, kv, free);
+    const free = () => this.#freeMemory(Deno.systemMemoryInfo().available);
+    if (kv > free() && !(this.#reclaim(m) && kv <= free())) {
+      throw this.#refuse(m, nCtx, nSeq, kv, free());
+    }
+    return kv;
   }
 
-  /** Free memory, capped by the host's max_memory_mb. */
-  #freeMemory(free: number): number {
+  /**
+   * Frees what no session uses (idle contexts of every model but `keep`'s
+   * most recent one, warm models nobody holds) when memory runs short.
+   * Returns whether anything was freed.
+   */
+  #reclaim(keep: ModelEntry): boolean {
+    const before = this.#usage();
+    for (const m of [...this.#models.values()]) {
+      if (m.refs <= 0 && m !== keep) {
+        this.#freeModel(m);
+        continue;
+      }
+      for (const [key, e] of [...m.schedulers]) {
+        if (e.value && e.value.owners === 0) {
+          m.schedulers.delete(key);
+          e.value.close();
+        }
+      }
+      if (m.embed && !m.embedBusy) {
+        m.embed.ctx.close();
+        m.embed = undefined;
+      }
+    }
+    return this.#usage() < before;
+  }
+
+  /** max_memory_mb in bytes, if set. */
+  #memoryLimit(): number | undefined {
     const limit = this.#hostConfig.max_memory_mb as number | undefined;
-    return limit ? Math.min(limit * 1048576, free) : free;
+    return limit ? limit * 1048576 : undefined;
+  }
+
+  /** Free memory, capped by what max_memory_mb leaves after everything this host holds. */
+  #freeMemory(free: number): number {
+    const limit = this.#memoryLimit();
+    return limit === undefined
+      ? free
+      : Math.max(0, Math.min(limit - this.#usage(), free));
   }
 
   #refuse(
@@ -696,20 +915,25 @@ export class LlamaHost implements WasiNnHostApi {
     need: number,
     free: number,
   ): WasiNnError {
-    const mib = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
+    const limit = this.#memoryLimit();
+    const where = limit === undefined
+      ? ""
+      : ` of max_memory_mb ${limit / 1048576} (this host holds ${
+        mib(this.#usage())
+      })`;
     return new WasiNnError(
       Errno.RuntimeError,
       `a context of ${nCtx} tokens (${nSeq} sessions x ${
         nCtx / nSeq
       }) for '${m.label}' needs about ${mib(need)} but ${
         mib(free)
-      } is free; lower ctx-size or parallel, or use a smaller cache-type-k/v`,
+      } is free${where}; lower ctx-size or parallel, use a smaller cache-type-k/v, or finalize idle sessions`,
     );
   }
 
   /** `#checkKv`, then llama.cpp's own estimate of the context and compute buffers. */
-  async #checkMemory(m: ModelEntry, o: ContextOptions): Promise<void> {
-    this.#checkKv(m, o);
+  async #checkMemory(m: ModelEntry, o: ContextOptions): Promise<number> {
+    const kv = this.#checkKv(m, o);
     let est;
     try {
       est = await estimateMemory(m.path, {
@@ -720,19 +944,31 @@ export class LlamaHost implements WasiNnHostApi {
         context: o,
       });
     } catch {
-      return; // llama.cpp's estimate is advisory
+      return kv; // llama.cpp's estimate is advisory
     }
     const host = est.devices[est.devices.length - 1];
     const need = host.context + host.compute;
-    const hostFree = this.#freeMemory(host.free);
-    if (hostFree > 0 && need > hostFree) {
-      throw this.#refuse(m, o.nCtx!, o.nSeqMax ?? 1, need, hostFree);
+    // (A free of 0 from llama.cpp means "unknown", unless max_memory_mb says so.)
+    const known = host.free > 0 || this.#memoryLimit() !== undefined;
+    const fits = () => !known || need <= this.#freeMemory(host.free);
+    if (!fits() && !(this.#reclaim(m) && fits())) {
+      throw this.#refuse(
+        m,
+        o.nCtx!,
+        o.nSeqMax ?? 1,
+        need,
+        this.#freeMemory(host.free),
+      );
     }
+    return Math.max(kv, need);
   }
 
   // ---------------------------------------------------------------- graphs
 
-  #parse(config: string | undefined, where: string): ConfigValues {
+  #parse(
+    config: string | Uint8Array | undefined,
+    where: string,
+  ): ConfigValues {
     try {
       const { values, warnings, notes } = parseConfig(config);
       // Once each: a guest may send the same config with every request.
@@ -761,6 +997,50 @@ export class LlamaHost implements WasiNnHostApi {
     return this.#addGraph(path, cfg, model, name);
   }
 
+  /**
+   * A graph from guest bytes: they live in a sealed memory file (never on
+   * disk) only while the model loads; the model keeps its own mapping.
+   */
+  async #newGraphFromBytes(
+    bytes: Uint8Array,
+    cfg: ConfigValues,
+  ): Promise<number> {
+    const guest = await openGuestModel(bytes);
+    try {
+      const merged = mergeConfig(this.#hostConfig, cfg);
+      const model = await this.#acquireModel(
+        guest.file.path,
+        merged,
+        guest.id,
+        guest,
+      );
+      return this.#addGraph(guest.id, cfg, model);
+    } catch (e) {
+      throw renamed(e, guest);
+    } finally {
+      guest.file.close();
+    }
+  }
+
+  /** Blocking #newGraphFromBytes, for guests without JSPI. */
+  #newGraphFromBytesSync(bytes: Uint8Array, cfg: ConfigValues): number {
+    const guest = openGuestModelSync(bytes);
+    try {
+      const merged = mergeConfig(this.#hostConfig, cfg);
+      const model = this.#acquireModelSync(
+        guest.file.path,
+        merged,
+        guest.id,
+        guest,
+      );
+      return this.#addGraph(guest.id, cfg, model);
+    } catch (e) {
+      throw renamed(e, guest);
+    } finally {
+      guest.file.close();
+    }
+  }
+
   #addGraph(
     path: string,
     cfg: ConfigValues,
@@ -768,6 +1048,7 @@ export class LlamaHost implements WasiNnHostApi {
     name?: string,
   ): number {
     const handle = this.#nextGraph++;
+    if (name !== undefined) model.keepWarm = true;
     this.#graphs.set(handle, {
       handle,
       name,
@@ -786,7 +1067,8 @@ export class LlamaHost implements WasiNnHostApi {
     target: number,
   ): Promise<number> {
     try {
-      const { path, cfg } = this.#loadSource(builders, encoding, target);
+      const { path, cfg, bytes } = this.#loadSource(builders, encoding, target);
+      if (bytes) return this.#newGraphFromBytes(bytes, cfg);
       return this.#newGraph(path, cfg);
     } catch (e) {
       return Promise.reject(e);
@@ -795,7 +1077,8 @@ export class LlamaHost implements WasiNnHostApi {
 
   /** Blocking `load`, for guests without JSPI. */
   loadSync(builders: Uint8Array[], encoding: number, target: number): number {
-    const { path, cfg } = this.#loadSource(builders, encoding, target);
+    const { path, cfg, bytes } = this.#loadSource(builders, encoding, target);
+    if (bytes) return this.#newGraphFromBytesSync(bytes, cfg);
     return this.#newGraphSync(path, cfg);
   }
 
@@ -803,7 +1086,7 @@ export class LlamaHost implements WasiNnHostApi {
     builders: Uint8Array[],
     encoding: number,
     target: number,
-  ): { path: string; cfg: ConfigValues } {
+  ): { path: string; cfg: ConfigValues; bytes?: Uint8Array } {
     this.#assertOpen();
     if (encoding !== 5 && encoding !== 6) {
       throw new WasiNnError(
@@ -824,7 +1107,7 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     const cfg = builders.length > 1
-      ? this.#parse(dec.decode(builders[1]), "load config")
+      ? this.#parse(builders[1], "load config")
       : {};
     const head = dec.decode(builders[0].subarray(0, 8));
     if (head === "preload:") {
@@ -833,10 +1116,9 @@ export class LlamaHost implements WasiNnHostApi {
         cfg,
       };
     }
-    const path = Deno.makeTempFileSync({ prefix: "wasi-nn-", suffix: ".gguf" });
-    Deno.writeFileSync(path, builders[0]);
-    this.#tmpFiles.push(path);
-    return { path, cfg };
+    // Over max_load_mb: refused before anything is copied.
+    checkGuestModelSize(builders[0].length, this.#hostConfig);
+    return { path: "", cfg, bytes: builders[0] };
   }
 
   #resolvePath(name: string): string {
@@ -844,31 +1126,28 @@ export class LlamaHost implements WasiNnHostApi {
     return typeof r === "string" ? r : r.path;
   }
 
-  /** `load_by_name` / `load_by_name_with_config`. A name still loaded returns the same handle. */
+  /**
+   * `load_by_name` / `load_by_name_with_config`: a new graph handle, with
+   * its own config, on every call; graphs of the same file share one model.
+   * (A guest's second `load_by_name` of a name returns its first handle:
+   * the guest's own handle table in `guest_imports.ts` does that.)
+   */
   async loadByName(name: string, config?: string): Promise<number> {
     const r = this.#byNameSource(name, config);
-    if (typeof r === "number") return r;
-    const handle = await this.#newGraph(r.path, r.cfg, name);
-    this.#byName.set(name, handle);
-    return handle;
+    return await this.#newGraph(r.path, r.cfg, name);
   }
 
   /** Blocking `loadByName`, for guests without JSPI. */
   loadByNameSync(name: string, config?: string): number {
     const r = this.#byNameSource(name, config);
-    if (typeof r === "number") return r;
-    const handle = this.#newGraphSync(r.path, r.cfg, name);
-    this.#byName.set(name, handle);
-    return handle;
+    return this.#newGraphSync(r.path, r.cfg, name);
   }
 
   #byNameSource(
     name: string,
     config?: string,
-  ): number | { path: string; cfg: ConfigValues } {
+  ): { path: string; cfg: ConfigValues } {
     this.#assertOpen();
-    const cached = this.#byName.get(name);
-    if (cached !== undefined) return cached;
     let path: string;
     try {
       path = this.#resolvePath(name);
@@ -886,25 +1165,36 @@ export class LlamaHost implements WasiNnHostApi {
    * the old model serving (and throws).
    */
   async reloadModel(name: string, path?: string): Promise<void> {
-    const handle = this.#byName.get(name);
-    if (handle === undefined) {
+    const graphs = [...this.#graphs.values()].filter((g) => g.name === name);
+    if (graphs.length === 0) {
       throw new WasiNnError(
         Errno.NotFound,
         `no graph is loaded under '${name}'`,
       );
     }
-    const g = this.#graph(handle);
     const newPath = path ?? this.#resolvePath(name);
-    const merged = mergeConfig(this.#hostConfig, g.config);
-    const fresh = await this.#acquireModel(newPath, merged, name);
-    const old = g.model;
-    g.model = fresh;
-    g.path = newPath;
-    this.#log(
-      "info",
-      `model '${name}' swapped: ${old.path} -> ${newPath} (open sessions keep the old one)`,
-    );
-    this.#releaseModel(old);
+    // Load every new model before swapping any: a failed load changes nothing.
+    const fresh: ModelEntry[] = [];
+    try {
+      for (const g of graphs) {
+        const merged = mergeConfig(this.#hostConfig, g.config);
+        fresh.push(await this.#acquireModel(newPath, merged, name));
+      }
+    } catch (e) {
+      for (const m of fresh) this.#releaseModel(m);
+      throw e;
+    }
+    graphs.forEach((g, i) => {
+      const old = g.model;
+      if (old !== fresh[i]) old.keepWarm = false; // the name serves the new file now
+      g.model = fresh[i];
+      g.path = newPath;
+      this.#log(
+        "info",
+        `model '${name}' swapped: ${old.path} -> ${newPath} (open sessions keep the old one)`,
+      );
+      this.#releaseModel(old);
+    });
   }
 
   #graph(handle: number): Graph {
@@ -946,7 +1236,7 @@ export class LlamaHost implements WasiNnHostApi {
       );
     }
     if (sessionId !== undefined) {
-      const existing = this.#store.get(sessionId);
+      const existing = this.#store.get(sessionKey(-1, sessionId));
       if (existing) {
         if (existing.graph !== g) {
           throw new WasiNnError(
@@ -958,7 +1248,7 @@ export class LlamaHost implements WasiNnHostApi {
       }
     }
     const handle = this.#nextExec++;
-    const s = new Session(handle, sessionId ?? `ctx-${handle}`, g, g.model);
+    const s = new Session(handle, sessionId, g, g.model);
     this.#store.add(s);
     g.model.refs++;
     this.#sessions.set(handle, s);
@@ -967,7 +1257,10 @@ export class LlamaHost implements WasiNnHostApi {
 
   #dropSession(s: Session): void {
     s.close();
-    if (this.#sessions.delete(s.handle)) this.#releaseModel(s.model);
+    if (this.#sessions.delete(s.handle)) {
+      this.#pruneSchedulers(s.model);
+      this.#releaseModel(s.model);
+    }
   }
 
   /** Layers, lowest first: the model's recommendations, host, load (graph), session, call. */
@@ -991,10 +1284,12 @@ export class LlamaHost implements WasiNnHostApi {
         nVocab: m.nVocab,
         cpus: navigator.hardwareConcurrency,
       });
-      for (const w of r.warnings) this.#log("warn", `session '${s.id}': ${w}`);
+      for (const w of r.warnings) {
+        this.#log("warn", `session '${s.name}': ${w}`);
+      }
       return r.values;
     } catch (e) {
-      this.#log("warn", `session '${s.id}': ${(e as Error).message}`);
+      this.#log("warn", `session '${s.name}': ${(e as Error).message}`);
       throw e;
     }
   }
@@ -1014,27 +1309,37 @@ export class LlamaHost implements WasiNnHostApi {
     if (s.sched !== sched) {
       if (s.sched && s.owner) s.sched.dropOwner(s.owner);
       s.sched = sched;
-      s.owner = sched.newOwner(`${s.id}#${s.handle}`);
+      s.owner = sched.newOwner(`${s.name}#${s.handle}`);
+      this.#pruneSchedulers(s.model);
     }
     return { sched, owner: s.owner! };
   }
 
   /** `set_input`: index 0 = prompt text, index 1 = config JSON for this context. */
-  setInput(
+  async setInput(
     ctx: number,
     index: number,
     tensor: TensorInput,
   ): Promise<void> {
-    try {
-      this.setInputSync(ctx, index, tensor);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const s = this.#takeInput(ctx, index, tensor);
+    if (s) await this.#setPrompt(s, dec.decode(tensor.data));
   }
 
-  /** `set_input` is cheap (tokenizing): the same call, for guests without JSPI. */
+  /**
+   * `set_input` for guests without JSPI: the same, with a blocking wait for a
+   * chat template (bounded by `chat_template_timeout_ms`).
+   */
   setInputSync(ctx: number, index: number, tensor: TensorInput): void {
+    const s = this.#takeInput(ctx, index, tensor);
+    if (s) this.#setPromptSync(s, dec.decode(tensor.data));
+  }
+
+  /** Checks a `set_input` and applies a config (index 1); returns the session when a prompt is to be set. */
+  #takeInput(
+    ctx: number,
+    index: number,
+    tensor: TensorInput,
+  ): Session | undefined {
     const s = this.#session(ctx);
     if (s.running > 0) {
       throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
@@ -1049,32 +1354,64 @@ export class LlamaHost implements WasiNnHostApi {
     }
     if (index === 1) {
       const where = `set_input(1) of context ${ctx}`;
-      const values = this.#parse(dec.decode(tensor.data), where);
+      const values = this.#parse(tensor.data, where);
       this.#warnModelKeys(values, where);
       s.config = mergeConfig(s.config, values);
-      return;
+      return undefined;
     }
     s.endStream();
-    this.#setPrompt(s, dec.decode(tensor.data));
+    return s;
   }
 
   /**
    * A raw prompt keeps parsing special tokens (guests rely on it); a JSON
    * messages array is rendered with the model's chat template, and message
-   * text cannot inject control tokens (unless chat_parse_special).
+   * text cannot inject control tokens (unless chat_parse_special). Every
+   * chat template renders in the sandbox (`renderChatIsolated`): a guest can
+   * choose one (`chat_template`) or bring one inside a model.
    */
-  #setPrompt(
+  async #setPrompt(
     s: Session,
     input: string | ChatMessage[],
     runtime?: ConfigValues,
-  ): void {
+  ): Promise<void> {
     const cfg = this.#config(s, runtime);
-    const r = tokenizeInput(
+    const chat = typeof input === "string" ? promptInput(input) : input;
+    if (typeof chat === "string") {
+      return this.#usePrompt(s, tokenizeInput(s.model.model, chat));
+    }
+    const opts = chatOptions(cfg);
+    const r = await renderChatIsolated(
       s.model.model,
-      typeof input === "string" ? promptInput(input) : input,
-      chatOptions(cfg),
+      chat,
+      opts,
+      this.#templateLimits,
     );
-    for (const w of r.warnings) this.#log("warn", `session '${s.id}': ${w}`);
+    this.#usePrompt(s, tokenizeRendered(s.model.model, r, opts.parseSpecial));
+  }
+
+  /** `#setPrompt` with a blocking wait for the sandbox (bounded by its time limit). */
+  #setPromptSync(s: Session, input: string): void {
+    const cfg = this.#config(s);
+    const chat = promptInput(input);
+    if (typeof chat === "string") {
+      return this.#usePrompt(s, tokenizeInput(s.model.model, chat));
+    }
+    const opts = chatOptions(cfg);
+    const r = renderChatIsolatedSync(
+      s.model.model,
+      chat,
+      opts,
+      this.#templateLimits,
+    );
+    this.#usePrompt(s, tokenizeRendered(s.model.model, r, opts.parseSpecial));
+  }
+
+  #usePrompt(
+    s: Session,
+    r: { text: string; tokens: Int32Array<ArrayBuffer>; warnings: string[] },
+  ): void {
+    for (const w of r.warnings) this.#log("warn", `session '${s.name}': ${w}`);
     s.promptText = r.text;
     s.prompt = r.tokens;
     s.inputTokens = r.tokens.length;
@@ -1118,6 +1455,8 @@ export class LlamaHost implements WasiNnHostApi {
 
   async #compute(s: Session, runtime?: ConfigValues): Promise<void> {
     this.#ready(s, "compute");
+    // Taken now: a cancelAll() during the setup below still stops this compute.
+    const signal = this.#signal(s);
     s.endStream();
     s.running++;
     const cfg = this.#config(s, runtime);
@@ -1136,7 +1475,7 @@ export class LlamaHost implements WasiNnHostApi {
           sampler,
           ...taskOptions(checked),
           nProbs: checked.n_probs as number | undefined,
-          signal: this.#signal(s),
+          signal,
           onText: checked.stream_stdout
             ? (t) => this.#stdout(enc.encode(t))
             : undefined,
@@ -1159,7 +1498,7 @@ export class LlamaHost implements WasiNnHostApi {
         if (cfg.enable_log) {
           this.#log(
             "info",
-            `session '${s.id}': ${s.inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${s.meta.prompt_ms} ms, ${s.outputTokens} generated at ${s.meta.tokens_per_second} t/s, stop: ${r.stopReason}`,
+            `session '${s.name}': ${s.inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${s.meta.prompt_ms} ms, ${s.outputTokens} generated at ${s.meta.tokens_per_second} t/s, stop: ${r.stopReason}`,
             "llama",
           );
         }
@@ -1194,6 +1533,15 @@ export class LlamaHost implements WasiNnHostApi {
         `embedding input is ${prompt.length} tokens but batch-size is ${nBatch}; raise batch-size`,
       );
     }
+    const model = s.model.model;
+    const maxPos = maxPositions(model.info.architecture, model.nCtxTrain);
+    if (maxPos !== undefined && prompt.length > maxPos) {
+      // Past its position table, llama.cpp would abort the process.
+      throw new WasiNnError(
+        Errno.PromptTooLong,
+        `embedding input is ${prompt.length} tokens but '${s.model.label}' (${model.info.architecture}) has learned positions for ${maxPos} tokens only; shorten or split the input`,
+      );
+    }
     const opts: ContextOptions = {
       ...this.#contextOptions(s.model, cfg),
       nCtx: Math.max(nBatch, (cfg.ctx_size as number | undefined) ?? 0),
@@ -1212,8 +1560,18 @@ export class LlamaHost implements WasiNnHostApi {
   /** The pooled embedding of the prompt just decoded, as the session's output. */
   #embedOutput(s: Session, ctx: Context, norm: number): void {
     // Without pooling, the last token's embedding; pooled, sequence 0's.
-    const v = ctx.embeddings(ctx.poolingType === 0 ? -1 : 0, norm);
-    const parts = Array.from(v, (x) => Number(x.toPrecision(10)).toString());
+    // Rank pooling gives the classifier's scores, as they are (llama.cpp's
+    // server does not normalise rerank scores: one normalised score is ±1).
+    const pooling = ctx.poolingType;
+    const v = ctx.embeddings(
+      pooling === 0 ? -1 : 0,
+      pooling === POOLING_RANK ? -1 : norm,
+    );
+    // JSON has no NaN or Infinity: a model that overflows gives null there.
+    const parts = Array.from(
+      v,
+      (x) => Number.isFinite(x) ? Number(x.toPrecision(10)).toString() : "null",
+    );
     s.output = enc.encode(
       `{"n_embedding": ${v.length}, "embedding": [${parts.join(",")}]}`,
     );
@@ -1230,11 +1588,12 @@ export class LlamaHost implements WasiNnHostApi {
         if (m.embed?.key !== plan.key) {
           m.embed?.ctx.close();
           m.embed = undefined;
-          await this.#checkMemory(m, plan.opts);
+          const bytes = await this.#checkMemory(m, plan.opts);
           this.#nativeLogLevel(cfg);
           m.embed = {
             key: plan.key,
             ctx: await Context.create(m.model, plan.opts),
+            bytes,
           };
         }
         await evalPrompt(m.embed.ctx, plan.prompt);
@@ -1267,11 +1626,12 @@ export class LlamaHost implements WasiNnHostApi {
       if (m.embed?.key !== plan.key) {
         m.embed?.ctx.close();
         m.embed = undefined;
-        this.#checkKv(m, plan.opts);
+        const bytes = this.#checkKv(m, plan.opts);
         this.#nativeLogLevel(cfg);
         m.embed = {
           key: plan.key,
           ctx: Context.createSync(m.model, plan.opts),
+          bytes,
         };
       }
       const ctx = m.embed.ctx;
@@ -1305,10 +1665,17 @@ export class LlamaHost implements WasiNnHostApi {
       s.sync?.ctx.close();
       s.sync = undefined;
       try {
-        this.#checkKv(s.model, opts);
+        const bytes = this.#checkKv(s.model, opts);
         this.#nativeLogLevel(cfg);
         const ctx = Context.createSync(s.model.model, opts);
-        s.sync = { key, ctx, nCtx: Math.min(opts.nCtx!, ctx.nCtx), cached: [] };
+        s.sync = {
+          key,
+          ctx,
+          bytes,
+          nCtx: Math.min(opts.nCtx!, ctx.nCtx),
+          cached: [],
+          checkpoints: [],
+        };
       } catch (e) {
         throw toWasiNn(e);
       }
@@ -1326,17 +1693,36 @@ export class LlamaHost implements WasiNnHostApi {
     const prompt = s.prompt!;
     const sync = s.sync!;
     checkPromptFits(prompt.length, sync.nCtx, "the context");
-    let n = 0;
-    if (taskOptions(cfg).cachePrompt !== false) {
-      // At least one token is decoded: its logits start the generation.
-      const max = Math.min(sync.cached.length, prompt.length - 1);
-      while (n < max && sync.cached[n] === prompt[n]) n++;
-    }
-    ctx.seqRemove(0, n, -1);
+    // At least one token is decoded: its logits start the generation.
+    const common = taskOptions(cfg).cachePrompt === false
+      ? 0
+      : Math.min(commonPrefix(sync.cached, prompt), prompt.length - 1);
+    // The scheduler's memory rules: drop the rest as far as the memory allows.
+    const traits = memoryTraits(s.model.model.info, ctx.canShift);
+    const n = rollBack(
+      ctx,
+      0,
+      sync.cached.length,
+      common,
+      traits,
+      sync.checkpoints,
+    ).kept;
     sync.cached = [];
+    // A checkpoint near the end of the prompt lets the next turn reuse it.
+    const at = prompt.length - CHECKPOINT_OFFSET;
+    const split = traits.needsCheckpoints && at > n ? at : n;
     try {
-      ctx.decodePromptSync(prompt.subarray(n) as Int32Array<ArrayBuffer>, n, 0);
+      if (split > n) {
+        ctx.decodePromptSync(prompt.subarray(n, split), n, 0);
+        addCheckpoint(sync.checkpoints, {
+          nTokens: split,
+          data: ctx.sequenceState(0, true),
+        });
+      }
+      ctx.decodePromptSync(prompt.subarray(split), split, 0);
     } catch (e) {
+      sync.checkpoints.length = 0;
+      ctx.seqRemove(0, -1, -1);
       throw toWasiNn(e);
     }
     sync.cached = [...prompt];
@@ -1351,6 +1737,7 @@ export class LlamaHost implements WasiNnHostApi {
     const sync = s.sync!;
     if (gen.truncated) {
       sync.cached = [];
+      sync.checkpoints = [];
       return;
     }
     const held = ctx.seqPosMax(0) + 1;
@@ -1532,6 +1919,8 @@ export class LlamaHost implements WasiNnHostApi {
   async computeSingle(ctx: number): Promise<void> {
     const s = this.#session(ctx);
     this.#ready(s, "compute_single");
+    // Taken now: a cancelAll() during the setup below still stops this stream.
+    const signal = this.#signal(s);
     s.running++;
     try {
       if (!s.stream) {
@@ -1553,7 +1942,7 @@ export class LlamaHost implements WasiNnHostApi {
             ...opts,
             stop: singleStop(checked),
             onDemand: true,
-            signal: this.#signal(s),
+            signal,
           });
           s.stream = { task, sampler };
           this.#warnQueue(s, sched, checked);
@@ -1619,9 +2008,6 @@ export class LlamaHost implements WasiNnHostApi {
     const g = this.#graph(graph);
     g.unloaded = true;
     this.#graphs.delete(graph);
-    if (g.name !== undefined && this.#byName.get(g.name) === graph) {
-      this.#byName.delete(g.name);
-    }
     for (const s of this.#sessions.values()) if (s.graph === g) s.endStream();
     this.#releaseModel(g.model); // freed once no session uses it either
   }
@@ -1654,7 +2040,7 @@ export class LlamaHost implements WasiNnHostApi {
       throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
     }
     s.endStream();
-    this.#setPrompt(s, prompt, runtime);
+    await this.#setPrompt(s, prompt, runtime);
     try {
       await this.#compute(s, runtime);
     } catch (err) {
@@ -1674,7 +2060,7 @@ export class LlamaHost implements WasiNnHostApi {
     if (!s.sched || !s.owner) {
       throw new WasiNnError(
         Errno.InvalidArgument,
-        `session '${s.id}' has no state yet: compute first`,
+        `session '${s.name}' has no state yet: compute first`,
       );
     }
     return await s.sched.saveOwner(s.owner, path);
@@ -1700,6 +2086,7 @@ export class LlamaHost implements WasiNnHostApi {
     if (s.sync) {
       s.sync.ctx.seqRemove(0);
       s.sync.cached = [];
+      s.sync.checkpoints = [];
     }
     s.prompt = undefined;
     s.inputTokens = 0;
@@ -1712,7 +2099,7 @@ export class LlamaHost implements WasiNnHostApi {
   status(): HostStatus {
     const sessions = this.#store.entries().map(({ session: s, idleMs }) => ({
       handle: s.handle,
-      id: s.id,
+      id: s.name,
       graph: s.graph.handle,
       model: s.model.label,
       busy: s.busy,
@@ -1738,9 +2125,9 @@ export class LlamaHost implements WasiNnHostApi {
     const st = this.status();
     const all = [...this.#models.values()];
     for (const [i, m] of all.entries()) {
-      for (const p of m.schedulers.values()) {
+      for (const e of m.schedulers.values()) {
         try {
-          const s = await p;
+          const s = await e.ready;
           st.models[i].schedulers.push({
             nSeq: s.nSeq,
             nCtxPerSeq: s.nCtxPerSeq,
@@ -1782,21 +2169,9 @@ export class LlamaHost implements WasiNnHostApi {
     this.#store.close();
     for (const s of this.#sessions.values()) s.close();
     this.#sessions.clear();
-    for (const m of this.#models.values()) {
-      for (const p of m.schedulers.values()) {
-        p.then((x) => x.close()).catch(() => {});
-      }
-      m.embed?.ctx.close();
-      m.model.close();
-    }
+    for (const m of [...this.#models.values()]) this.#freeModel(m);
     this.#models.clear();
     this.#graphs.clear();
-    this.#byName.clear();
-    for (const f of this.#tmpFiles) {
-      try {
-        Deno.removeSync(f);
-      } catch { /* gone */ }
-    }
   }
 
   /** Frees everything at scope end. */
@@ -1810,6 +2185,31 @@ export class LlamaHost implements WasiNnHostApi {
 function memoryInUse(): number {
   const m = Deno.systemMemoryInfo();
   return m.total > 0 ? 1 - m.available / m.total : 0;
+}
+
+/** A file's size in bytes (0 when it cannot be read). */
+/** An error of a guest-bytes load, naming the guest model instead of its memory file's path. */
+function renamed(e: unknown, guest: GuestModel): unknown {
+  if (!(e instanceof WasiNnError)) return e;
+  const path = `/proc/self/fd/`;
+  if (!e.message.includes(path)) return e;
+  return new WasiNnError(
+    e.errno,
+    e.message.replace(/\/proc\/self\/fd\/\d+/g, guest.id),
+    { cause: e, detail: e.detail },
+  );
+}
+
+function fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function mib(x: number): string {
+  return `${(x / 1048576).toFixed(0)} MiB`;
 }
 
 function round(x: number): number {

@@ -2,7 +2,9 @@
  * Structured logging for the host, on LogTape (`npm:@logtape/logtape`):
  * levels, categories (`wasi_nn.host`, `wasi_nn.llama`, `wasi_nn.scheduler`,
  * ...), text or JSON lines, on stderr and optionally a file. llama.cpp's own
- * log arrives under `wasi_nn.llama` with its levels mapped.
+ * log arrives under `wasi_nn.llama` with its levels mapped, one record per
+ * line. Every record is written as one line: control characters in messages
+ * and properties are shown as escapes (`\n`, `\x1b`; see _log_escape.ts).
  *
  * @example
  * ```ts
@@ -21,6 +23,7 @@ import {
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
+import { escapedLines, escapeJsonLine, escapeLogText } from "./_log_escape.ts";
 
 /** Log levels, least severe first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -44,8 +47,32 @@ const LT_LEVEL = {
   error: "error",
 } as const;
 
+/**
+ * Opens the config's `log_file` for appending (created if missing); throws
+ * an Error naming `log_file`, the path and why it cannot be opened.
+ *
+ * @example
+ * ```ts ignore
+ * import { openLogFile } from "./log.ts";
+ * using f = openLogFile("/tmp/wasi-nn.log");
+ * f.writeSync(new TextEncoder().encode("hello\n"));
+ * ```
+ */
+export function openLogFile(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { append: true, create: true });
+  } catch (cause) {
+    throw new Error(
+      `log_file '${path}': cannot open it for appending: ${
+        (cause as Error).message
+      } (give a file in an existing, writable folder)`,
+      { cause },
+    );
+  }
+}
+
 function fileSink(path: string, format: (r: LogRecord) => string): Sink {
-  const f = Deno.openSync(path, { append: true, create: true });
+  const f = openLogFile(path);
   const enc = new TextEncoder();
   const sink = (r: LogRecord) => {
     f.writeSync(enc.encode(format(r)));
@@ -60,13 +87,31 @@ function stderrSink(format: (r: LogRecord) => string): Sink {
   };
 }
 
-/** Configures where and how the host logs. Call again to reconfigure. */
+/** A formatter whose every record is one line (control characters escaped). */
+function oneLine(
+  format: (r: LogRecord) => string,
+  json: boolean,
+): (r: LogRecord) => string {
+  return (r) => {
+    const line = format(r);
+    const body = line.endsWith("\n") ? line.slice(0, -1) : line;
+    return `${json ? escapeJsonLine(body) : escapeLogText(body)}\n`;
+  };
+}
+
+/**
+ * Configures where and how the host logs. Call again to reconfigure. Throws
+ * an Error naming `log_file` when the file cannot be opened for appending.
+ */
 export async function configureLogging(
   options: LoggingOptions = {},
 ): Promise<void> {
-  const format = options.format === "json"
-    ? jsonLinesFormatter
-    : getTextFormatter({ timestamp: "time", category: "." });
+  const format = oneLine(
+    options.format === "json"
+      ? jsonLinesFormatter
+      : getTextFormatter({ timestamp: "time", category: "." }),
+    options.format === "json",
+  );
   const sinks: Record<string, Sink> = {};
   if (options.stderr !== false) sinks.stderr = stderrSink(format);
   if (options.file) sinks.file = fileSink(options.file, format);
@@ -114,14 +159,21 @@ export function logger(category: string): CategoryLogger {
   return getLogger(["wasi_nn", category]);
 }
 
-/** A `(level, message)` function writing to a category; the shape hosts and runners take. */
+/**
+ * A `(level, message)` function writing to a category; the shape hosts and
+ * runners take. Category "llama" (llama.cpp's log) is split into one record
+ * per line.
+ */
 export function logFunction(
   category: string,
 ): (level: LogLevel, msg: string) => void {
   const l = getLogger(["wasi_nn", category]);
-  return (level, msg) => {
+  const write = (level: LogLevel, msg: string) => {
     // Plain text: escape LogTape's {placeholder} braces.
-    const text = msg.replaceAll("{", "{{").replaceAll("}", "}}");
-    l[level](text);
+    l[level](msg.replaceAll("{", "{{").replaceAll("}", "}}"));
+  };
+  if (category !== "llama") return write;
+  return (level, msg) => {
+    for (const line of escapedLines(msg)) write(level, line);
   };
 }

@@ -40,6 +40,7 @@ export {
 } from "./guest_imports.ts";
 export {
   GuestLinkError,
+  PreopenError,
   runGuest,
   type RunGuestOptions,
   TRAP_EXIT_CODE,
@@ -91,10 +92,21 @@ export {
   type ChatTokens,
   parseMessages,
   renderChat,
+  renderChatIsolated,
+  renderChatIsolatedSync,
   type RenderedChat,
   tokenizeChat,
   tokenizeInput,
+  tokenizeRendered,
 } from "./chat.ts";
+export { TEMPLATE_LIMITS, type TemplateLimits } from "./_chat_sandbox.ts";
+export {
+  checkGrammar,
+  checkJsonSchema,
+  GRAMMAR_LIMITS,
+  type GrammarLimit,
+  type GrammarMeasure,
+} from "./_grammar_limits.ts";
 export {
   generate,
   type GenerateOptions,
@@ -113,6 +125,7 @@ export {
   type TaskTimings,
   type TokenEvent,
 } from "./scheduler.ts";
+export type { Checkpoint } from "./_prompt_cache.ts";
 export {
   SessionStore,
   type SessionStoreOptions,

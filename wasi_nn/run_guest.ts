@@ -12,7 +12,9 @@
  * - a thrown {@linkcode GuestLinkError} before anything runs when the guest
  *   imports something this host does not provide, exports no `memory`, or has
  *   no `_start`; a thrown `WebAssembly.CompileError` for bytes that are not
- *   wasm; a thrown `Deno.errors.NotFound` for a missing file.
+ *   wasm; a thrown `Deno.errors.NotFound` for a missing file; a thrown
+ *   {@linkcode PreopenError} for a preopened folder that is missing or not a
+ *   folder.
  *
  * @example
  * ```ts ignore
@@ -43,6 +45,10 @@ import {
 } from "./guest_imports.ts";
 import type { WasiNnHostApi } from "./host_api.ts";
 import { hasJspi } from "./_jspi.ts";
+import { escapingLog } from "./_log_escape.ts";
+import { checkPreopens } from "./_preopens.ts";
+
+export { PreopenError } from "./_preopens.ts";
 
 /** The exit code {@linkcode runGuest} returns when the guest traps (128 + SIGABRT). */
 export const TRAP_EXIT_CODE = 134;
@@ -104,8 +110,11 @@ export class GuestLinkError extends Error {
  * Runs a WASI-NN guest to completion and returns its exit code (see the
  * module documentation for traps and link errors).
  *
- * Contexts the guest created and did not finalize are finalized when it ends;
- * loaded graphs stay in the host (they are shared by name).
+ * The guest has its own graph and context handles (from 0, as in WasmEdge):
+ * other guests on the same host cannot reach its handles, nor it theirs.
+ * Contexts it did not finalize and graphs it did not unload are released
+ * when it ends (a model loaded by name stays loaded for `idle_timeout_ms`,
+ * for the next guest).
  *
  * @example
  * ```ts ignore
@@ -117,7 +126,8 @@ export class GuestLinkError extends Error {
  * ```
  */
 export async function runGuest(options: RunGuestOptions): Promise<number> {
-  const log: WasiNnLogger = options.log ?? (() => {});
+  // One line per message: guest-chosen text is escaped (see _log_escape.ts).
+  const log: WasiNnLogger = escapingLog(options.log ?? (() => {}));
   const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
   const argv0 = options.argv0 ??
     (typeof options.wasm === "string" ? options.wasm : "guest.wasm");
@@ -130,6 +140,7 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
         : options.wasm as Uint8Array<ArrayBuffer>,
     );
 
+  checkPreopens(options.preopens ?? {});
   const wasi = await createWasi({
     version: "preview1",
     args: [argv0, ...options.args],
@@ -141,11 +152,9 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
     stderr: options.stderr,
   });
 
-  const contexts = new Set<number>();
-  const host = trackContexts(options.host, contexts);
   // The memory exists only after instantiation: the imports read it lazily.
   const linked: { memory?: WebAssembly.Memory } = {};
-  const nn = createWasiNnImports(host, {
+  using nn = createWasiNnImports(options.host, {
     getMemory: () => linked.memory,
     log,
     mode,
@@ -176,14 +185,6 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
     if (!isTrap(err)) throw err;
     reportTrap(err as Error, argv0, log);
     return TRAP_EXIT_CODE;
-  } finally {
-    for (const ctx of contexts) {
-      try {
-        options.host.finalizeExecutionContext(ctx);
-      } catch {
-        // already gone (e.g. its graph was unloaded): nothing to release
-      }
-    }
   }
 }
 
@@ -206,32 +207,6 @@ async function createWasi(
   } finally {
     process.emitWarning = original;
   }
-}
-
-/** Wraps a host so that the contexts a guest creates and drops are tracked. */
-function trackContexts(
-  host: WasiNnHostApi,
-  contexts: Set<number>,
-): WasiNnHostApi {
-  return new Proxy(host, {
-    get(target, key, receiver) {
-      if (key === "initExecutionContext") {
-        return (graph: number) => {
-          const ctx = target.initExecutionContext(graph);
-          contexts.add(ctx);
-          return ctx;
-        };
-      }
-      if (key === "finalizeExecutionContext") {
-        return (ctx: number) => {
-          target.finalizeExecutionContext(ctx);
-          contexts.delete(ctx);
-        };
-      }
-      const value = Reflect.get(target, key, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
 }
 
 /** Throws GuestLinkError unless every import is provided and the exports fit. */

@@ -49,6 +49,15 @@ import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
 import { checkPromptFits, Generation, shiftSpan } from "./_generation.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
+import {
+  addCheckpoint,
+  type Checkpoint,
+  CHECKPOINT_OFFSET,
+  commonPrefix,
+  type MemoryTraits,
+  memoryTraits,
+  rollBack,
+} from "./_prompt_cache.ts";
 
 /** Options of `Scheduler.create`. */
 export interface SchedulerOptions {
@@ -136,6 +145,8 @@ export interface SlotOwner {
   slot?: number;
   /** Tokens held in that slot, position by position. */
   cached: number[];
+  /** Context checkpoints of that slot (memory that cannot drop a tail, or SWA). */
+  checkpoints: Checkpoint[];
   /** Last time a task of this session ended (ms). */
   lastUsed: number;
   /** The task running for this session, if any. */
@@ -256,6 +267,10 @@ class Task {
   firstToken = 0;
   reused = 0;
   reusedChunks = 0;
+  /** How the cache was reused: "none" | "tail" | "checkpoint" | "reset". */
+  reuse = "none";
+  /** Position where a checkpoint is to be taken (-1: none). */
+  checkpointAt = -1;
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;
@@ -298,6 +313,7 @@ export class Scheduler {
   #decoded = 0;
   #blocking = 0;
   #lastStepMs = 0;
+  #traits: MemoryTraits;
 
   private constructor(model: Model, ctx: Context, opts: SchedulerOptions) {
     this.#model = model;
@@ -310,6 +326,7 @@ export class Scheduler {
     });
     this.#slots = new Array(opts.nSeq).fill(undefined);
     this.#nBatch = ctx.nBatch;
+    this.#traits = memoryTraits(model.info, ctx.canShift);
   }
 
   /** Creates the shared context: nSeq sequences of nCtxPerSeq tokens each. */
@@ -382,9 +399,19 @@ export class Scheduler {
     };
   }
 
+  /** Sessions bound to this scheduler (0: nothing would be lost by closing it). */
+  get owners(): number {
+    return this.#owners.size;
+  }
+
   /** A session record for this scheduler (its KV lives in a slot while it has one). */
   newOwner(id: string): SlotOwner {
-    const o: SlotOwner = { id, cached: [], lastUsed: this.#now() };
+    const o: SlotOwner = {
+      id,
+      cached: [],
+      checkpoints: [],
+      lastUsed: this.#now(),
+    };
     this.#owners.set(id, o);
     return o;
   }
@@ -403,6 +430,7 @@ export class Scheduler {
       owner.slot = undefined;
     }
     owner.cached = [];
+    owner.checkpoints = [];
   }
 
   /** Saves a session's KV and tokens to a file (the session must be idle and hold a slot). */
@@ -436,6 +464,7 @@ export class Scheduler {
         this.#ctx.loadSequence(path, slot, this.nCtxPerSeq)
       );
       owner.cached = [...tokens];
+      owner.checkpoints = [];
       return owner.cached.length;
     } catch (e) {
       this.#freeSlot(owner);
@@ -621,6 +650,7 @@ export class Scheduler {
     this.#slots[slot] = owner;
     owner.slot = slot;
     owner.cached = [];
+    owner.checkpoints = [];
     return slot;
   }
 
@@ -650,15 +680,16 @@ export class Scheduler {
     const { owner, prompt, sampler } = task.spec;
     task.slot = slot;
     task.admitted = this.#now();
-    let n = 0;
-    if (task.spec.cachePrompt !== false) {
-      const c = owner.cached;
-      const max = Math.min(c.length, prompt.length - 1);
-      while (n < max && c[n] === prompt[n]) n++;
-    }
+    // At least the prompt's last token is decoded: its logits are needed.
+    const n0 = task.spec.cachePrompt === false
+      ? 0
+      : Math.min(commonPrefix(owner.cached, prompt), prompt.length - 1);
+    let n = n0;
     let reusedChunks = 0;
     const minChunk = task.spec.cacheReuse ?? 0;
-    if (task.spec.cachePrompt !== false && minChunk > 0 && this.#ctx.canShift) {
+    if (
+      task.spec.cachePrompt !== false && minChunk > 0 && this.#traits.canShift
+    ) {
       // The server's n_cache_reuse: after the common prefix, find chunks of the
       // cache that reappear later in the prompt and shift them into place.
       const cache = owner.cached;
@@ -684,10 +715,24 @@ export class Scheduler {
       }
       n = headP;
     }
-    this.#ctx.seqRemove(slot, n, -1);
+    // Drop the rest, as far as the memory allows (recurrent state, SWA window).
+    const back = rollBack(
+      this.#ctx,
+      slot,
+      owner.cached.length,
+      n,
+      this.#traits,
+      owner.checkpoints,
+    );
+    n = back.kept;
+    if (back.how === "checkpoint" || back.how === "reset") reusedChunks = 0;
     owner.cached.length = n;
     task.reused = n;
     task.reusedChunks = reusedChunks;
+    task.reuse = back.how;
+    // A checkpoint near the end of the prompt lets the next turn reuse it.
+    const at = prompt.length - CHECKPOINT_OFFSET;
+    task.checkpointAt = this.#traits.needsCheckpoints && at > n ? at : -1;
     task.pending = prompt.subarray(n) as Int32Array;
     task.pendingAt = 0;
     task.pos = n;
@@ -700,7 +745,7 @@ export class Scheduler {
   #shift(task: Task): boolean {
     const owner = task.spec.owner;
     const nCtx = this.nCtxPerSeq;
-    if (!task.spec.contextShift || !this.#ctx.canShift) return false;
+    if (!task.spec.contextShift || !this.#traits.canShift) return false;
     const span = shiftSpan(task.pos, nCtx, {
       promptLength: task.spec.prompt.length,
       addBos: this.#model.info.add_bos,
@@ -712,6 +757,7 @@ export class Scheduler {
     this.#ctx.seqRemove(task.slot, nKeep, nKeep + nDiscard);
     this.#ctx.seqAdd(task.slot, nKeep + nDiscard, task.pos, -nDiscard);
     owner.cached.splice(nKeep, nDiscard);
+    owner.checkpoints = []; // positions moved
     task.pos -= nDiscard;
     task.truncated = true;
     return true;
@@ -756,7 +802,11 @@ export class Scheduler {
       // 2. Prompt chunks fill the rest of the batch.
       for (const t of this.#active) {
         if (t.phase !== "prompt" || n >= this.#nBatch) continue;
-        const take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
+        let take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
+        // A chunk ends where a checkpoint is to be taken.
+        if (t.checkpointAt > t.pos) {
+          take = Math.min(take, t.checkpointAt - t.pos);
+        }
         for (let i = 0; i < take; i++) {
           const tok = t.pending[t.pendingAt + i];
           tokens[n] = tok;
@@ -778,13 +828,13 @@ export class Scheduler {
         await new Promise<void>((r) => this.#wake = r);
         continue;
       }
+      const batch = {
+        tokens: tokens.subarray(0, n) as Int32Array<ArrayBuffer>,
+        pos: pos.subarray(0, n) as Int32Array<ArrayBuffer>,
+        seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
+        logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
+      };
       try {
-        const batch = {
-          tokens: tokens.subarray(0, n) as Int32Array<ArrayBuffer>,
-          pos: pos.subarray(0, n) as Int32Array<ArrayBuffer>,
-          seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
-          logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
-        };
         const block = this.#opts.blockingSteps !== false &&
           n <= this.#opts.nSeq &&
           this.#lastStepMs < (this.#opts.blockingStepMaxMs ?? 50);
@@ -813,24 +863,105 @@ export class Scheduler {
         this.#steps++;
         this.#decoded += n;
       } catch (e) {
-        const full = e instanceof LlamaError && e.code === Status.NoKvSpace;
-        for (const t of [...this.#active]) {
-          if (!seqsInclude(seqs, n, t.slot)) continue;
-          // The batch was not kept: forget what it added to the cache.
-          this.#ctx.seqRemove(t.slot, -1, -1);
-          t.spec.owner.cached = [];
-          if (full) this.#finish(t, "context_full");
-          else {this.#fail(
-              t,
-              new WasiNnError(Errno.RuntimeError, (e as Error).message),
-            );}
-        }
+        // One session's failure must not cost the others: decode each
+        // session's part alone, so that only the one that fails fails.
+        await this.#retryApart(batch, sampleAt, e);
         continue;
       }
+      this.#checkpoint(batch.seqIds);
       for (const [t, idx] of sampleAt) {
         if (t.phase === "done") continue;
         this.#sample(t, idx);
       }
+    }
+  }
+
+  /**
+   * After a failed decode of a batch of several sessions: decodes each
+   * session's part alone (and samples it at once: the next decode
+   * overwrites the logits). A part that fails again fails its task only.
+   */
+  async #retryApart(
+    batch: {
+      tokens: Int32Array<ArrayBuffer>;
+      pos: Int32Array<ArrayBuffer>;
+      seqIds: Int32Array<ArrayBuffer>;
+      logits: Uint8Array<ArrayBuffer>;
+    },
+    sampleAt: [Task, number][],
+    first: unknown,
+  ): Promise<void> {
+    const tasks = [...this.#active].filter((t) =>
+      seqsInclude(batch.seqIds, batch.seqIds.length, t.slot)
+    );
+    for (const t of tasks) {
+      const idx: number[] = [];
+      for (let i = 0; i < batch.seqIds.length; i++) {
+        if (batch.seqIds[i] === t.slot) idx.push(i);
+      }
+      const part = {
+        tokens: Int32Array.from(idx, (i) => batch.tokens[i]),
+        pos: Int32Array.from(idx, (i) => batch.pos[i]),
+        seqIds: Int32Array.from(idx, (i) => batch.seqIds[i]),
+        logits: Uint8Array.from(idx, (i) => batch.logits[i]),
+      };
+      const p0 = part.pos[0];
+      // Whatever the failed decode left of this part goes first.
+      if (!this.#ctx.seqRemove(t.slot, p0, -1)) {
+        this.#lose(t, first);
+        continue;
+      }
+      let error: unknown = tasks.length > 1 ? undefined : first;
+      if (error === undefined) {
+        try {
+          await this.#ctx.decode(part);
+        } catch (e) {
+          error = e;
+        }
+      }
+      if (error !== undefined) {
+        this.#ctx.seqRemove(t.slot, p0, -1);
+        this.#lose(t, error);
+        continue;
+      }
+      this.#steps++;
+      this.#decoded += idx.length;
+      this.#checkpoint(part.seqIds);
+      for (const [task, i] of sampleAt) {
+        if (task !== t || task.phase === "done") continue;
+        this.#sample(task, idx.indexOf(i));
+      }
+    }
+  }
+
+  /** Ends a task whose decode failed; the cache keeps only what the sequence still holds. */
+  #lose(t: Task, e: unknown): void {
+    const owner = t.spec.owner;
+    const held = this.#ctx.seqPosMax(t.slot) + 1;
+    if (held <= 0) {
+      this.#ctx.seqRemove(t.slot, -1, -1);
+      owner.cached = [];
+    } else owner.cached.length = Math.min(owner.cached.length, held);
+    owner.checkpoints = owner.checkpoints.filter((c) => c.nTokens <= held);
+    if (e instanceof LlamaError && e.code === Status.NoKvSpace) {
+      this.#finish(t, "context_full");
+    } else {
+      this.#fail(t, new WasiNnError(Errno.RuntimeError, (e as Error).message));
+    }
+  }
+
+  /** Saves a checkpoint for each task of the batch that reached its checkpoint position. */
+  #checkpoint(seqIds: Int32Array): void {
+    for (const t of this.#active) {
+      if (t.checkpointAt < 0 || t.pos !== t.checkpointAt) continue;
+      if (!seqsInclude(seqIds, seqIds.length, t.slot)) continue;
+      t.checkpointAt = -1;
+      try {
+        addCheckpoint(t.spec.owner.checkpoints, {
+          nTokens: t.pos,
+          data: this.#ctx.sequenceState(t.slot, true),
+        });
+      } catch { /* a checkpoint is an optimisation */ }
     }
   }
 

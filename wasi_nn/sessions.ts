@@ -34,7 +34,7 @@ export interface StoredSession {
 }
 
 /** Options of `SessionStore`. */
-export interface SessionStoreOptions {
+export interface SessionStoreOptions<S extends StoredSession = StoredSession> {
   /** Most sessions at once (default 100). */
   maxSessions?: number;
   /** Idle sessions older than this are closed (default 300000 ms; 0 = never). */
@@ -45,8 +45,8 @@ export interface SessionStoreOptions {
   timer?: boolean;
   /** Clock in ms. */
   now?: () => number;
-  /** Called with each session closed by expiry or eviction, and why. */
-  onEvict?: (id: string, why: "idle" | "lru") => void;
+  /** Called with each session closed by expiry or eviction, why, and the session itself. */
+  onEvict?: (id: string, why: "idle" | "lru", session: S) => void;
 }
 
 /** A bounded, self-cleaning set of sessions. */
@@ -56,10 +56,10 @@ export class SessionStore<S extends StoredSession> {
   #idle: number;
   #now: () => number;
   #timer?: ReturnType<typeof setInterval>;
-  #onEvict?: (id: string, why: "idle" | "lru") => void;
+  #onEvict?: (id: string, why: "idle" | "lru", session: S) => void;
 
   /** Creates a store (and its sweep timer, which does not keep the process alive). */
-  constructor(options: SessionStoreOptions = {}) {
+  constructor(options: SessionStoreOptions<S> = {}) {
     this.#max = options.maxSessions ?? 100;
     this.#idle = options.idleTimeoutMs ?? 300_000;
     this.#now = options.now ?? (() => performance.now());
@@ -134,7 +134,7 @@ export class SessionStore<S extends StoredSession> {
     try {
       s.close();
     } finally {
-      this.#onEvict?.(s.id, why);
+      this.#onEvict?.(s.id, why, s);
     }
   }
 

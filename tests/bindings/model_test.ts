@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  ABI_VERSION,
   backendInfo,
   Context,
   LlamaError,
@@ -11,7 +12,7 @@ import { rssGrowth, tinyModel } from "../_helpers.ts";
 
 Deno.test("library reports its build and backends", () => {
   const info = backendInfo();
-  assert.equal(info.abi, 1);
+  assert.equal(info.abi, ABI_VERSION);
   assert.ok(info.backends.includes("CPU"), `backends: ${info.backends}`);
   assert.match(info.llama_commit, /^[0-9a-f]{7,40}$/);
   assert.ok(info.devices.length >= 1);

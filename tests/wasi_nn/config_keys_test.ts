@@ -443,6 +443,16 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
       ),
     ],
   ],
+  swa_full: [
+    [true, ok],
+    [false, ok],
+    [
+      1,
+      err(
+        "type must be boolean (true or false), but is number 1 (write true instead of 1)",
+      ),
+    ],
+  ],
   kv_unified: [
     [true, ok],
     [false, ok],
@@ -1545,6 +1555,25 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
       ),
     ],
   ],
+  chat_template_timeout_ms: [
+    [100, ok],
+    [99, err("Value must be between 100 <= value <= 600000, but got 99")],
+    [
+      600001,
+      err("Value must be between 100 <= value <= 600000, but got 600001"),
+    ],
+  ],
+  chat_template_max_memory_mb: [
+    [32, ok],
+    [31, err("Value must be between 32 <= value <= 65536, but got 31")],
+  ],
+  chat_template_max_output_bytes: [
+    [1024, ok],
+    [
+      1023,
+      err("Value must be between 1024 <= value <= 1073741824, but got 1023"),
+    ],
+  ],
   max_sessions: [
     [1, ok],
     [0, err("Value must be between 1 <= value <= 10000, but got 0")],
@@ -1821,6 +1850,21 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
       ),
     ],
     [true, err("type must be an integer, but is boolean true")],
+  ],
+  max_load_mb: [
+    [1, ok],
+    [4096, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      "3",
+      err(
+        'type must be an integer, but is string "3" (write 3 without quotes)',
+      ),
+    ],
   ],
   memory_pressure_threshold: [
     [0.5, ok],

@@ -2,7 +2,10 @@
 // against a real wasm module, assembled byte by byte below: it imports the 12
 // functions and exports `call_<name>` wrappers that forward their arguments,
 // plus (optionally) a 1-page `memory`. The host is a small recording object,
-// because the marshalling layer is the unit under test.
+// because the marshalling layer is the unit under test. Each instance has its
+// own handles (from 0) that stand for the host's: tests first get real ones
+// through load_by_name and init_execution_context (open() below) and check
+// that the host receives its own handles, never the guest's.
 
 import {
   deepStrictEqual,
@@ -13,6 +16,7 @@ import {
   createWasiNnImports,
   WASI_NN_FUNCTIONS,
   type WasiNnFunctionName,
+  type WasiNnImports,
   type WasiNnLogLevel,
   type WasiNnSyncHostApi,
 } from "../../wasi_nn/guest_imports.ts";
@@ -163,26 +167,41 @@ const WITHOUT_MEMORY = guestModule(false);
 
 type Call = [string, ...unknown[]];
 
-/** Records every call; behaviour per method can be overridden. */
+/**
+ * Records every call; behaviour per method can be overridden. By default the
+ * host hands out its own handles, distinct per call and never the small
+ * numbers a guest sees: graphs 7, 8, 9, ... (load and load_by_name), contexts
+ * 3, 4, 5, ... A test that mixed guest and host handles up would see them.
+ */
 class RecordingHost implements WasiNnHostApi {
   calls: Call[] = [];
   // deno-lint-ignore no-explicit-any
   impl: Partial<Record<keyof WasiNnHostApi, (...args: any[]) => any>> = {};
+  #nextGraph = 7;
+  #nextContext = 3;
 
-  #run<T>(name: keyof WasiNnHostApi, args: unknown[], fallback: T): T {
+  #run<T>(name: keyof WasiNnHostApi, args: unknown[], fallback: () => T): T {
     this.calls.push([name, ...args]);
     const fn = this.impl[name];
-    return fn ? fn(...args) : fallback;
+    return fn ? fn(...args) : fallback();
   }
   load(builders: Uint8Array[], encoding: number, target: number) {
     const copies = builders.map((b) => [...b]);
-    return Promise.resolve(this.#run("load", [copies, encoding, target], 1));
+    return Promise.resolve(
+      this.#run("load", [copies, encoding, target], () => this.#nextGraph++),
+    );
   }
   loadByName(name: string, config?: string) {
-    return Promise.resolve(this.#run("loadByName", [name, config], 7));
+    return Promise.resolve(
+      this.#run("loadByName", [name, config], () => this.#nextGraph++),
+    );
   }
   initExecutionContext(graph: number) {
-    return this.#run("initExecutionContext", [graph], 3);
+    return this.#run(
+      "initExecutionContext",
+      [graph],
+      () => this.#nextContext++,
+    );
   }
   setInput(ctx: number, index: number, tensor: TensorInput) {
     const copy = {
@@ -191,37 +210,39 @@ class RecordingHost implements WasiNnHostApi {
       data: [...tensor.data],
     };
     return Promise.resolve(
-      this.#run("setInput", [ctx, index, copy], undefined),
+      this.#run("setInput", [ctx, index, copy], () => undefined),
     );
   }
   compute(ctx: number) {
-    return Promise.resolve(this.#run("compute", [ctx], undefined));
+    return Promise.resolve(this.#run("compute", [ctx], () => undefined));
   }
   getOutput(ctx: number, index: number) {
     return this.#run(
       "getOutput",
       [ctx, index],
-      new TextEncoder().encode("hello world"),
+      () => new TextEncoder().encode("hello world"),
     );
   }
   computeSingle(ctx: number) {
-    return Promise.resolve(this.#run("computeSingle", [ctx], undefined));
+    return Promise.resolve(
+      this.#run("computeSingle", [ctx], () => undefined),
+    );
   }
   getOutputSingle(ctx: number, index: number) {
     return this.#run(
       "getOutputSingle",
       [ctx, index],
-      new TextEncoder().encode("tok"),
+      () => new TextEncoder().encode("tok"),
     );
   }
   finiSingle(ctx: number) {
-    this.#run("finiSingle", [ctx], undefined);
+    this.#run("finiSingle", [ctx], () => undefined);
   }
   unload(graph: number) {
-    this.#run("unload", [graph], undefined);
+    this.#run("unload", [graph], () => undefined);
   }
   finalizeExecutionContext(ctx: number) {
-    this.#run("finalizeExecutionContext", [ctx], undefined);
+    this.#run("finalizeExecutionContext", [ctx], () => undefined);
   }
 }
 
@@ -229,12 +250,19 @@ interface Guest {
   host: RecordingHost;
   logs: [WasiNnLogLevel, string][];
   memory: WebAssembly.Memory;
+  /** The import object this instance was linked with. */
+  imports: WasiNnImports;
   /** Calls `call_<name>` through WebAssembly.promising; resolves to the errno. */
   call(name: WasiNnFunctionName, ...args: number[]): Promise<number>;
   bytes(ptr: number, len: number): number[];
   u32(ptr: number): number;
   put(ptr: number, data: string | number[]): void;
   putU32(ptr: number, ...values: number[]): void;
+  /**
+   * For a guest without exported memory: makes `getMemory` return (or stop
+   * returning) `memory`, as a runtime that links memory late would.
+   */
+  lend(on: boolean): void;
 }
 
 function guest(
@@ -246,10 +274,12 @@ function guest(
 ): Guest {
   const host = options.host ?? new RecordingHost();
   const logs: [WasiNnLogLevel, string][] = [];
-  const linked: { instance?: WebAssembly.Instance } = {};
+  const linked: { instance?: WebAssembly.Instance; lent?: WebAssembly.Memory } =
+    {};
   const imports = createWasiNnImports(host, {
     getMemory: () =>
-      linked.instance?.exports.memory as WebAssembly.Memory | undefined,
+      (linked.instance?.exports.memory as WebAssembly.Memory | undefined) ??
+        linked.lent,
     log: (level, msg) => logs.push([level, msg]),
     mode: options.mode ?? "jspi",
   });
@@ -268,6 +298,7 @@ function guest(
     host,
     logs,
     memory,
+    imports,
     call: (name, ...args) =>
       options.mode === "sync"
         ? Promise.resolve(exports[`call_${name}`](...args))
@@ -283,21 +314,72 @@ function guest(
       const view = new DataView(memory.buffer);
       values.forEach((v, i) => view.setUint32(ptr + 4 * i, v >>> 0, true));
     },
+    lend: (on) => {
+      linked.lent = on ? memory : undefined;
+    },
   };
 }
 
 const SENTINEL = 0xaaaaaaaa;
 const PAGE = 65536;
+/** Where open() and context() put their name and out-parameters. */
+const SCRATCH = 40000;
+
+/**
+ * Gets real handles the way a guest does: load_by_name(name), then
+ * init_execution_context. Returns the guest's handles; the host calls this
+ * made are removed from `host.calls`, so a test sees only its own.
+ */
+async function open(
+  g: Guest,
+  name = "default",
+): Promise<{ graph: number; ctx: number }> {
+  const before = g.host.calls.length;
+  g.put(SCRATCH, name);
+  g.putU32(SCRATCH + 64, SENTINEL);
+  assertEquals(
+    await g.call("load_by_name", SCRATCH, name.length, SCRATCH + 64),
+    0,
+    `load_by_name(${name})`,
+  );
+  const graph = g.u32(SCRATCH + 64);
+  assertEquals(graph === SENTINEL, false);
+  g.host.calls.splice(before);
+  return { graph, ctx: await context(g, graph) };
+}
+
+/** A further context of `graph` (guest handles); its host call removed too. */
+async function context(g: Guest, graph: number): Promise<number> {
+  const before = g.host.calls.length;
+  g.putU32(SCRATCH + 68, SENTINEL);
+  assertEquals(
+    await g.call("init_execution_context", graph, SCRATCH + 68),
+    0,
+    `init_execution_context(${graph})`,
+  );
+  g.host.calls.splice(before);
+  const ctx = g.u32(SCRATCH + 68);
+  assertEquals(ctx === SENTINEL, false);
+  return ctx;
+}
+
+/** Messages of the debug log lines, for asserting why a call failed. */
+const debugLines = (g: Guest) =>
+  g.logs.filter(([level]) => level === "debug").map(([, m]) => m);
 
 // ------------------------------------------------------------------- load_by_name
 
-Deno.test("load_by_name passes the name and writes the graph handle", async () => {
+Deno.test("load_by_name passes the name and writes the guest's graph handle", async () => {
   const g = guest();
   g.put(100, "default");
   g.putU32(200, SENTINEL);
   assertEquals(await g.call("load_by_name", 100, 7, 200), 0);
   deepStrictEqual(g.host.calls, [["loadByName", "default", undefined]]);
-  assertEquals(g.u32(200), 7);
+  // The guest's own handle (from 0), not the host's 7.
+  assertEquals(g.u32(200), 0);
+  // ... which stands for the host's 7.
+  assertEquals(await g.call("init_execution_context", 0, 204), 0);
+  deepStrictEqual(g.host.calls[1], ["initExecutionContext", 7]);
 });
 
 Deno.test("load_by_name ignores one trailing NUL (Rust CString)", async () => {
@@ -363,10 +445,12 @@ Deno.test("load_by_name: a name ending exactly at the end of memory is fine", as
   const g = guest();
   g.put(PAGE - 7, "default");
   assertEquals(await g.call("load_by_name", PAGE - 7, 7, PAGE - 4), 0);
-  assertEquals(g.u32(PAGE - 4), 7);
+  assertEquals(g.u32(PAGE - 4), 0);
   // An empty name at the very end is in bounds; the host decides (here: ok).
+  g.putU32(200, SENTINEL);
   assertEquals(await g.call("load_by_name", PAGE, 0, 200), 0);
   deepStrictEqual(g.host.calls[1], ["loadByName", "", undefined]);
+  assertEquals(g.u32(200), 1);
 });
 
 Deno.test("load_by_name: host WasiNnError errno goes to the guest; nothing written", async () => {
@@ -397,10 +481,18 @@ Deno.test("a rejected promise and a plain Error become RuntimeError (5), logged 
     throw new TypeError("boom");
   };
   assertEquals(await g.call("load_by_name", 100, 7, 200), Errno.RuntimeError);
+  delete g.host.impl.loadByName;
+  // A failed load left nothing behind: this one reaches the host again.
+  const { graph } = await open(g);
+  deepStrictEqual(g.host.calls, [
+    ["loadByName", "default", undefined],
+    ["loadByName", "default", undefined],
+  ]);
   g.host.impl.unload = () => {
     throw "a string";
   };
-  assertEquals(await g.call("unload", 1), Errno.RuntimeError);
+  assertEquals(await g.call("unload", graph), Errno.RuntimeError);
+  deepStrictEqual(g.host.calls[2], ["unload", 7]);
   deepStrictEqual(g.logs.map(([level]) => level), ["debug", "error", "error"]);
   assertEquals(g.logs[1][1].includes("boom"), true);
 });
@@ -409,27 +501,31 @@ Deno.test("load_by_name_with_config passes the config; config_len 0 means none",
   const g = guest();
   const config = '{"n-predict":8,"ctx-size":512}';
   g.put(100, "default");
+  g.put(120, "other");
   g.put(300, config);
+  g.putU32(200, SENTINEL, SENTINEL);
   assertEquals(
     await g.call("load_by_name_with_config", 100, 7, 300, config.length, 200),
     0,
   );
   assertEquals(
-    await g.call("load_by_name_with_config", 100, 7, 300, 0, 204),
+    await g.call("load_by_name_with_config", 120, 5, 300, 0, 204),
     0,
   );
   deepStrictEqual(g.host.calls, [
     ["loadByName", "default", config],
-    ["loadByName", "default", undefined],
+    ["loadByName", "other", undefined],
   ]);
-  assertEquals(g.u32(200), 7);
-  assertEquals(g.u32(204), 7);
-  // A config running past the end of memory.
+  assertEquals(g.u32(200), 0);
+  assertEquals(g.u32(204), 1);
+  // A config running past the end of memory, even for a name already loaded.
+  g.putU32(208, SENTINEL);
   assertEquals(
-    await g.call("load_by_name_with_config", 100, 7, PAGE - 2, 3, 200),
+    await g.call("load_by_name_with_config", 100, 7, PAGE - 2, 3, 208),
     Errno.InvalidArgument,
   );
   assertEquals(g.host.calls.length, 2);
+  assertEquals(g.u32(208), SENTINEL);
 });
 
 // ------------------------------------------------------------------- load
@@ -447,7 +543,10 @@ Deno.test("load reads the builder array and passes encoding and target", async (
     6,
     3,
   ]]);
-  assertEquals(g.u32(600), 1);
+  assertEquals(g.u32(600), 0);
+  // The guest's 0 stands for the host's 7.
+  assertEquals(await g.call("init_execution_context", 0, 604), 0);
+  deepStrictEqual(g.host.calls[1], ["initExecutionContext", 7]);
 });
 
 Deno.test("load: bad builder array or entries are InvalidArgument", async () => {
@@ -470,33 +569,60 @@ Deno.test("load: bad builder array or entries are InvalidArgument", async () => 
   assertEquals(await g.call("load", 500, 1, 6, 0, PAGE), Errno.InvalidArgument);
   deepStrictEqual(g.host.calls, []);
   assertEquals(await g.call("load", PAGE - 8, 1, 5, 0, 600), 0);
+  assertEquals(g.u32(600), 0);
   assertEquals(await g.call("load", 0, 0, 5, 0, 600), 0); // no builders
+  assertEquals(g.u32(600), 1);
   assertEquals(g.host.calls.length, 2);
   deepStrictEqual(g.host.calls[1], ["load", [], 5, 0]);
 });
 
 // ------------------------------------------------------------------- contexts
 
-Deno.test("init_execution_context writes the handle; graph is unsigned", async () => {
+Deno.test("init_execution_context maps the graph to the host's; writes the guest's own handle", async () => {
   const g = guest();
+  g.put(100, "default");
+  assertEquals(await g.call("load_by_name", 100, 7, 200), 0); // host graph 7
   g.host.impl.initExecutionContext = () => 0xfffffffe;
-  assertEquals(await g.call("init_execution_context", -1, 40), 0);
-  deepStrictEqual(g.host.calls, [["initExecutionContext", 0xffffffff]]);
-  assertEquals(g.u32(40), 0xfffffffe);
+  g.putU32(40, SENTINEL, SENTINEL);
+  assertEquals(await g.call("init_execution_context", 0, 40), 0);
+  assertEquals(g.u32(40), 0); // the guest's handle, not the host's 0xfffffffe
+  delete g.host.impl.initExecutionContext;
+  assertEquals(await g.call("init_execution_context", 0, 44), 0);
+  assertEquals(g.u32(44), 1);
+  // The host's handles reach the host unsigned, each for its own guest handle.
+  assertEquals(await g.call("compute", 0), 0);
+  assertEquals(await g.call("compute", 1), 0);
+  deepStrictEqual(g.host.calls.slice(1), [
+    ["initExecutionContext", 7],
+    ["initExecutionContext", 7],
+    ["compute", 0xfffffffe],
+    ["compute", 3],
+  ]);
+  g.host.calls = [];
   g.putU32(40, SENTINEL);
   assertEquals(
     await g.call("init_execution_context", 0, PAGE - 2),
     Errno.InvalidArgument,
   );
-  assertEquals(g.host.calls.length, 1);
+  // Graphs this guest never got, including the host's own 7: nothing called.
+  for (const graph of [-1, 1, 7, -0x80000000]) {
+    assertEquals(
+      await g.call("init_execution_context", graph, 40),
+      Errno.InvalidArgument,
+      `graph ${graph}`,
+    );
+  }
+  deepStrictEqual(g.host.calls, []);
   g.host.impl.initExecutionContext = () => {
     throw new WasiNnError(Errno.InvalidArgument, "bad graph");
   };
   assertEquals(
-    await g.call("init_execution_context", 9, 40),
+    await g.call("init_execution_context", 0, 40),
     Errno.InvalidArgument,
   );
+  deepStrictEqual(g.host.calls, [["initExecutionContext", 7]]);
   assertEquals(g.u32(40), SENTINEL);
+  assertEquals(debugLines(g).at(-1)?.includes("bad graph"), true);
 });
 
 // ------------------------------------------------------------------- set_input
@@ -520,19 +646,22 @@ function putTensor(g: Guest, at: number, fields: {
 
 Deno.test("set_input reads the 20-byte tensor: low byte of type, dims, data", async () => {
   const g = guest();
+  const { graph, ctx } = await open(g); // host context 3
+  const second = await context(g, graph); // host context 4
+  assertEquals(second, 1);
   g.putU32(400, 1);
   g.put(2000, "hello");
   putTensor(g, 300, { type: 0x0103 }); // only the low byte counts
-  assertEquals(await g.call("set_input", 4, 0, 300), 0);
+  assertEquals(await g.call("set_input", ctx, 0, 300), 0);
   putTensor(g, 300, { dimsLen: 0, dataLen: 0 });
-  assertEquals(await g.call("set_input", 4, 1, 300), 0);
+  assertEquals(await g.call("set_input", ctx, 1, 300), 0);
   g.putU32(400, 1, 5);
   putTensor(g, 300, { dimsLen: 2, type: 4 });
-  assertEquals(await g.call("set_input", -2, -1, 300), 0);
+  assertEquals(await g.call("set_input", second, -1, 300), 0);
   deepStrictEqual(g.host.calls, [
-    ["setInput", 4, 0, { dims: [1], type: 3, data: [104, 101, 108, 108, 111] }],
-    ["setInput", 4, 1, { dims: [], type: 3, data: [] }],
-    ["setInput", 0xfffffffe, 0xffffffff, {
+    ["setInput", 3, 0, { dims: [1], type: 3, data: [104, 101, 108, 108, 111] }],
+    ["setInput", 3, 1, { dims: [], type: 3, data: [] }],
+    ["setInput", 4, 0xffffffff, {
       dims: [1, 5],
       type: 4,
       data: [104, 101, 108, 108, 111],
@@ -542,25 +671,32 @@ Deno.test("set_input reads the 20-byte tensor: low byte of type, dims, data", as
 
 Deno.test("set_input accepts F16, F32, U8, I32 and rejects F64, I64 and unknown types", async () => {
   const g = guest();
+  const { ctx } = await open(g);
   g.put(2000, "hello");
   g.putU32(400, 1);
   for (const type of [0, 1, 3, 4]) {
     putTensor(g, 300, { type });
-    assertEquals(await g.call("set_input", 0, 0, 300), 0, `type ${type}`);
+    assertEquals(await g.call("set_input", ctx, 0, 300), 0, `type ${type}`);
   }
   for (const type of [2, 5, 6, 255]) {
     putTensor(g, 300, { type });
     assertEquals(
-      await g.call("set_input", 0, 0, 300),
+      await g.call("set_input", ctx, 0, 300),
       Errno.InvalidArgument,
       `type ${type}`,
     );
   }
   assertEquals(g.host.calls.length, 4);
+  assertEquals(
+    g.host.calls.every((c) => c[0] === "setInput" && c[1] === 3),
+    true,
+  );
+  assertEquals(debugLines(g).every((m) => m.includes("tensor.type")), true);
 });
 
 Deno.test("set_input: bad tensor, dims or data pointers are InvalidArgument", async () => {
   const g = guest();
+  const { ctx } = await open(g);
   const cases: [string, () => void, number][] = [
     ["tensor straddles the end", () => {}, PAGE - 16],
     ["tensor at 0xffffffff", () => {}, -1],
@@ -588,50 +724,69 @@ Deno.test("set_input: bad tensor, dims or data pointers are InvalidArgument", as
   for (const [label, setup, ptr] of cases) {
     setup();
     assertEquals(
-      await g.call("set_input", 0, 0, ptr),
+      await g.call("set_input", ctx, 0, ptr),
       Errno.InvalidArgument,
       label,
     );
   }
   deepStrictEqual(g.host.calls, []);
+  // Refused for the pointers, not for the handle.
+  const lines = debugLines(g);
+  assertEquals(lines.length, cases.length);
+  assertEquals(
+    lines.every((m) => m.includes("tensor") && m.includes("past the end")),
+    true,
+    lines.join("\n"),
+  );
 });
 
 // ------------------------------------------------------------------- compute
 
-Deno.test("compute and compute_single pass the context; errnos come through", async () => {
+Deno.test("compute and compute_single pass the host's context; errnos come through", async () => {
   const g = guest();
-  assertEquals(await g.call("compute", 3), 0);
-  assertEquals(await g.call("compute_single", 3), 0);
+  const { graph, ctx } = await open(g); // host context 3
+  const other = await context(g, graph); // host context 4
+  assertEquals(await g.call("compute", ctx), 0);
+  assertEquals(await g.call("compute_single", other), 0);
   g.host.impl.compute = () =>
     Promise.reject(new WasiNnError(Errno.ContextFull, "full"));
   g.host.impl.computeSingle = () =>
     Promise.reject(new WasiNnError(Errno.EndOfSequence, "eos"));
-  assertEquals(await g.call("compute", 3), Errno.ContextFull);
-  assertEquals(await g.call("compute_single", 3), Errno.EndOfSequence);
+  assertEquals(await g.call("compute", other), Errno.ContextFull);
+  assertEquals(await g.call("compute_single", ctx), Errno.EndOfSequence);
   g.host.impl.compute = () =>
     Promise.reject(new WasiNnError(Errno.PromptTooLong, "long"));
-  assertEquals(await g.call("compute", -1), Errno.PromptTooLong);
+  assertEquals(await g.call("compute", ctx), Errno.PromptTooLong);
   deepStrictEqual(g.host.calls.map((c) => c.slice(0, 2)), [
     ["compute", 3],
+    ["computeSingle", 4],
+    ["compute", 4],
     ["computeSingle", 3],
     ["compute", 3],
-    ["computeSingle", 3],
-    ["compute", 0xffffffff],
   ]);
+  // Contexts this guest never got (0xffffffff, the host's own 3, ...): the
+  // host is not asked.
+  for (const bad of [-1, 2, 3, -2]) {
+    assertEquals(await g.call("compute", bad), Errno.InvalidArgument);
+    assertEquals(await g.call("compute_single", bad), Errno.InvalidArgument);
+  }
+  assertEquals(g.host.calls.length, 5);
 });
 
 Deno.test("JSPI: the guest suspends while the host awaits; the event loop runs", async () => {
   const g = guest();
+  const { ctx } = await open(g);
   const order: string[] = [];
   g.host.impl.compute = async () => {
     order.push("compute start");
     await new Promise((resolve) => setTimeout(resolve, 20));
     order.push("compute end");
   };
-  const pending = g.call("compute", 0);
+  const pending = g.call("compute", ctx);
   setTimeout(() => order.push("timer"), 0);
   assertEquals(await pending, 0);
   deepStrictEqual(order, ["compute start", "timer", "compute end"]);
+  deepStrictEqual(g.host.calls, [["compute", 3]]);
 });
 
 Deno.test("JSPI: two guest instances share one host concurrently", async () => {
@@ -645,11 +800,15 @@ Deno.test("JSPI: two guest instances share one host concurrently", async () => {
   };
   const a = guest({ host });
   const b = guest({ host });
+  const ha = await open(a); // host graph 7, context 3
+  const hb = await open(b); // host graph 8, context 4
+  deepStrictEqual([ha, hb], [{ graph: 0, ctx: 0 }, { graph: 0, ctx: 0 }]);
   deepStrictEqual(
-    await Promise.all([a.call("compute", 1), b.call("compute", 2)]),
+    await Promise.all([a.call("compute", ha.ctx), b.call("compute", hb.ctx)]),
     [0, 0],
   );
   assertEquals(maxActive, 2);
+  deepStrictEqual(host.calls, [["compute", 3], ["compute", 4]]);
 });
 
 // ------------------------------------------------------------------- get_output
@@ -662,82 +821,128 @@ for (
 ) {
   Deno.test(`${fn}: copies the bytes and writes the size`, async () => {
     const g = guest();
+    const { graph } = await open(g); // host context 3
+    const ctx = await context(g, graph); // host context 4
     g.host.impl[method] = () => new TextEncoder().encode("hello world");
     g.put(5000, new Array(16).fill(0xee));
     g.putU32(100, SENTINEL);
-    assertEquals(await g.call(fn, 2, 1, 5000, 64, 100), 0);
+    assertEquals(await g.call(fn, ctx, 1, 5000, 64, 100), 0);
     deepStrictEqual(g.bytes(5000, 12), [
       ...new TextEncoder().encode("hello world"),
       0xee,
     ]);
     assertEquals(g.u32(100), 11);
-    deepStrictEqual(g.host.calls, [[method, 2, 1]]);
+    deepStrictEqual(g.host.calls, [[method, 4, 1]]);
     // Exactly the size of the output fits.
     g.putU32(100, SENTINEL);
-    assertEquals(await g.call(fn, 2, 0, 6000, 11, 100), 0);
+    assertEquals(await g.call(fn, ctx, -1, 6000, 11, 100), 0);
     assertEquals(g.u32(100), 11);
+    deepStrictEqual(g.host.calls[1], [method, 4, 0xffffffff]);
   });
 
   Deno.test(`${fn}: too small a buffer is TooLarge (7), size written, nothing copied`, async () => {
     const g = guest();
+    const { ctx } = await open(g);
     g.host.impl[method] = () => new TextEncoder().encode("hello world");
     g.put(5000, new Array(16).fill(0xee));
     g.putU32(100, SENTINEL);
-    assertEquals(await g.call(fn, 2, 0, 5000, 10, 100), Errno.TooLarge);
+    assertEquals(await g.call(fn, ctx, 0, 5000, 10, 100), Errno.TooLarge);
     assertEquals(g.u32(100), 11);
     deepStrictEqual(g.bytes(5000, 16), new Array(16).fill(0xee));
-    assertEquals(await g.call(fn, 2, 0, 5000, 0, 100), Errno.TooLarge);
+    assertEquals(await g.call(fn, ctx, 0, 5000, 0, 100), Errno.TooLarge);
+    deepStrictEqual(g.host.calls, [[method, 3, 0], [method, 3, 0]]);
   });
 
   Deno.test(`${fn}: bad buffer or out_written is InvalidArgument, host not called`, async () => {
     const g = guest();
+    const { ctx } = await open(g);
     assertEquals(
-      await g.call(fn, 0, 0, PAGE - 10, 24576, 100),
+      await g.call(fn, ctx, 0, PAGE - 10, 24576, 100),
       Errno.InvalidArgument,
     );
-    assertEquals(await g.call(fn, 0, 0, -16, 32, 100), Errno.InvalidArgument);
+    assertEquals(await g.call(fn, ctx, 0, -16, 32, 100), Errno.InvalidArgument);
     assertEquals(
-      await g.call(fn, 0, 0, 5000, 64, PAGE - 1),
+      await g.call(fn, ctx, 0, 5000, 64, PAGE - 1),
       Errno.InvalidArgument,
     );
     deepStrictEqual(g.host.calls, []);
+    // Refused for the pointers, not for the handle.
+    assertEquals(
+      debugLines(g).every((m) => m.includes("past the end")),
+      true,
+      debugLines(g).join("\n"),
+    );
     // An empty output into an empty buffer at the end of memory is fine.
     g.host.impl[method] = () => new Uint8Array(0);
-    assertEquals(await g.call(fn, 0, 0, PAGE, 0, 100), 0);
+    g.putU32(100, SENTINEL);
+    assertEquals(await g.call(fn, ctx, 0, PAGE, 0, 100), 0);
     assertEquals(g.u32(100), 0);
+    deepStrictEqual(g.host.calls, [[method, 3, 0]]);
   });
 }
 
 Deno.test("get_output: host errors are errnos and leave memory untouched", async () => {
   const g = guest();
+  const { ctx } = await open(g);
   g.host.impl.getOutput = () => {
     throw new WasiNnError(Errno.InvalidArgument, "bad ctx");
   };
+  g.put(5000, new Array(16).fill(0xee));
   g.putU32(100, SENTINEL);
   assertEquals(
-    await g.call("get_output", 9, 0, 5000, 64, 100),
+    await g.call("get_output", ctx, 0, 5000, 64, 100),
     Errno.InvalidArgument,
   );
   assertEquals(g.u32(100), SENTINEL);
+  deepStrictEqual(g.bytes(5000, 16), new Array(16).fill(0xee));
+  deepStrictEqual(g.host.calls, [["getOutput", 3, 0]]);
+  assertEquals(debugLines(g).at(-1)?.includes("bad ctx"), true);
 });
 
 // ------------------------------------------------------------------- the rest
 
-Deno.test("fini_single, unload and finalize_execution_context pass their handle", async () => {
+Deno.test("fini_single, unload and finalize_execution_context pass the host's handle", async () => {
   const g = guest();
-  assertEquals(await g.call("fini_single", 1), 0);
-  assertEquals(await g.call("unload", 2), 0);
-  assertEquals(await g.call("finalize_execution_context", -3), 0);
+  const { graph, ctx } = await open(g); // host graph 7, context 3
+  const { graph: other } = await open(g, "other"); // host graph 8, context 4
+  assertEquals(await g.call("fini_single", ctx), 0);
+  assertEquals(await g.call("finalize_execution_context", ctx), 0);
+  assertEquals(await g.call("unload", graph), 0);
+  deepStrictEqual(g.host.calls, [
+    ["finiSingle", 3],
+    ["finalizeExecutionContext", 3],
+    ["unload", 7],
+  ]);
+  // Gone from this guest's tables: a second finalize or unload, or any use,
+  // is InvalidArgument and never reaches the host.
+  assertEquals(
+    await g.call("finalize_execution_context", ctx),
+    Errno.InvalidArgument,
+  );
+  assertEquals(await g.call("fini_single", ctx), Errno.InvalidArgument);
+  assertEquals(await g.call("compute", ctx), Errno.InvalidArgument);
+  assertEquals(await g.call("unload", graph), Errno.InvalidArgument);
+  assertEquals(
+    await g.call("init_execution_context", graph, 40),
+    Errno.InvalidArgument,
+  );
+  // Handles never handed out, 0xfffffffd among them.
+  for (const bad of [-3, -1, 5, 7, 8]) {
+    assertEquals(await g.call("fini_single", bad), Errno.InvalidArgument);
+    assertEquals(await g.call("unload", bad), Errno.InvalidArgument);
+    assertEquals(
+      await g.call("finalize_execution_context", bad),
+      Errno.InvalidArgument,
+    );
+  }
+  assertEquals(g.host.calls.length, 3);
+  // A host error comes through as its errno.
   g.host.impl.unload = () => {
     throw new WasiNnError(Errno.InvalidArgument, "no such graph");
   };
-  assertEquals(await g.call("unload", 2), Errno.InvalidArgument);
-  deepStrictEqual(g.host.calls, [
-    ["finiSingle", 1],
-    ["unload", 2],
-    ["finalizeExecutionContext", 0xfffffffd],
-    ["unload", 2],
-  ]);
+  assertEquals(await g.call("unload", other), Errno.InvalidArgument);
+  deepStrictEqual(g.host.calls[3], ["unload", 8]);
+  assertEquals(debugLines(g).at(-1)?.includes("no such graph"), true);
 });
 
 Deno.test("memory growth between and during calls: views are re-created", async () => {
@@ -752,18 +957,27 @@ Deno.test("memory growth between and during calls: views are re-created", async 
     return 12;
   };
   g.put(100, "default");
+  g.putU32(200, SENTINEL);
   assertEquals(await g.call("load_by_name", 100, 7, 200), 0);
-  assertEquals(g.u32(200), 12);
-  assertEquals(await g.call("compute", 0), 0);
+  assertEquals(g.u32(200), 0);
+  assertEquals(await g.call("init_execution_context", 0, 204), 0);
+  const ctx = g.u32(204);
+  assertEquals(await g.call("compute", ctx), 0);
   assertEquals(g.memory.buffer.byteLength, 3 * PAGE);
   // The new pages are usable at once.
   assertEquals(
-    await g.call("get_output", 0, 0, 2 * PAGE + 100, 64, 3 * PAGE - 4),
+    await g.call("get_output", ctx, 0, 2 * PAGE + 100, 64, 3 * PAGE - 4),
     0,
   );
   assertEquals(g.u32(3 * PAGE - 4), 11);
   deepStrictEqual(g.bytes(2 * PAGE + 100, 11), [
     ...new TextEncoder().encode("hello world"),
+  ]);
+  deepStrictEqual(g.host.calls, [
+    ["loadByName", "default", undefined],
+    ["initExecutionContext", 12],
+    ["compute", 3],
+    ["getOutput", 3, 0],
   ]);
 });
 
@@ -771,16 +985,34 @@ Deno.test("a guest without exported memory gets MissingMemory (3), never a trap"
   const g = guest({ withMemory: false });
   assertEquals(await g.call("load_by_name", 0, 0, 0), Errno.MissingMemory);
   assertEquals(await g.call("load", 0, 0, 6, 0, 0), Errno.MissingMemory);
-  assertEquals(await g.call("set_input", 0, 0, 0), Errno.MissingMemory);
   assertEquals(await g.call("get_output", 0, 0, 0, 0, 0), Errno.MissingMemory);
   assertEquals(
     await g.call("init_execution_context", 0, 0),
     Errno.MissingMemory,
   );
-  // Calls that need no memory still work.
-  assertEquals(await g.call("compute", 0), 0);
-  assertEquals(await g.call("unload", 0), 0);
-  deepStrictEqual(g.host.calls.map((c) => c[0]), ["compute", "unload"]);
+  deepStrictEqual(g.host.calls, []);
+  // Handles obtained while memory was there (set_input checks its handle
+  // before memory, so it needs a real one to show MissingMemory) ...
+  g.lend(true);
+  const { graph, ctx } = await open(g);
+  g.lend(false);
+  assertEquals(await g.call("set_input", ctx, 0, 0), Errno.MissingMemory);
+  assertEquals(
+    await g.call("get_output", ctx, 0, 0, 0, 0),
+    Errno.MissingMemory,
+  );
+  // ... still work in the calls that need no memory.
+  assertEquals(await g.call("compute", ctx), 0);
+  assertEquals(await g.call("finalize_execution_context", ctx), 0);
+  assertEquals(await g.call("unload", graph), 0);
+  // Unknown handles there are InvalidArgument, not MissingMemory.
+  assertEquals(await g.call("compute", 5), Errno.InvalidArgument);
+  assertEquals(await g.call("unload", 5), Errno.InvalidArgument);
+  deepStrictEqual(g.host.calls, [
+    ["compute", 3],
+    ["finalizeExecutionContext", 3],
+    ["unload", 7],
+  ]);
 });
 
 Deno.test("without getMemory, memory calls are MissingMemory", async () => {
@@ -791,11 +1023,13 @@ Deno.test("without getMemory, memory calls are MissingMemory", async () => {
     (...a: number[]) => number
   >;
   assertEquals(fns.get_output(0, 0, 0, 0, 0), Errno.MissingMemory);
-  assertEquals(fns.fini_single(0), 0);
+  // A call that needs no memory checks the handle (none here) instead.
+  assertEquals(fns.fini_single(0), Errno.InvalidArgument);
   assertEquals(
     await Promise.resolve(fns.compute(0)),
     Errno.UnsupportedOperation,
   );
+  deepStrictEqual(host.calls, []);
 });
 
 Deno.test("the import object has exactly the 12 ABI functions", () => {
@@ -811,6 +1045,7 @@ Deno.test("the import object has exactly the 12 ABI functions", () => {
     imports.wasi_ephemeral_nn.compute instanceof WebAssembly.Suspending,
     true,
   );
+  assertEquals(typeof imports[Symbol.dispose], "function");
 });
 
 // ------------------------------------------------------------------- sync mode
@@ -831,9 +1066,17 @@ Deno.test("sync mode: async-only host calls are UnsupportedOperation, logged onc
   assertEquals(g.u32(200), SENTINEL);
   deepStrictEqual(g.host.calls, []);
   deepStrictEqual(g.logs.map(([level]) => level), ["error", "error"]);
-  // Light calls work.
-  assertEquals(await g.call("get_output", 0, 0, 5000, 64, 100), 0);
-  assertEquals(g.u32(100), 11);
+  // Light calls need no ...Sync variant: given a graph (here through
+  // loadByNameSync, the only variant this host has), they work.
+  const host = new RecordingHost() as RecordingHost & WasiNnSyncHostApi;
+  host.loadByNameSync = () => 21;
+  const h = guest({ mode: "sync", host });
+  const { ctx } = await open(h);
+  h.putU32(100, SENTINEL);
+  assertEquals(await h.call("get_output", ctx, 0, 5000, 64, 100), 0);
+  assertEquals(h.u32(100), 11);
+  assertEquals(await h.call("compute", ctx), Errno.UnsupportedOperation);
+  deepStrictEqual(host.calls, [["getOutput", 3, 0]]);
 });
 
 Deno.test("sync mode: the host's ...Sync variants are used when present", async () => {
@@ -852,22 +1095,323 @@ Deno.test("sync mode: the host's ...Sync variants are used when present", async 
   };
   const g = guest({ mode: "sync", host });
   g.put(100, "default");
+  g.putU32(200, SENTINEL, SENTINEL);
   assertEquals(
     await g.call("load_by_name_with_config", 100, 7, 100, 7, 200),
     0,
   );
-  assertEquals(g.u32(200), 21);
+  assertEquals(g.u32(200), 0);
+  assertEquals(await g.call("init_execution_context", 0, 204), 0);
+  const ctx = g.u32(204);
+  assertEquals(ctx, 0);
   g.putU32(400, 1);
   g.put(2000, "hi");
   putTensor(g, 300, { dataLen: 2 });
-  assertEquals(await g.call("set_input", 1, 0, 300), 0);
-  assertEquals(await g.call("compute", 1), Errno.ContextFull);
+  assertEquals(await g.call("set_input", ctx, 0, 300), 0);
+  assertEquals(await g.call("compute", ctx), Errno.ContextFull);
+  // Unknown contexts never reach the ...Sync variants either.
+  assertEquals(await g.call("set_input", 3, 0, 300), Errno.InvalidArgument);
+  assertEquals(await g.call("compute", -1), Errno.InvalidArgument);
   deepStrictEqual(seen, [
     ["loadByNameSync", "default", "default"],
-    ["setInputSync", 1, 0, 3, [104, 105]],
-    ["computeSync", 1],
+    ["setInputSync", 3, 0, 3, [104, 105]],
+    ["computeSync", 3],
   ]);
-  deepStrictEqual(host.calls, []);
+  deepStrictEqual(host.calls, [["initExecutionContext", 21]]);
+});
+
+// ------------------------------------------------------- per-instance handles
+
+/** Each function that takes a handle, called with `h` and valid pointers. */
+const HANDLE_CALLS: [WasiNnFunctionName, "graph" | "ctx", number[]][] = [
+  ["init_execution_context", "graph", [40]],
+  ["unload", "graph", []],
+  ["set_input", "ctx", [0, 300]],
+  ["compute", "ctx", []],
+  ["compute_single", "ctx", []],
+  ["get_output", "ctx", [0, 5000, 64, 100]],
+  ["get_output_single", "ctx", [0, 5000, 64, 100]],
+  ["fini_single", "ctx", []],
+  ["finalize_execution_context", "ctx", []],
+];
+
+/** Prepares a valid tensor at 300 and sentinels in every out-parameter. */
+function prepare(g: Guest) {
+  g.putU32(400, 1);
+  g.put(2000, "hello");
+  putTensor(g, 300, {});
+  g.putU32(40, SENTINEL);
+  g.putU32(100, SENTINEL);
+  g.put(5000, new Array(16).fill(0xee));
+}
+
+/** Sync variants that record into `host.calls`, for sync-mode instances. */
+function withSyncVariants(host: RecordingHost): RecordingHost {
+  const h = host as RecordingHost & WasiNnSyncHostApi;
+  let next = 51;
+  h.loadByNameSync = (name, config) => {
+    h.calls.push(["loadByNameSync", name, config]);
+    return next++;
+  };
+  h.loadSync = () => {
+    h.calls.push(["loadSync"]);
+    return 90;
+  };
+  h.setInputSync = (ctx, index) => {
+    h.calls.push(["setInputSync", ctx, index]);
+  };
+  h.computeSync = (ctx) => {
+    h.calls.push(["computeSync", ctx]);
+  };
+  h.computeSingleSync = (ctx) => {
+    h.calls.push(["computeSingleSync", ctx]);
+  };
+  return h;
+}
+
+for (const mode of ["jspi", "sync"] as const) {
+  Deno.test(`${mode}: handles this instance never got are InvalidArgument; the host is not called`, async () => {
+    const g = guest({ mode, host: withSyncVariants(new RecordingHost()) });
+    // A fresh instance holds nothing: not even 0.
+    const unknown = [0, 1, 3, 7, -1, -2, -0x80000000, 0x7fffffff];
+    const check = async (handles: number[], label: string) => {
+      for (const [fn, , rest] of HANDLE_CALLS) {
+        for (const h of handles) {
+          prepare(g);
+          assertEquals(
+            await g.call(fn, h, ...rest),
+            Errno.InvalidArgument,
+            `${label}: ${fn}(${h})`,
+          );
+          assertEquals(g.u32(40), SENTINEL, `${fn}(${h}) wrote out_ctx`);
+          assertEquals(g.u32(100), SENTINEL, `${fn}(${h}) wrote out_written`);
+          deepStrictEqual(g.bytes(5000, 16), new Array(16).fill(0xee));
+          const line = debugLines(g).at(-1) ?? "";
+          assertEquals(
+            /no (graph|execution context) with handle/.test(line),
+            true,
+            line,
+          );
+        }
+      }
+    };
+    await check(unknown, "fresh");
+    deepStrictEqual(g.host.calls, []);
+    // Holding graphs 0 and 1 (host 7 and 8, or 51 and 52 in sync mode) and context 0: the host's
+    // numbers and the next ones are still unknown to this guest.
+    const { graph, ctx } = await open(g);
+    await open(g, "other");
+    deepStrictEqual([graph, ctx], [0, 0]);
+    const contexts = HANDLE_CALLS.filter(([, kind]) => kind === "ctx");
+    const graphs = HANDLE_CALLS.filter(([, kind]) => kind === "graph");
+    for (const [fn, , rest] of contexts) {
+      for (const h of [2, 3, 4, -1, -2]) {
+        prepare(g);
+        assertEquals(
+          await g.call(fn, h, ...rest),
+          Errno.InvalidArgument,
+          `${fn}(${h})`,
+        );
+      }
+    }
+    for (const [fn, , rest] of graphs) {
+      for (const h of [2, 7, 51, -1, -2]) {
+        prepare(g);
+        assertEquals(
+          await g.call(fn, h, ...rest),
+          Errno.InvalidArgument,
+          `${fn}(${h})`,
+        );
+      }
+    }
+    deepStrictEqual(g.host.calls, []);
+  });
+}
+
+Deno.test("two instances on one host: each sees its own handles from 0; neither reaches the other's", async () => {
+  const host = new RecordingHost();
+  const a = guest({ host });
+  const b = guest({ host });
+  const ha = await open(a); // host graph 7, context 3
+  assertEquals(await a.call("compute", ha.ctx), 0);
+  deepStrictEqual(host.calls, [["compute", 3]]);
+  host.calls = [];
+  // B never loaded anything: A's 0s do not exist for it.
+  for (const [fn, , rest] of HANDLE_CALLS) {
+    prepare(b);
+    assertEquals(await b.call(fn, 0, ...rest), Errno.InvalidArgument, fn);
+    assertEquals(b.u32(100), SENTINEL, `${fn} wrote out_written`);
+    deepStrictEqual(b.bytes(5000, 16), new Array(16).fill(0xee), fn);
+  }
+  deepStrictEqual([...host.calls], []);
+  // B loads the same name: its own load (the cache is per instance), its own 0s.
+  const hb = await open(b); // host graph 8, context 4
+  deepStrictEqual(hb, { graph: 0, ctx: 0 });
+  prepare(b);
+  assertEquals(await b.call("set_input", hb.ctx, 0, 300), 0);
+  assertEquals(await b.call("compute", hb.ctx), 0);
+  assertEquals(await a.call("compute", ha.ctx), 0);
+  assertEquals(await b.call("get_output", hb.ctx, 0, 5000, 64, 100), 0);
+  assertEquals(await b.call("finalize_execution_context", hb.ctx), 0);
+  assertEquals(await b.call("unload", hb.graph), 0);
+  // B is done; A's handles still stand for A's host handles.
+  prepare(a);
+  assertEquals(await a.call("get_output", ha.ctx, 0, 5000, 64, 100), 0);
+  assertEquals(a.u32(100), 11);
+  assertEquals(await a.call("finalize_execution_context", ha.ctx), 0);
+  assertEquals(await a.call("unload", ha.graph), 0);
+  deepStrictEqual(host.calls.map((c) => c.slice(0, 2)), [
+    ["setInput", 4],
+    ["compute", 4],
+    ["compute", 3],
+    ["getOutput", 4],
+    ["finalizeExecutionContext", 4],
+    ["unload", 8],
+    ["getOutput", 3],
+    ["finalizeExecutionContext", 3],
+    ["unload", 7],
+  ]);
+});
+
+Deno.test("load_by_name: a name this instance holds returns its handle without the host", async () => {
+  const g = guest();
+  g.put(100, "default\0");
+  g.put(120, "other");
+  g.put(300, '{"ctx-size":512}');
+  g.putU32(200, SENTINEL, SENTINEL, SENTINEL, SENTINEL, SENTINEL);
+  assertEquals(await g.call("load_by_name", 100, 7, 200), 0);
+  // Again, with a config (ignored, as in WasmEdge) and with a trailing NUL.
+  assertEquals(
+    await g.call("load_by_name_with_config", 100, 7, 300, 16, 204),
+    0,
+  );
+  assertEquals(await g.call("load_by_name", 100, 8, 208), 0);
+  assertEquals(await g.call("load_by_name", 120, 5, 212), 0);
+  deepStrictEqual([g.u32(200), g.u32(204), g.u32(208), g.u32(212)], [
+    0,
+    0,
+    0,
+    1,
+  ]);
+  deepStrictEqual(g.host.calls, [
+    ["loadByName", "default", undefined],
+    ["loadByName", "other", undefined],
+  ]);
+  // After unload the name is loaded afresh: the host again, a new handle.
+  assertEquals(await g.call("unload", 0), 0);
+  assertEquals(await g.call("load_by_name", 100, 7, 216), 0);
+  assertEquals(g.u32(216), 2);
+  assertEquals(
+    await g.call("init_execution_context", 0, 40),
+    Errno.InvalidArgument,
+  );
+  assertEquals(await g.call("init_execution_context", 2, 40), 0);
+  assertEquals(await g.call("init_execution_context", 1, 44), 0);
+  deepStrictEqual(g.host.calls.slice(2), [
+    ["unload", 7],
+    ["loadByName", "default", undefined],
+    ["initExecutionContext", 9],
+    ["initExecutionContext", 8],
+  ]);
+});
+
+Deno.test("sync mode: the name cache holds there too", async () => {
+  const host = withSyncVariants(new RecordingHost());
+  const g = guest({ mode: "sync", host });
+  g.put(100, "default");
+  g.putU32(200, SENTINEL, SENTINEL);
+  assertEquals(await g.call("load_by_name", 100, 7, 200), 0);
+  assertEquals(await g.call("load_by_name", 100, 7, 204), 0);
+  deepStrictEqual([g.u32(200), g.u32(204)], [0, 0]);
+  deepStrictEqual(host.calls, [["loadByNameSync", "default", undefined]]);
+});
+
+Deno.test("[Symbol.dispose] finalizes held contexts and unloads held graphs once", async () => {
+  const host = new RecordingHost();
+  const g = guest({ host });
+  const other = guest({ host });
+  const a = await open(g); // host graph 7, context 3
+  const c1 = await context(g, a.graph); // host context 4
+  const b = await open(g, "b"); // host graph 8, context 5
+  const o = await open(other); // host graph 9, context 6
+  // What the guest freed itself is not freed again.
+  assertEquals(await g.call("finalize_execution_context", c1), 0);
+  host.calls = [];
+  g.imports[Symbol.dispose]();
+  const sorted = (kind: string) =>
+    host.calls.filter((c) => c[0] === kind).map((c) => c[1] as number).sort();
+  deepStrictEqual(sorted("finalizeExecutionContext"), [3, 5]);
+  deepStrictEqual(sorted("unload"), [7, 8]);
+  assertEquals(host.calls.length, 4);
+  // Contexts before the graphs they belong to.
+  deepStrictEqual(
+    host.calls.map((c) => c[0]),
+    [
+      "finalizeExecutionContext",
+      "finalizeExecutionContext",
+      "unload",
+      "unload",
+    ],
+  );
+  // Twice is safe: nothing more.
+  g.imports[Symbol.dispose]();
+  assertEquals(host.calls.length, 4);
+  // The disposed instance's handles are gone; the other instance's stand.
+  for (const ctx of [a.ctx, b.ctx]) {
+    assertEquals(await g.call("compute", ctx), Errno.InvalidArgument);
+  }
+  assertEquals(await g.call("unload", a.graph), Errno.InvalidArgument);
+  assertEquals(await other.call("compute", o.ctx), 0);
+  deepStrictEqual(host.calls.slice(4), [["compute", 6]]);
+});
+
+Deno.test("[Symbol.dispose]: a host that already freed a handle does not stop the rest", async () => {
+  const host = new RecordingHost();
+  const g = guest({ host });
+  await open(g); // host graph 7, context 3
+  await open(g, "b"); // host graph 8, context 4
+  host.impl.finalizeExecutionContext = (ctx: number) => {
+    if (ctx === 3) throw new WasiNnError(Errno.InvalidArgument, "expired");
+  };
+  host.impl.unload = (graph: number) => {
+    if (graph === 7) throw new Error("host closed");
+  };
+  g.imports[Symbol.dispose]();
+  deepStrictEqual(
+    host.calls.map((c) => c.slice(0, 2)).sort(),
+    [
+      ["finalizeExecutionContext", 3],
+      ["finalizeExecutionContext", 4],
+      ["unload", 7],
+      ["unload", 8],
+    ],
+  );
+  g.imports[Symbol.dispose]();
+  assertEquals(host.calls.length, 4);
+});
+
+Deno.test("`using` an import object releases what its instance holds", () => {
+  const host = new RecordingHost();
+  {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    using imports = createWasiNnImports(host, {
+      getMemory: () => memory,
+      mode: "sync",
+    });
+    const fns = imports.wasi_ephemeral_nn as Record<
+      string,
+      (...a: number[]) => number
+    >;
+    new Uint8Array(memory.buffer).set(new TextEncoder().encode("default"), 0);
+    (host as RecordingHost & WasiNnSyncHostApi).loadByNameSync = () => 7;
+    assertEquals(fns.load_by_name(0, 7, 100), 0);
+    assertEquals(fns.init_execution_context(0, 104), 0);
+  }
+  deepStrictEqual(host.calls, [
+    ["initExecutionContext", 7],
+    ["finalizeExecutionContext", 3],
+    ["unload", 7],
+  ]);
 });
 
 // ------------------------------------------------------------------- runGuest
@@ -937,28 +1481,51 @@ async function quietly<T>(
 
 Deno.test("runGuest: exit codes from proc_exit and from _start returning", async () => {
   const host = new RecordingHost();
+  const i32Load = [0x28, 0x02, 0x00]; // i32.load align=4 offset=0
   const exit7 = command([
     ...i32(0),
+    ...i32(0),
+    ...i32(8),
+    0x10,
+    3, // load_by_name("", 0, 8)
+    0x1a, // drop
+    ...i32(8),
+    ...i32Load,
     ...i32(16),
     0x10,
-    1, // init_execution_context(0, 16)
-    0x1a, // drop
-    ...i32(3),
+    1, // init_execution_context(*8, 16)
+    0x1a,
+    ...i32(16),
+    ...i32Load,
     0x10,
-    2, // compute(3)
+    2, // compute(*16)
     0x1a,
     ...i32(7),
     0x10,
     0, // proc_exit(7)
-  ]);
+  ], { extra: [NN("load_by_name")] });
   assertEquals(await runGuest({ wasm: exit7, args: [], host }), 7);
   deepStrictEqual(host.calls.map((c) => c.slice(0, 2)), [
-    ["initExecutionContext", 0],
+    ["loadByName", ""],
+    ["initExecutionContext", 7],
     ["compute", 3],
-    // The context the guest left behind is finalized at the end.
+    // What the guest left behind is released at the end.
     ["finalizeExecutionContext", 3],
+    ["unload", 7],
+  ]);
+  // A second run on the same host: its own handles from 0 (the guest reads
+  // 0s and they stand for the host's new 8 and 4), its own load.
+  host.calls = [];
+  assertEquals(await runGuest({ wasm: exit7, args: [], host }), 7);
+  deepStrictEqual(host.calls.map((c) => c.slice(0, 2)), [
+    ["loadByName", ""],
+    ["initExecutionContext", 8],
+    ["compute", 4],
+    ["finalizeExecutionContext", 4],
+    ["unload", 8],
   ]);
   assertEquals(await runGuest({ wasm: command([]), args: ["a"], host }), 0);
+  assertEquals(host.calls.length, 5);
 });
 
 Deno.test("runGuest: a trap prints the error with a hint and returns 134", async () => {

@@ -5,6 +5,7 @@ import { generate } from "../../wasi_nn/generate.ts";
 import { LlamaHost } from "../../wasi_nn/host.ts";
 import { ensureModel } from "../../gguf/mod.ts";
 import { tinyModel } from "../_helpers.ts";
+import { MUTATIONS } from "../security/_gguf_craft.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -371,12 +372,28 @@ Deno.test("a model that fails to load says why, with its size and the free memor
     registry: { resolve: () => `${dir}/cut.gguf` },
     log: () => {},
   });
+  // A truncated file is refused by the header check, before llama.cpp.
   await assert.rejects(h.loadByName("cut"), (e) => {
     assert.ok(
       e instanceof WasiNnError && e.errno === Errno.InvalidArgument,
       String(e),
     );
     assert.match(e.message, /cut\.gguf/);
+    assert.match(
+      e.message,
+      /truncated file: .* but the file is \d+ bytes long/,
+    );
+    return true;
+  });
+  // One that only llama.cpp refuses: its reason, with the sizes.
+  await Deno.writeFile(`${dir}/cut.gguf`, await MUTATIONS["head_count zero"]());
+  await assert.rejects(h.loadByName("cut"), (e) => {
+    assert.ok(
+      e instanceof WasiNnError && e.errno === Errno.InvalidArgument,
+      String(e),
+    );
+    assert.match(e.message, /cut\.gguf/);
+    assert.match(e.message, /wrong shape/);
     assert.match(e.message, /file \d+ MiB; free RAM \d+ MiB/);
     return true;
   });
@@ -687,12 +704,18 @@ Deno.test("the memory check counts the KV cache types asked for, on every path",
   const g = await h.loadByName("default", '{"ctx-size":65536,"parallel":1}');
   // f16 K and V: 32 MiB for 65536 tokens of the tiny model, plus about 66
   // MiB of compute buffers (logits for a 512-token batch). It fits.
-  await h.compute(openSession(h, g, "hi", { n_predict: 1 }));
-  // f32: 64 MiB of KV, and the compute buffers. It does not.
+  const first = openSession(h, g, "hi", { n_predict: 1 });
+  await h.compute(first);
+  // Finalized, its context is idle: it is freed when memory runs short.
+  h.finalizeExecutionContext(first);
+  // f32: 64 MiB of KV, and the compute buffers. It does not fit beside the
+  // model (the limit is for the whole host).
   const f32 = { n_predict: 1, "cache-type-k": "f32", "cache-type-v": "f32" };
   const refused = (e: unknown) =>
     e instanceof WasiNnError &&
-    /needs about \d+ MiB but 110 MiB is free/.test(e.message);
+    /needs about \d+ MiB but 10\d MiB is free of max_memory_mb 110/.test(
+      e.message,
+    );
   await assert.rejects(h.compute(openSession(h, g, "hi", f32)), refused);
   await assert.rejects(
     h.compute(openSession(h, g, "hi", { ...f32, embedding: true })),

@@ -12,44 +12,15 @@ import { parseConfig } from "../../wasi_nn/config.ts";
 import { resolveConfig, standardLayers } from "../../wasi_nn/config_layers.ts";
 import { generate } from "../../wasi_nn/generate.ts";
 import { samplerParams } from "../../wasi_nn/_sampling.ts";
-import { referenceTool, run, tinyModel } from "../_helpers.ts";
+import { completionText, referenceTool, tinyModel } from "../_helpers.ts";
 
 const completion = referenceTool("llama-completion");
 const PROMPT = "Once upon a time";
 const N = 40;
 
-/**
- * llama-completion's generated text: no prompt echo, single turn. Its stdout
- * ends with "\n\n", written through llama.cpp's asynchronous log thread,
- * which can lose the tail of the output at exit on a loaded machine; the
- * closing "\n\n" proves the text before it is complete, so retry until it is
- * there.
- */
-async function reference(path: string, flags: string[]): Promise<string> {
-  for (let attempt = 1;; attempt++) {
-    const r = await run(completion!, [
-      "-m",
-      path,
-      "-p",
-      PROMPT,
-      "-n",
-      String(N),
-      "-no-cnv",
-      "--no-display-prompt",
-      "-c",
-      "512",
-      "-t",
-      "2",
-      "--ignore-eos",
-      ...flags,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    if (r.stdout.endsWith("\n\n")) return r.stdout.slice(0, -2);
-    assert.ok(
-      attempt < 20,
-      `llama-completion's output stayed truncated: ${JSON.stringify(r.stdout)}`,
-    );
-  }
+/** llama-completion's text for PROMPT with these sampling flags. */
+function reference(path: string, flags: string[]): Promise<string> {
+  return completionText(path, PROMPT, N, flags);
 }
 
 async function ours(

@@ -1,0 +1,206 @@
+/**
+ * Child-process probes for freeing while native code runs: each scenario
+ * closes, unloads, finalizes or swaps something while a non-blocking llama.cpp
+ * call uses it, then prints one JSON line. A use-after-free shows as a crash
+ * (SIGSEGV, "pure virtual method called"), which `free_test.ts` sees as the
+ * child's exit status.
+ *
+ * Usage: deno run -A tests/security/_free_probe.ts <scenario>
+ * @module
+ */
+
+import { Context, Model, Sampler } from "../../bindings/mod.ts";
+import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
+import { LlamaHost } from "../../wasi_nn/host.ts";
+import { tinyModel } from "../_helpers.ts";
+
+const enc = new TextEncoder();
+const path = await tinyModel();
+
+/** A long prompt: one non-blocking decode of thousands of tokens. */
+const LONG = Array.from({ length: 1500 }, (_, i) => `word${i % 97}`).join(" ");
+/** A config whose prompt is decoded in one big non-blocking batch. */
+const BIG_BATCH = {
+  "ctx-size": 8192,
+  "batch-size": 8192,
+  "ubatch-size": 512,
+  "n-predict": 64,
+  "temp": 0,
+  "parallel": 1,
+};
+
+async function newHost(): Promise<LlamaHost> {
+  return await LlamaHost.create({
+    registry: {
+      resolve: (n: string) => {
+        if (n === "default" || n === "other") return path;
+        throw new WasiNnError(Errno.NotFound, `no model named '${n}'`);
+      },
+    },
+    log: () => {},
+  });
+}
+
+function text(t: string) {
+  return { dims: [1], type: 3, data: enc.encode(t) };
+}
+
+async function session(h: LlamaHost, prompt: string, config: object) {
+  const g = await h.loadByName("default");
+  const c = h.initExecutionContext(g);
+  await h.setInput(c, 0, text(prompt));
+  await h.setInput(c, 1, text(JSON.stringify(config)));
+  return { g, c };
+}
+
+/** Waits until a prompt decode has been running for a while: the time one takes, halved. */
+async function midPrompt(h: LlamaHost): Promise<number> {
+  // A first run on another session measures how long the decode takes.
+  const probe = await session(h, `${LONG} warm`, {
+    ...BIG_BATCH,
+    "n-predict": 1,
+  });
+  const t0 = performance.now();
+  await h.compute(probe.c);
+  const ms = performance.now() - t0;
+  h.finalizeExecutionContext(probe.c);
+  return ms;
+}
+
+function settle(p: Promise<unknown>): Promise<string> {
+  return p.then(() => "done", (e) => `rejected: ${(e as Error).message}`);
+}
+
+const scenarios: Record<string, () => Promise<unknown>> = {
+  /** host.close() while a prompt decodes. */
+  "close-during-prompt": async () => {
+    const h = await newHost();
+    const ms = await midPrompt(h);
+    const { c } = await session(h, LONG, BIG_BATCH);
+    const run = settle(h.compute(c));
+    await new Promise((r) => setTimeout(r, ms / 3));
+    h.close();
+    return { compute: await run, decodeMs: Math.round(ms) };
+  },
+  /** host.close() while a compute_single stream generates. */
+  "close-during-stream": async () => {
+    const h = await newHost();
+    const { c } = await session(h, LONG, {
+      ...BIG_BATCH,
+      "n-predict": 100000,
+      "ignore-eos": true,
+    });
+    let tokens = 0;
+    const stream = (async () => {
+      for (;;) {
+        await h.computeSingle(c);
+        tokens++;
+      }
+    })();
+    const run = settle(stream);
+    while (tokens < 5) await new Promise((r) => setTimeout(r, 1));
+    h.close();
+    return { stream: await run, tokensBeforeClose: tokens };
+  },
+  /** unload, then finalize, while a prompt decodes (TypeScript API). */
+  "unload-finalize-during-prompt": async () => {
+    const h = await newHost();
+    const ms = await midPrompt(h);
+    const { g, c } = await session(h, LONG, BIG_BATCH);
+    const run = settle(h.compute(c));
+    await new Promise((r) => setTimeout(r, ms / 3));
+    h.unload(g);
+    h.finalizeExecutionContext(c);
+    const r = await run;
+    // The host still serves.
+    const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
+    await h.compute(other.c);
+    const out = h.getOutput(other.c, 1);
+    h.close();
+    return { compute: r, after: JSON.parse(new TextDecoder().decode(out)) };
+  },
+  /** A hot swap while a stream generates: the stream finishes on the old model. */
+  "swap-during-stream": async () => {
+    const h = await newHost();
+    const { c } = await session(h, "Once upon a time", {
+      "n-predict": 40,
+      "temp": 0,
+      "ignore-eos": true,
+    });
+    let tokens = 0;
+    const swap = (async () => {
+      while (tokens < 3) await new Promise((r) => setTimeout(r, 1));
+      await h.reloadModel("default", path);
+    })();
+    let end = "";
+    // compute_single leaves n_predict to the guest (WasmEdge): stop at 40.
+    while (tokens < 40) {
+      try {
+        await h.computeSingle(c);
+        tokens++;
+      } catch (e) {
+        end = (e as Error).message;
+        break;
+      }
+    }
+    await swap;
+    h.close();
+    return { tokens, end };
+  },
+  /** Model.close() while a context of it decodes (bindings). */
+  "model-close-during-decode": async () => {
+    const model = await Model.load(path);
+    const ctx = await Context.create(model, { nCtx: 8192, nBatch: 8192 });
+    const tokens = model.tokenize(LONG, { addSpecial: true });
+    const run = settle(ctx.decodePrompt(tokens));
+    await new Promise((r) => setTimeout(r, 5));
+    model.close();
+    return { decode: await run, closed: model.closed };
+  },
+  /** Sampler and model closed while a generation step uses them (bindings). */
+  "sampler-close-during-step": async () => {
+    const model = await Model.load(path);
+    const ctx = await Context.create(model, { nCtx: 8192, nBatch: 8192 });
+    const tokens = model.tokenize(LONG, { addSpecial: true });
+    // A step decodes one token: give it a long prompt first, then race the closes.
+    await ctx.decodePrompt(tokens);
+    const sampler = Sampler.create(model, { temp: 0 });
+    const results: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const step = settle(
+        ctx.step(sampler, { pos: tokens.length + i }),
+      );
+      if (i === 19) {
+        sampler.close();
+        model.close();
+      }
+      results.push(await step);
+    }
+    return { last: results.at(-1), samplerClosed: true };
+  },
+  /** cancelAll() right after compute() starts, before its task is submitted. */
+  "cancel-during-setup": async () => {
+    const h = await newHost();
+    const { c } = await session(h, "Once upon a time", {
+      "n-predict": 4000,
+      "ignore-eos": true,
+      "ctx-size": 8192,
+      "temp": 0,
+    });
+    const run = h.compute(c);
+    h.cancelAll(); // the compute is still setting up (creating its scheduler)
+    await run;
+    const meta = JSON.parse(new TextDecoder().decode(h.getOutput(c, 1)));
+    h.close();
+    return { outputTokens: meta.output_tokens, stop: meta.stop_reason };
+  },
+};
+
+const name = Deno.args[0];
+const scenario = scenarios[name];
+if (!scenario) {
+  console.error(`unknown scenario '${name}': ${Object.keys(scenarios)}`);
+  Deno.exit(2);
+}
+const result = await scenario();
+console.log(JSON.stringify({ scenario: name, ...result as object }));

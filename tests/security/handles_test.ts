@@ -1,0 +1,181 @@
+/**
+ * Guests sharing one host cannot see or touch each other: every guest
+ * instance has its own graph and context handles (as in wasmtime and
+ * WasmEdge), and TypeScript callers' chosen session ids never resume another
+ * caller's unnamed session. On the real llama.cpp, through the guest imports
+ * (sync mode: plain functions over a guest memory).
+ */
+import assert from "node:assert/strict";
+import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
+import { createWasiNnImports } from "../../wasi_nn/guest_imports.ts";
+import { LlamaHost } from "../../wasi_nn/host.ts";
+import { tinyModel } from "../_helpers.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function newHost(): Promise<LlamaHost> {
+  const path = await tinyModel();
+  return await LlamaHost.create({
+    registry: {
+      resolve: (n: string) => {
+        if (n === "default") return path;
+        throw new WasiNnError(Errno.NotFound, `no model named '${n}'`);
+      },
+    },
+    log: () => {},
+  });
+}
+
+type Fn = (...args: number[]) => number;
+
+/** One guest instance: its imports (sync mode) over a memory of its own. */
+function guest(host: LlamaHost) {
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const imports = createWasiNnImports(host, {
+    getMemory: () => memory,
+    mode: "sync",
+  });
+  const nn = imports.wasi_ephemeral_nn as unknown as Record<string, Fn>;
+  const bytes = () => new Uint8Array(memory.buffer);
+  const u32 = (p: number) => new DataView(memory.buffer).getUint32(p, true);
+  const put = (p: number, b: Uint8Array) => bytes().set(b, p);
+  const putU32 = (p: number, ...v: number[]) =>
+    v.forEach((x, i) =>
+      new DataView(memory.buffer).setUint32(p + 4 * i, x, true)
+    );
+  return {
+    imports,
+    loadByName(name: string, config?: string): [number, number] {
+      put(100, enc.encode(name));
+      if (config === undefined) {
+        const e = nn.load_by_name(100, name.length, 96);
+        return [e, u32(96)];
+      }
+      put(4096, enc.encode(config));
+      const e = nn.load_by_name_with_config(
+        100,
+        name.length,
+        4096,
+        config.length,
+        96,
+      );
+      return [e, u32(96)];
+    },
+    init(graph: number): [number, number] {
+      const e = nn.init_execution_context(graph, 92);
+      return [e, u32(92)];
+    },
+    setInput(ctx: number, index: number, text: string): number {
+      const data = enc.encode(text);
+      putU32(200, 1); // dims [1]
+      put(8192, data);
+      putU32(300, 200, 1, 3, 8192, data.length);
+      return nn.set_input(ctx, index, 300);
+    },
+    compute: (ctx: number) => nn.compute(ctx),
+    output(ctx: number, index = 0): [number, string] {
+      const e = nn.get_output(ctx, index, 20000, 40000, 88);
+      return [
+        e,
+        e === 0 ? dec.decode(bytes().subarray(20000, 20000 + u32(88))) : "",
+      ];
+    },
+    finalize: (ctx: number) => nn.finalize_execution_context(ctx),
+    unload: (graph: number) => nn.unload(graph),
+  };
+}
+
+Deno.test("a second guest cannot read, replace, finalize or unload the first guest's handles", async () => {
+  using host = await newHost();
+  const a = guest(host), b = guest(host);
+  const [e1, ga] = a.loadByName(
+    "default",
+    '{"n-predict":6,"temp":0,"ctx-size":256}',
+  );
+  assert.equal(e1, 0);
+  const [e2, ca] = a.init(ga);
+  assert.equal(e2, 0);
+  assert.equal(a.setInput(ca, 0, "Once upon a time"), 0);
+  assert.equal(a.compute(ca), 0);
+  const [e3, victim] = a.output(ca);
+  assert.equal(e3, 0);
+  assert.ok(victim.length > 0);
+
+  // B holds nothing yet: A's handles do not exist for B.
+  assert.equal(b.output(ca)[0], Errno.InvalidArgument);
+  assert.equal(b.output(ca, 1)[0], Errno.InvalidArgument);
+  assert.equal(b.setInput(ca, 0, "intruder prompt"), Errno.InvalidArgument);
+  assert.equal(b.setInput(ca, 1, '{"n-predict":1}'), Errno.InvalidArgument);
+  assert.equal(b.compute(ca), Errno.InvalidArgument);
+  assert.equal(b.init(ga)[0], Errno.InvalidArgument);
+  assert.equal(b.finalize(ca), Errno.InvalidArgument);
+  assert.equal(b.unload(ga), Errno.InvalidArgument);
+
+  // B's own handles start at 0 too, and are B's alone.
+  const [, gb] = b.loadByName(
+    "default",
+    '{"n-predict":3,"temp":0,"ctx-size":256}',
+  );
+  const [, cb] = b.init(gb);
+  assert.equal(gb, ga);
+  assert.equal(cb, ca);
+  assert.equal(b.setInput(cb, 0, "intruder prompt"), 0);
+  assert.equal(b.compute(cb), 0);
+  assert.equal(b.finalize(cb), 0);
+  assert.equal(b.unload(gb), 0);
+
+  // A is untouched: same output, its context and graph still work.
+  assert.equal(a.output(ca)[1], victim);
+  assert.equal(a.compute(ca), 0);
+  assert.equal(
+    a.output(ca)[1],
+    victim,
+    "greedy: the same prompt gives the same text",
+  );
+  const meta = JSON.parse(a.output(ca, 1)[1]);
+  assert.equal(meta.output_tokens, 6);
+  assert.equal(a.finalize(ca), 0);
+  assert.equal(a.unload(ga), 0);
+});
+
+Deno.test("each guest's load_by_name cache is its own; ending a guest frees what it held", async () => {
+  using host = await newHost();
+  const a = guest(host), b = guest(host);
+  const [, ga] = a.loadByName("default", '{"n-predict":2}');
+  assert.deepEqual(
+    a.loadByName("default"),
+    [0, ga],
+    "A's second load: the same handle",
+  );
+  const [, gb] = b.loadByName("default", '{"n-predict":5,"temp":0}');
+  const [, cb] = b.init(gb);
+  assert.equal(b.setInput(cb, 0, "Hello"), 0);
+  assert.equal(b.compute(cb), 0);
+  // B's config is B's: A's n-predict 2 did not leak into it.
+  assert.equal(JSON.parse(b.output(cb, 1)[1]).output_tokens, 5);
+  a.init(ga);
+  assert.equal(host.status().sessions.length, 2);
+  a.imports[Symbol.dispose]();
+  b.imports[Symbol.dispose]();
+  b.imports[Symbol.dispose](); // twice is fine
+  assert.equal(host.status().sessions.length, 0);
+  // The model stays loaded (warm) for the next guest.
+  assert.equal(host.status().models.length, 1);
+  assert.equal(host.status().models[0].users, 0);
+});
+
+Deno.test("a chosen session id never resumes another caller's unnamed session", async () => {
+  using host = await newHost();
+  const g = await host.loadByName("default");
+  const unnamed = host.initExecutionContext(g);
+  const named = host.initExecutionContext(g, `ctx-${unnamed}`);
+  assert.notEqual(named, unnamed);
+  assert.equal(
+    host.initExecutionContext(g, `ctx-${unnamed}`),
+    named,
+    "resumes its own",
+  );
+  const ids = host.status().sessions.map((s) => s.id).sort();
+  assert.deepEqual(ids, [`ctx-${unnamed}`, `ctx-${unnamed}`]);
+});
