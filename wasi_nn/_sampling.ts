@@ -196,6 +196,15 @@ export function grammarTriggers(
   model: Model,
   triggers: readonly unknown[],
 ): GrammarTrigger[] {
+  if (triggers.length > TRIGGER_LIMITS.count) {
+    throw new ConfigError(
+      "grammar_triggers",
+      `${triggers.length} triggers`,
+      `at most ${TRIGGER_LIMITS.count} triggers are allowed`,
+      "merge patterns into one alternation",
+      "limit",
+    );
+  }
   return triggers.map((t) => {
     const g: GrammarTrigger = typeof t === "string"
       ? { type: "word", value: t }
@@ -212,6 +221,9 @@ export function grammarTriggers(
         return { type: "token", token: toks[0], value: g.value };
       }
     }
+    if (g.type === "pattern" || g.type === "pattern_full") {
+      checkTriggerPattern(String(g.value ?? ""));
+    }
     if (
       g.type === "token" &&
       (g.token === undefined || g.token < 0 || g.token >= model.nVocab)
@@ -226,6 +238,71 @@ export function grammarTriggers(
     }
     return g;
   });
+}
+
+/**
+ * Bounds of lazy-grammar trigger patterns: llama.cpp matches them with
+ * std::regex, whose backtracking recurses, so a long or deeply nested
+ * pattern (or a quantified group inside a quantified group) can overflow
+ * the stack or run without end.
+ */
+export const TRIGGER_LIMITS = { count: 64, patternLength: 1024, depth: 8 };
+
+function checkTriggerPattern(pattern: string): void {
+  const refuse = (why: string) => {
+    throw new ConfigError(
+      "grammar_triggers",
+      pattern.length > 80 ? `${pattern.slice(0, 80)}...` : pattern,
+      why,
+      "use a short pattern without nested repetition, or a word trigger",
+      "limit",
+    );
+  };
+  if (pattern.length > TRIGGER_LIMITS.patternLength) {
+    refuse(
+      `a pattern is at most ${TRIGGER_LIMITS.patternLength} characters (this one is ${pattern.length})`,
+    );
+  }
+  // Group depth, and whether a repeated group holds a repetition.
+  const stack: boolean[] = []; // per open group: it holds a quantifier
+  let maxDepth = 0;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (c === "[") {
+      while (i < pattern.length && pattern[i] !== "]") {
+        if (pattern[i] === "\\") i++;
+        i++;
+      }
+      continue;
+    }
+    if (c === "(") {
+      stack.push(false);
+      maxDepth = Math.max(maxDepth, stack.length);
+    } else if (c === ")") {
+      const inner = stack.pop() ?? false;
+      const next = pattern[i + 1];
+      const repeated = next === "*" || next === "+" || next === "{";
+      if (repeated && inner) {
+        refuse(
+          "a repeated group must not hold a repetition (nested quantifiers backtrack without bound)",
+        );
+      }
+      if (stack.length > 0 && (inner || repeated)) {
+        stack[stack.length - 1] = true;
+      }
+    } else if ((c === "*" || c === "+" || c === "{") && stack.length > 0) {
+      stack[stack.length - 1] = true;
+    }
+  }
+  if (maxDepth > TRIGGER_LIMITS.depth) {
+    refuse(
+      `groups nest at most ${TRIGGER_LIMITS.depth} deep (this one ${maxDepth})`,
+    );
+  }
 }
 
 function biasValue(v: unknown): number {

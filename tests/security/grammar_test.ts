@@ -9,7 +9,8 @@
  * minutes per token.
  */
 import assert from "node:assert/strict";
-import { jsonSchemaToGrammar } from "../../bindings/mod.ts";
+import { jsonSchemaToGrammar, Model } from "../../bindings/mod.ts";
+import { grammarTriggers, TRIGGER_LIMITS } from "../../wasi_nn/_sampling.ts";
 import {
   checkGrammar,
   checkJsonSchema,
@@ -318,5 +319,43 @@ Deno.test("JSON schemas: properties, list entries, depth and size are bounded be
       ),
     "json_schema",
     /converts to a grammar that keeps 300 grammar stacks/,
+  );
+});
+
+Deno.test("lazy-grammar trigger patterns are bounded before std::regex sees them", async () => {
+  using model = await Model.load(await tinyModel());
+  const pattern = (value: string) => [{ type: "pattern", value }];
+  // What real tool-call templates use passes.
+  assert.equal(
+    grammarTriggers(
+      model,
+      pattern('[\\s\\S]*?(<tool_call>|\\{"name")[\\s\\S]*'),
+    )
+      .length,
+    1,
+  );
+  refused(
+    () => grammarTriggers(model, pattern("(a+)+$")),
+    "grammar_triggers",
+    /nested quantifiers/,
+  );
+  refused(
+    () =>
+      grammarTriggers(
+        model,
+        pattern("x".repeat(TRIGGER_LIMITS.patternLength + 1)),
+      ),
+    "grammar_triggers",
+    /at most 1024 characters/,
+  );
+  refused(
+    () => grammarTriggers(model, pattern("(".repeat(9) + "a" + ")".repeat(9))),
+    "grammar_triggers",
+    /nest at most 8/,
+  );
+  refused(
+    () => grammarTriggers(model, Array(TRIGGER_LIMITS.count + 1).fill("</s>")),
+    "grammar_triggers",
+    /at most 64 triggers/,
   );
 });
