@@ -21,60 +21,14 @@
 
 import { symbols } from "./_library.ts";
 import { check, cstr, errorBuffer } from "./_buffers.ts";
-import { contextParams } from "./_context_params.ts";
+import { type ContextOptions, contextParams } from "./_context_params.ts";
 import { LlamaError, Status } from "./errors.ts";
 import { Lifetime } from "./_lifetime.ts";
 import type { Model } from "./model.ts";
 import type { Sampler } from "./sampler.ts";
 
-/** Options of `Context.create`. Unset values take llama.cpp's defaults. */
-export interface ContextOptions {
-  /** Context length in tokens; 0 = the model's training context. */
-  nCtx?: number;
-  /** Max tokens per decode call. */
-  nBatch?: number;
-  /** Physical batch. */
-  nUbatch?: number;
-  /** Sequences (sessions) sharing this context. */
-  nSeqMax?: number;
-  /** Generation threads. */
-  nThreads?: number;
-  /** Prompt-processing threads. */
-  nThreadsBatch?: number;
-  /**
-   * ggml thread-pool polling 0..100; default 0. llama.cpp's tools use 50,
-   * which pays off with blocking calls from one thread; with non-blocking
-   * calls the spinning threads steal the core the next call needs.
-   * -1 = no own pool.
-   */
-  poll?: number;
-  /** Flash attention: "auto", "on", "off". */
-  flashAttn?: "auto" | "on" | "off";
-  /** ggml type of the K cache (e.g. 1 = f16, 8 = q8_0). */
-  typeK?: number;
-  /** ggml type of the V cache. */
-  typeV?: number;
-  /** -1 model default, 0 none, 1 mean, 2 cls, 3 last, 4 rank. */
-  poolingType?: number;
-  /** RoPE base frequency; 0 = from model. */
-  ropeFreqBase?: number;
-  /** RoPE scale; 0 = from model. */
-  ropeFreqScale?: number;
-  /** Compute embeddings. */
-  embeddings?: boolean;
-  /** Keep the KV cache on the GPU. */
-  offloadKqv?: boolean;
-  /** One KV buffer for all sequences. */
-  kvUnified?: boolean;
-  /** Skip perf counters. */
-  noPerf?: boolean;
-  /**
-   * A full-size sliding-window cache (default false, as llama.cpp's
-   * server): every position stays cached, at the memory cost of a full
-   * KV cache for the window layers.
-   */
-  swaFull?: boolean;
-}
+/** Options of `Context.create` (defined with their struct form). */
+export type { ContextOptions };
 
 /** A batch for `decode`: parallel arrays, one entry per token. */
 export interface Batch {

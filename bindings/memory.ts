@@ -20,8 +20,7 @@ import {
   readStruct,
   writeStruct,
 } from "./_struct.ts";
-import { contextParams } from "./_context_params.ts";
-import type { ContextOptions } from "./context.ts";
+import { type ContextOptions, contextParams } from "./_context_params.ts";
 
 /** Per-device memory estimate, in bytes. */
 export interface DeviceEstimate {

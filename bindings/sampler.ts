@@ -19,7 +19,6 @@ import { check, cstr, errorBuffer } from "./_buffers.ts";
 import { readStruct, SAMPLER_PARAMS, writeStruct } from "./_struct.ts";
 import { LlamaError, Status } from "./errors.ts";
 import { Lifetime } from "./_lifetime.ts";
-import type { Context } from "./context.ts";
 import type { Model } from "./model.ts";
 
 /** Scalar sampling parameters, named as in llama.cpp's `common_params_sampling`. */
@@ -262,8 +261,12 @@ export class Sampler {
     symbols().wnb_sampler_accept(this.pointer, token);
   }
 
-  /** Samples (and accepts) a token from the logits of batch index `idx` (-1 = last). */
-  sample(ctx: Context, idx = -1): number {
+  /**
+   * Samples (and accepts) a token from the logits of batch index `idx` (-1 =
+   * last) of `ctx`, a `Context` (only its native pointer is used, so this
+   * file need not import `context.ts`, which imports it).
+   */
+  sample(ctx: { readonly pointer: Deno.PointerObject }, idx = -1): number {
     const t = symbols().wnb_sampler_sample(
       this.pointer,
       ctx.pointer,

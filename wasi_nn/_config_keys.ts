@@ -9,6 +9,7 @@
  */
 
 import { z } from "zod";
+import { LOG_LEVELS } from "./log.ts";
 
 /** JSON types a key accepts ("json": a structured value, see the key's doc). */
 export type KeyType = "int" | "number" | "bool" | "string" | "string[]" | "any";
@@ -1098,7 +1099,7 @@ export const SPECS: readonly KeySpec[] = [
   }),
   spec("log_level", "string", "host", "minimum log level", {
     aliases: ["logging.level"],
-    oneOf: ["debug", "info", "warn", "error", "fatal"],
+    oneOf: [...LOG_LEVELS, "fatal"], // "fatal" means "error"
   }),
   spec(
     "log_file",

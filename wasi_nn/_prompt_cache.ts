@@ -84,6 +84,61 @@ export function commonPrefix(
   return n;
 }
 
+/** What `reuseChunks` did: where the reused prompt ends, and how many tokens it moved. */
+export interface ChunkReuse {
+  /** Prompt tokens the sequence holds in place now (prefix and moved chunks). */
+  end: number;
+  /** Of those, tokens moved into place from later in the cache. */
+  moved: number;
+}
+
+/**
+ * The server's `n_cache_reuse`: after the common prefix (`from`), finds
+ * chunks of at least `minChunk` cached tokens that reappear later in the
+ * prompt and shifts them into place (sequence positions and `cache`, in
+ * place). Only for memory that can shift (`MemoryTraits.canShift`); the
+ * prompt's last token is never reused (its logits are needed).
+ *
+ * @example
+ * ```ts ignore
+ * import { reuseChunks } from "./_prompt_cache.ts";
+ * declare const ctx: import("../bindings/mod.ts").Context;
+ * const cache = [1, 2, 7, 8, 3, 4, 5];
+ * const r = reuseChunks(ctx, 0, cache, Int32Array.from([1, 2, 3, 4, 5, 6]), 2, 3);
+ * console.log(r); // { end: 5, moved: 3 }
+ * ```
+ */
+export function reuseChunks(
+  ctx: Context,
+  seq: number,
+  cache: number[],
+  prompt: Int32Array,
+  from: number,
+  minChunk: number,
+): ChunkReuse {
+  let headC = from, headP = from, moved = 0;
+  while (headC < cache.length && headP < prompt.length - 1) {
+    let m = 0;
+    while (
+      headC + m < cache.length && headP + m < prompt.length - 1 &&
+      cache[headC + m] === prompt[headP + m]
+    ) m++;
+    if (m >= minChunk) {
+      if (headC !== headP) {
+        ctx.seqRemove(seq, headP, headC);
+        ctx.seqAdd(seq, headC, headC + m, headP - headC);
+        for (let i = 0; i < m; i++) cache[headP + i] = cache[headC + i];
+      }
+      headC += m;
+      headP += m;
+      moved += m;
+    } else {
+      headC++;
+    }
+  }
+  return { end: headP, moved };
+}
+
 /** Where a session's cache reuse ended: how many tokens it keeps, and how. */
 export interface Rollback {
   /** Tokens kept from the cache (the sequence holds exactly these now). */

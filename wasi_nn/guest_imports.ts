@@ -41,6 +41,7 @@ import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
 import { type GuestMemory, requireGuestMemory } from "./_guest_memory.ts";
 import { hasJspi } from "./_jspi.ts";
 import { GuestHandles } from "./_guest_handles.ts";
+import type { Logger } from "./log.ts";
 
 /** The import module name every WasmEdge GGML guest uses. */
 export const WASI_NN_MODULE = "wasi_ephemeral_nn";
@@ -72,12 +73,6 @@ export const WASI_NN_FUNCTIONS = [
 /** The name of one `wasi_ephemeral_nn` function. */
 export type WasiNnFunctionName = typeof WASI_NN_FUNCTIONS[number];
 
-/** Log levels, lowest first. */
-export type WasiNnLogLevel = "debug" | "info" | "warn" | "error";
-
-/** A log sink: `(level, message)`. */
-export type WasiNnLogger = (level: WasiNnLogLevel, message: string) => void;
-
 /**
  * Optional synchronous variants of the host's async operations, used only in
  * `"sync"` mode (embedders without JSPI). Each has the same meaning and errors
@@ -105,7 +100,7 @@ export interface WasiNnImportsOptions {
    */
   getMemory?: () => WebAssembly.Memory | undefined;
   /** Receives diagnostics: every non-zero errno at `debug`, unexpected errors at `error`. */
-  log?: WasiNnLogger;
+  log?: Logger;
   /** `"jspi"` (default when the runtime supports it) or `"sync"`. */
   mode?: "jspi" | "sync";
 }
@@ -174,7 +169,7 @@ export function createWasiNnImports(
   host: WasiNnHostApi & WasiNnSyncHostApi,
   options: WasiNnImportsOptions = {},
 ): WasiNnImports {
-  const log: WasiNnLogger = options.log ?? (() => {});
+  const log: Logger = options.log ?? (() => {});
   const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
   if (mode === "jspi" && !hasJspi()) {
     throw new TypeError(

@@ -90,7 +90,7 @@ import {
   type GenerationStop,
 } from "./_generation.ts";
 import { samplerParams } from "./_sampling.ts";
-import { escapingLog } from "./_log_escape.ts";
+import { escapingLog, type Logger } from "./log.ts";
 import {
   checkGuestModelSize,
   checkModelFile,
@@ -99,22 +99,6 @@ import {
   openGuestModel,
   openGuestModelSync,
 } from "./_model_source.ts";
-
-/**
- * Log sink: level and message. Each message is one line: the host shows
- * control characters as escapes (`\n`, `\x1b`) and calls the sink once per
- * line of llama.cpp's log.
- */
-export type HostLog = (
-  level: "debug" | "info" | "warn" | "error",
-  msg: string,
-  /**
-   * "llama": llama.cpp's own log and per-request timings, sent only when a
-   * config's `enable_log` / `enable_debug_log` asks for them (errors always),
-   * so a logger should show them whatever its level. Default "host".
-   */
-  category?: "host" | "llama",
-) => void;
 
 /** Resolves a guest-given model name (or allowed path) to a file. Throws WasiNnError(NotFound). */
 export interface ModelResolver {
@@ -128,8 +112,12 @@ export interface LlamaHostOptions {
   registry: ModelResolver;
   /** Host defaults beneath whatever a guest sends (any key style). */
   hostConfig?: Record<string, unknown> | string;
-  /** Where host messages go (default: stderr for warn and error). */
-  log?: HostLog;
+  /**
+   * Where host messages go (default: stderr for warn and error). Each
+   * message is one line: the host shows control characters as escapes
+   * (`\n`, `\x1b`) and calls it once per line of llama.cpp's log.
+   */
+  log?: Logger;
   /** Model load progress, 0..1. */
   onLoadProgress?: (name: string, fraction: number) => void;
   /** Where stream-stdout prints (default: the process's stdout). */
@@ -367,7 +355,7 @@ function defaultLog(level: string, msg: string, category?: string): void {
 export class LlamaHost implements WasiNnHostApi {
   #registry: ModelResolver;
   #hostConfig: ConfigValues;
-  #log: HostLog;
+  #log: Logger;
   #onProgress?: (name: string, fraction: number) => void;
   #stdout: (bytes: Uint8Array) => void;
   #models = new Map<string, ModelEntry>();

@@ -2,7 +2,8 @@
  * The WASI-NN host on llama.cpp: the handle-level API of the original backend
  * (`LlamaHost`), the `wasi_ephemeral_nn` imports guests call, the guest
  * runner, the model registry and its sandbox, configuration, scheduling,
- * sessions, stopping criteria and logging.
+ * sessions, stopping criteria, and the logger callback type (where lines go
+ * is the embedder's choice: the command line writes them with LogTape).
  *
  * @example
  * ```ts ignore
@@ -17,7 +18,6 @@
  */
 
 export {
-  type HostLog,
   type HostStatus,
   type InferenceResult,
   LlamaHost,
@@ -34,8 +34,6 @@ export {
   type WasiNnFunctionName,
   type WasiNnImports,
   type WasiNnImportsOptions,
-  type WasiNnLogger,
-  type WasiNnLogLevel,
   type WasiNnSyncHostApi,
 } from "./guest_imports.ts";
 export {
@@ -115,6 +113,7 @@ export {
 } from "./generate.ts";
 export { type TokenProb, type TokenProbs, tokenProbs } from "./token_probs.ts";
 export {
+  type RunningTask,
   Scheduler,
   type SchedulerOptions,
   type SchedulerStats,
@@ -140,9 +139,8 @@ export {
 } from "./stopping.ts";
 export { PriorityQueue, type PriorityQueueOptions } from "./priority_queue.ts";
 export {
-  type CategoryLogger,
-  configureLogging,
-  logger,
-  type LoggingOptions,
+  LOG_LEVELS,
+  type LogCategory,
+  type Logger,
   type LogLevel,
 } from "./log.ts";

@@ -38,14 +38,10 @@
 
 import process from "node:process";
 import type { WASI } from "node:wasi";
-import {
-  createWasiNnImports,
-  WASI_NN_MODULE,
-  type WasiNnLogger,
-} from "./guest_imports.ts";
+import { createWasiNnImports, WASI_NN_MODULE } from "./guest_imports.ts";
 import type { WasiNnHostApi } from "./host_api.ts";
 import { hasJspi } from "./_jspi.ts";
-import { escapingLog } from "./_log_escape.ts";
+import { escapingLog, type Logger } from "./log.ts";
 import { checkPreopens } from "./_preopens.ts";
 
 export { PreopenError } from "./_preopens.ts";
@@ -74,7 +70,7 @@ export interface RunGuestOptions {
   /** Host file descriptor the guest writes as stderr (default 2). */
   stderr?: number;
   /** Diagnostics of the import layer and of the run. */
-  log?: WasiNnLogger;
+  log?: Logger;
   /**
    * `"jspi"` (default where available) or `"sync"`; see `guest_imports.ts`.
    * In sync mode, loading and computing need a host with synchronous variants.
@@ -126,8 +122,8 @@ export class GuestLinkError extends Error {
  * ```
  */
 export async function runGuest(options: RunGuestOptions): Promise<number> {
-  // One line per message: guest-chosen text is escaped (see _log_escape.ts).
-  const log: WasiNnLogger = escapingLog(options.log ?? (() => {}));
+  // One line per message: guest-chosen text is escaped (see log.ts).
+  const log: Logger = escapingLog(options.log ?? (() => {}));
   const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
   const argv0 = options.argv0 ??
     (typeof options.wasm === "string" ? options.wasm : "guest.wasm");
@@ -281,7 +277,7 @@ function isTrap(err: unknown): boolean {
     (err instanceof RangeError && /call stack/i.test(err.message));
 }
 
-function reportTrap(err: Error, name: string, log: WasiNnLogger): void {
+function reportTrap(err: Error, name: string, log: Logger): void {
   let message = `error: ${name} trapped: ${err.name}: ${err.message}`;
   if (/unreachable/.test(err.message)) {
     message +=

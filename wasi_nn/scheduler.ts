@@ -36,260 +36,53 @@
  */
 
 import {
+  type Batch,
   Context,
-  type ContextOptions,
   LlamaError,
   type Model,
-  type Sampler,
   Status,
 } from "../bindings/mod.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import { PriorityQueue } from "./priority_queue.ts";
-import type { StopOptions, StopReason } from "./stopping.ts";
-import type { TokenProbs } from "./token_probs.ts";
-import { checkPromptFits, Generation, shiftSpan } from "./_generation.ts";
+import type { StopReason } from "./stopping.ts";
+import { checkPromptFits, shiftSpan } from "./_generation.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
 import {
   addCheckpoint,
-  type Checkpoint,
   CHECKPOINT_OFFSET,
   commonPrefix,
   type MemoryTraits,
   memoryTraits,
+  reuseChunks,
   rollBack,
 } from "./_prompt_cache.ts";
+import { Slots } from "./_slots.ts";
+import type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
+import {
+  type SlotOwner,
+  Task,
+  type TaskHandle,
+  type TaskSpec,
+} from "./_task.ts";
 
-/** Options of `Scheduler.create`. */
-export interface SchedulerOptions {
-  /** Slots: sequences decoded together (sessions with a live KV state). */
-  nSeq: number;
-  /** Context length of each slot. */
-  nCtxPerSeq: number;
-  /** Max tokens per decode (shared by all slots in a step). Default 512. */
-  nBatch?: number;
-  /** Physical batch. */
-  nUbatch?: number;
-  /** Generation threads. */
-  threads?: number;
-  /** Prompt threads. */
-  threadsBatch?: number;
-  /** Thread-pool polling 0..100 (default 50; 0 when blockingSteps is false). */
-  poll?: number;
-  /** Flash attention. */
-  flashAttn?: "auto" | "on" | "off";
-  /**
-   * Other options of the shared context: KV cache types, RoPE overrides,
-   * KV offload. Size, sequences, batches, threads and polling come from the
-   * fields above; the KV cache is never unified and never computes embeddings.
-   */
-  context?: ContextOptions;
-  /**
-   * The most tokens that idle sessions may keep cached in this context's
-   * slots; beyond it, the least recently used idle sessions lose their cache
-   * (the original project's `max_cache_tokens`). Default: no limit.
-   */
-  maxCacheTokens?: number;
-  /**
-   * Asked after every task: when true (memory is short), every idle session
-   * loses its cache, so llama.cpp's KV cells can be reused at once.
-   */
-  memoryPressure?: () => boolean;
-  /**
-   * When the scheduler is idle and a task comes, wait up to this long for
-   * more tasks before the first decode, so they share it (the original
-   * project's `batch_timeout_ms`). Default 0: the same turn of the event loop.
-   */
-  batchWaitMs?: number;
-  /** Tasks allowed to wait; one more is refused with Busy. Default 256. */
-  maxQueue?: number;
-  /** Milliseconds of waiting worth one priority level. Default 5000. */
-  agingMs?: number;
-  /** Clock in ms. */
-  now?: () => number;
-  /**
-   * Generation steps (no prompt tokens in the batch) as blocking calls
-   * followed by one event-loop turn (default true); prompt batches are
-   * always non-blocking. false: every decode is non-blocking.
-   */
-  blockingSteps?: boolean;
-  /**
-   * A generation step runs blocking only while the last one took less than
-   * this (default 50 ms): a big model's steps are long, and blocking the
-   * event loop that long would stall the program; a non-blocking call's
-   * thread hops cost little next to such a step.
-   */
-  blockingStepMaxMs?: number;
-}
+export type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
+export type {
+  RunningTask,
+  SlotOwner,
+  TaskHandle,
+  TaskResult,
+  TaskSpec,
+  TaskTimings,
+  TokenEvent,
+} from "./_task.ts";
 
-/** A scheduler's counters (`Scheduler.stats`). */
-export interface SchedulerStats {
-  /** Decode steps so far. */
-  steps: number;
-  /** Of those, blocking calls (short generation steps). */
-  blockingSteps: number;
-  /** Tokens decoded so far. */
-  decoded: number;
-  /** Tasks waiting for a slot. */
-  queued: number;
-  /** Tasks running. */
-  running: number;
-  /** Slots holding a session's tokens. */
-  slotsUsed: number;
-}
+/** A batch with every array set (`logits` too); also the loop's buffers. */
+type FullBatch = Required<Batch>;
 
-/** A session's claim on a slot: its KV sequence and the tokens in it. */
-export interface SlotOwner {
-  /** Session id. */
-  readonly id: string;
-  /** The slot (sequence id) holding this session's KV, if any. */
-  slot?: number;
-  /** Tokens held in that slot, position by position. */
-  cached: number[];
-  /** Context checkpoints of that slot (memory that cannot drop a tail, or SWA). */
-  checkpoints: Checkpoint[];
-  /** Last time a task of this session ended (ms). */
-  lastUsed: number;
-  /** The task running for this session, if any. */
-  running?: unknown;
-}
-
-/** What to run. */
-export interface TaskSpec {
-  /** The session. */
-  owner: SlotOwner;
-  /** Prompt tokens (the whole conversation; the cached prefix is reused). */
-  prompt: Int32Array;
-  /** The sampler (owned by the caller; prompt tokens are fed to it). */
-  sampler: Sampler;
-  /** Stopping criteria. */
-  stop?: StopOptions;
-  /** Generate past end-of-generation tokens. */
-  ignoreEos?: boolean;
-  /** Priority level (higher first). */
-  priority?: number;
-  /** Cancels the task (queued or running). */
-  signal?: AbortSignal;
-  /** Tasks allowed to wait when this one comes (default: the scheduler's maxQueue). */
-  maxQueue?: number;
-  /** Longest wait in the queue before Busy. */
-  queueTimeoutMs?: number;
-  /** Reuse the session's cached prefix (default true). */
-  cachePrompt?: boolean;
-  /** Also reuse cached chunks of at least this many tokens found later in the prompt (the server's n_cache_reuse; 0 = off). */
-  cacheReuse?: number;
-  /** Shift the context when it fills instead of stopping. */
-  contextShift?: boolean;
-  /** Tokens kept at the start on a shift, after the BOS (-1 = the whole prompt; default 0, as the server). */
-  nKeep?: number;
-  /** Tokens discarded on a shift (0 = half of what is not kept). */
-  nDiscard?: number;
-  /** Streaming: tokens are produced only on demand (`TaskHandle.next`). */
-  onDemand?: boolean;
-  /** Record the top-N candidate probabilities of every generated token (the server's n_probs). */
-  nProbs?: number;
-  /** Text released as it becomes safe (complete characters, no stop-string prefix). */
-  onText?: (text: string) => void;
-  /** Each generated token's bytes (not for the final EOG token). */
-  onToken?: (token: number, bytes: Uint8Array) => void;
-}
-
-/** A generated token, for on-demand (streaming) tasks. */
-export interface TokenEvent {
-  /** Token id. */
-  token: number;
-  /** Its bytes. */
-  bytes: Uint8Array;
-}
-
-/** Timings of one task. */
-export interface TaskTimings {
-  /** Waiting for a slot. */
-  queueMs: number;
-  /** Prompt tokens actually decoded (not reused). */
-  promptDecoded: number;
-  /** Prompt tokens reused from the session's cache. */
-  promptReused: number;
-  /** Of those, tokens reused by shifting cached chunks (n_cache_reuse). */
-  promptReusedChunks: number;
-  /** From admission to the first sampled token. */
-  promptMs: number;
-  /** From the first to the last token. */
-  generateMs: number;
-  /** Generated tokens per second. */
-  tokensPerSecond: number;
-}
-
-/** The outcome of a task. */
-export interface TaskResult {
-  /** Generated text (cut at a stop string unless includeStop). */
-  text: string;
-  /** Generated tokens (the EOG token included when it ended generation). */
-  tokens: number[];
-  /** Why it stopped. */
-  stopReason: StopReason;
-  /** The stop string or token that matched. */
-  stoppedBy?: string | number;
-  /** Whether a context shift dropped tokens. */
-  truncated: boolean;
-  /** Per generated token: its probability and the top candidates (when nProbs > 0). */
-  probs?: TokenProbs[];
-  /** Timings. */
-  timings: TaskTimings;
-}
-
-/** A submitted task. */
-export interface TaskHandle {
-  /** Settles when the task ends (rejects with WasiNnError on Busy, PromptTooLong, errors). */
-  result: Promise<TaskResult>;
-  /** On-demand tasks: generate one more token; null when the task ended. */
-  next(): Promise<TokenEvent | null>;
-  /** Stops the task (result resolves with stopReason "cancelled"). */
-  cancel(): void;
-}
-
-type Phase = "queued" | "prompt" | "generate" | "done";
-
-class Task {
-  phase: Phase = "queued";
-  slot = -1;
-  pending: Int32Array = new Int32Array(0);
-  pendingAt = 0;
-  pos = 0;
-  lastToken = -1;
-  demand: number;
-  waiters: ((e: TokenEvent | null) => void)[] = [];
-  ready: (TokenEvent | null)[] = [];
-  gen: Generation;
-  truncated = false;
-  cancelled = false;
-  enqueued: number;
-  admitted = 0;
-  firstToken = 0;
-  reused = 0;
-  reusedChunks = 0;
-  /** How the cache was reused: "none" | "tail" | "checkpoint" | "reset". */
-  reuse = "none";
-  /** Position where a checkpoint is to be taken (-1: none). */
-  checkpointAt = -1;
-  timer?: ReturnType<typeof setTimeout>;
-  resolve!: (r: TaskResult) => void;
-  reject!: (e: unknown) => void;
-  result: Promise<TaskResult>;
-
-  constructor(readonly spec: TaskSpec, model: Model, now: number) {
-    this.demand = spec.onDemand ? 0 : Infinity;
-    this.gen = new Generation(model, {
-      stop: spec.stop,
-      ignoreEos: spec.ignoreEos,
-      nProbs: spec.nProbs,
-    });
-    this.enqueued = now;
-    this.result = new Promise((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
-    this.result.catch(() => {}); // observed by the caller through the handle
-  }
+/** One decode step: its batch, and the tasks to sample with their batch indexes. */
+interface Step {
+  batch: FullBatch;
+  sampleAt: [Task, number][];
 }
 
 /** Continuous batching over one llama.cpp context. */
@@ -301,7 +94,7 @@ export class Scheduler {
     & SchedulerOptions;
   #queue: PriorityQueue<Task>;
   #active = new Set<Task>();
-  #slots: (SlotOwner | undefined)[];
+  #slots: Slots;
   #owners = new Map<string, SlotOwner>();
   #running = false;
   #wake?: () => void;
@@ -314,6 +107,8 @@ export class Scheduler {
   #blocking = 0;
   #lastStepMs = 0;
   #traits: MemoryTraits;
+  /** Settled (and dropped) when the loop goes idle; `#exclusive` waits on it. */
+  #idle?: PromiseWithResolvers<void>;
 
   private constructor(model: Model, ctx: Context, opts: SchedulerOptions) {
     this.#model = model;
@@ -324,7 +119,9 @@ export class Scheduler {
       agingMs: opts.agingMs ?? 5000,
       now: this.#now,
     });
-    this.#slots = new Array(opts.nSeq).fill(undefined);
+    this.#slots = new Slots(opts.nSeq, (slot) => {
+      if (!this.#closed) this.#ctx.seqRemove(slot);
+    });
     this.#nBatch = ctx.nBatch;
     this.#traits = memoryTraits(model.info, ctx.canShift);
   }
@@ -395,7 +192,7 @@ export class Scheduler {
       decoded: this.#decoded,
       queued: this.#queue.size,
       running: this.#active.size,
-      slotsUsed: this.#slots.filter(Boolean).length,
+      slotsUsed: this.#slots.used,
     };
   }
 
@@ -418,19 +215,8 @@ export class Scheduler {
 
   /** Forgets a session and frees its slot. */
   dropOwner(owner: SlotOwner): void {
-    this.#freeSlot(owner);
+    this.#slots.free(owner);
     this.#owners.delete(owner.id);
-  }
-
-  /** Frees a session's slot (its cached tokens are dropped). */
-  #freeSlot(owner: SlotOwner): void {
-    if (owner.slot !== undefined) {
-      if (!this.#closed) this.#ctx.seqRemove(owner.slot);
-      this.#slots[owner.slot] = undefined;
-      owner.slot = undefined;
-    }
-    owner.cached = [];
-    owner.checkpoints = [];
   }
 
   /** Saves a session's KV and tokens to a file (the session must be idle and hold a slot). */
@@ -455,7 +241,7 @@ export class Scheduler {
     if (owner.running) {
       throw new WasiNnError(Errno.Busy, `session ${owner.id} is busy`);
     }
-    const slot = owner.slot ?? this.#takeSlot(owner);
+    const slot = owner.slot ?? this.#slots.take(owner);
     if (slot === undefined) {
       throw new WasiNnError(Errno.Busy, "every slot is busy");
     }
@@ -467,7 +253,7 @@ export class Scheduler {
       owner.checkpoints = [];
       return owner.cached.length;
     } catch (e) {
-      this.#freeSlot(owner);
+      this.#slots.free(owner);
       throw e instanceof LlamaError
         ? new WasiNnError(Errno.RuntimeError, e.message)
         : e;
@@ -476,10 +262,28 @@ export class Scheduler {
 
   /** Runs f while no decode is running. */
   async #exclusive<T>(f: () => Promise<T>): Promise<T> {
-    while (this.#running && this.#active.size > 0) {
-      await new Promise((r) => setTimeout(r, 1));
+    while (this.#busy) {
+      this.#idle ??= Promise.withResolvers<void>();
+      await this.#idle.promise;
     }
     return await f();
+  }
+
+  /** The loop runs and has tasks: a decode may be in flight. */
+  get #busy(): boolean {
+    return this.#running && this.#active.size > 0;
+  }
+
+  /**
+   * Wakes `#exclusive` once the loop is idle. Called wherever `#busy` can
+   * turn false: a task leaving `#active` (`#finish`, `#fail`), the loop
+   * ending (`#run`).
+   */
+  #settle(): void {
+    if (this.#idle === undefined || this.#busy) return;
+    const idle = this.#idle;
+    this.#idle = undefined;
+    idle.resolve();
   }
 
   /** Queues a task. Throws WasiNnError(Busy) when the queue is full or the session is busy. */
@@ -494,7 +298,7 @@ export class Scheduler {
       );
     }
     // Tasks that a free slot will take at the next step are not waiting.
-    const waiting = this.#queue.size - this.#freeSlots();
+    const waiting = this.#queue.size - this.#slots.available();
     const maxQueue = spec.maxQueue ?? this.#opts.maxQueue;
     if (waiting >= maxQueue) {
       throw new WasiNnError(
@@ -537,34 +341,9 @@ export class Scheduler {
     this.#kick();
     return {
       result: task.result,
-      next: () => this.#next(task),
+      next: () => task.next(() => this.#kick()),
       cancel: () => this.#cancel(task),
     };
-  }
-
-  /** Slots a queued task could take now: empty, or held by an idle session. */
-  #freeSlots(): number {
-    let n = 0;
-    for (const o of this.#slots) {
-      if (!o?.running || (o.running as Task).phase === "queued") n++;
-    }
-    return n;
-  }
-
-  #next(task: Task): Promise<TokenEvent | null> {
-    if (task.ready.length > 0) return Promise.resolve(task.ready.shift()!);
-    if (task.phase === "done") return Promise.resolve(null);
-    return new Promise((res) => {
-      task.waiters.push(res);
-      task.demand++;
-      this.#kick();
-    });
-  }
-
-  #deliver(task: Task, ev: TokenEvent | null): void {
-    const w = task.waiters.shift();
-    if (w) w(ev);
-    else if (task.spec.onDemand) task.ready.push(ev);
   }
 
   #cancel(task: Task): void {
@@ -599,65 +378,16 @@ export class Scheduler {
       for (const t of [...this.#active]) this.#fail(t, e);
     }).finally(() => {
       this.#running = false;
+      this.#settle();
       // A task submitted while the loop was finishing must not be left waiting.
       if (this.#queue.size > 0 && !this.#closed) this.#kick();
     });
   }
 
-  /**
-   * Frees idle sessions' slots: all of them under memory pressure, otherwise
-   * the least recently used ones until the cached tokens of idle sessions fit
-   * in maxCacheTokens. Returns how many slots were freed.
-   */
-  #trimCache(): number {
-    const idle = this.#slots.filter((o): o is SlotOwner =>
-      o !== undefined && !o.running
-    );
-    if (idle.length === 0) return 0;
-    if (this.#opts.memoryPressure?.()) {
-      for (const o of idle) this.#freeSlot(o);
-      return idle.length;
-    }
-    const max = this.#opts.maxCacheTokens;
-    if (max === undefined) return 0;
-    let total = idle.reduce((n, o) => n + o.cached.length, 0);
-    let freed = 0;
-    idle.sort((a, b) => a.lastUsed - b.lastUsed);
-    for (const o of idle) {
-      if (total <= max) break;
-      total -= o.cached.length;
-      this.#freeSlot(o);
-      freed++;
-    }
-    return freed;
-  }
-
-  /** Finds a slot for an owner: its own, a free one, or the least recently used idle one. */
-  #takeSlot(owner: SlotOwner): number | undefined {
-    if (owner.slot !== undefined) return owner.slot;
-    let slot = this.#slots.findIndex((o) => o === undefined);
-    if (slot < 0) {
-      let lru: SlotOwner | undefined;
-      for (const o of this.#slots) {
-        // A session whose task is only queued may lose its slot (and its cache).
-        const busy = o?.running && (o.running as Task).phase !== "queued";
-        if (o && !busy && (!lru || o.lastUsed < lru.lastUsed)) lru = o;
-      }
-      if (!lru) return undefined;
-      slot = lru.slot!;
-      this.#freeSlot(lru);
-    }
-    this.#slots[slot] = owner;
-    owner.slot = slot;
-    owner.cached = [];
-    owner.checkpoints = [];
-    return slot;
-  }
-
   #admit(): void {
     while (this.#queue.size > 0) {
       const task = this.#queue.peek()!;
-      const slot = this.#takeSlot(task.spec.owner);
+      const slot = this.#slots.take(task.spec.owner);
       if (slot === undefined) return;
       this.#queue.pop();
       if (task.timer !== undefined) clearTimeout(task.timer);
@@ -665,7 +395,7 @@ export class Scheduler {
         this.#start(task, slot);
       } catch (e) {
         // Whatever went wrong, this session's slot content is unknown now.
-        this.#freeSlot(task.spec.owner);
+        this.#slots.free(task.spec.owner);
         this.#fail(
           task,
           e instanceof WasiNnError
@@ -690,30 +420,9 @@ export class Scheduler {
     if (
       task.spec.cachePrompt !== false && minChunk > 0 && this.#traits.canShift
     ) {
-      // The server's n_cache_reuse: after the common prefix, find chunks of the
-      // cache that reappear later in the prompt and shift them into place.
-      const cache = owner.cached;
-      let headC = n, headP = n;
-      while (headC < cache.length && headP < prompt.length - 1) {
-        let m = 0;
-        while (
-          headC + m < cache.length && headP + m < prompt.length - 1 &&
-          cache[headC + m] === prompt[headP + m]
-        ) m++;
-        if (m >= minChunk) {
-          if (headC !== headP) {
-            this.#ctx.seqRemove(slot, headP, headC);
-            this.#ctx.seqAdd(slot, headC, headC + m, headP - headC);
-            for (let i = 0; i < m; i++) cache[headP + i] = cache[headC + i];
-          }
-          headC += m;
-          headP += m;
-          reusedChunks += m;
-        } else {
-          headC++;
-        }
-      }
-      n = headP;
+      const r = reuseChunks(this.#ctx, slot, owner.cached, prompt, n, minChunk);
+      n = r.end;
+      reusedChunks = r.moved;
     }
     // Drop the rest, as far as the memory allows (recurrent state, SWA window).
     const back = rollBack(
@@ -763,116 +472,175 @@ export class Scheduler {
     return true;
   }
 
+  /**
+   * The step loop, as the server's `update_slots()`: collect a batch, decode
+   * it, sample from it; sleep while there is nothing to decode.
+   */
   async #loop(): Promise<void> {
-    const tokens = new Int32Array(this.#nBatch);
-    const pos = new Int32Array(this.#nBatch);
-    const seqs = new Int32Array(this.#nBatch);
-    const logits = new Uint8Array(this.#nBatch);
+    const buf: FullBatch = {
+      tokens: new Int32Array(this.#nBatch),
+      pos: new Int32Array(this.#nBatch),
+      seqIds: new Int32Array(this.#nBatch),
+      logits: new Uint8Array(this.#nBatch),
+    };
     while (!this.#closed) {
-      for (const t of [...this.#active]) {
-        if (t.cancelled) this.#finish(t, "cancelled");
-      }
-      this.#admit();
-      if (this.#active.size === 0) {
-        if (this.#queue.size === 0) return;
-        // Every slot is held by a running task elsewhere: wait for a change.
+      const step = this.#collect(buf);
+      if (step === "idle") return;
+      if (step === "wait") {
+        // Every slot is held by a running task elsewhere, or only on-demand
+        // tasks without demand run: sleep until something changes.
         await new Promise<void>((r) => this.#wake = r);
         continue;
       }
-      let n = 0;
-      const sampleAt: [Task, number][] = [];
-      // 1. One token for every generating task that wants one.
-      for (const t of this.#active) {
-        if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) {
-          continue;
-        }
-        if (t.pos >= this.nCtxPerSeq && !this.#shift(t)) {
-          this.#finish(t, "context_full");
-          continue;
-        }
-        tokens[n] = t.lastToken;
-        pos[n] = t.pos;
-        seqs[n] = t.slot;
-        logits[n] = 1;
-        sampleAt.push([t, n]);
-        t.spec.owner.cached.push(t.lastToken);
+      if (await this.#decode(step)) this.#sample(step);
+    }
+  }
+
+  /**
+   * Collects the next step: ends cancelled tasks, admits queued ones, and
+   * builds the batch (the server's `pre_decode`). "idle": no task at all;
+   * "wait": nothing to decode now.
+   */
+  #collect(buf: FullBatch): Step | "idle" | "wait" {
+    for (const t of [...this.#active]) {
+      if (t.cancelled) this.#finish(t, "cancelled");
+    }
+    this.#admit();
+    if (this.#active.size === 0) {
+      return this.#queue.size === 0 ? "idle" : "wait";
+    }
+    const sampleAt: [Task, number][] = [];
+    let n = this.#addNextTokens(buf, sampleAt);
+    n = this.#addPromptChunks(buf, n, sampleAt);
+    if (n === 0) return "wait";
+    return {
+      batch: {
+        tokens: buf.tokens.subarray(0, n),
+        pos: buf.pos.subarray(0, n),
+        seqIds: buf.seqIds.subarray(0, n),
+        logits: buf.logits.subarray(0, n),
+      },
+      sampleAt,
+    };
+  }
+
+  /**
+   * Adds one token for every generating task that wants one (shifting or
+   * ending a task whose slot is full). Returns the batch length.
+   */
+  #addNextTokens(buf: FullBatch, sampleAt: [Task, number][]): number {
+    let n = 0;
+    for (const t of this.#active) {
+      if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) {
+        continue;
+      }
+      if (t.pos >= this.nCtxPerSeq && !this.#shift(t)) {
+        this.#finish(t, "context_full");
+        continue;
+      }
+      buf.tokens[n] = t.lastToken;
+      buf.pos[n] = t.pos;
+      buf.seqIds[n] = t.slot;
+      buf.logits[n] = 1;
+      sampleAt.push([t, n]);
+      t.spec.owner.cached.push(t.lastToken);
+      t.pos++;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Fills the rest of the batch (from `n` on) with prompt chunks; a chunk
+   * ends where a checkpoint is to be taken, and a prompt's last token keeps
+   * its logits. Returns the batch length.
+   */
+  #addPromptChunks(
+    buf: FullBatch,
+    n: number,
+    sampleAt: [Task, number][],
+  ): number {
+    for (const t of this.#active) {
+      if (t.phase !== "prompt" || n >= this.#nBatch) continue;
+      let take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
+      if (t.checkpointAt > t.pos) {
+        take = Math.min(take, t.checkpointAt - t.pos);
+      }
+      for (let i = 0; i < take; i++) {
+        const tok = t.pending[t.pendingAt + i];
+        buf.tokens[n] = tok;
+        buf.pos[n] = t.pos;
+        buf.seqIds[n] = t.slot;
+        buf.logits[n] = 0;
+        t.spec.owner.cached.push(tok);
         t.pos++;
         n++;
       }
-      // 2. Prompt chunks fill the rest of the batch.
-      for (const t of this.#active) {
-        if (t.phase !== "prompt" || n >= this.#nBatch) continue;
-        let take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
-        // A chunk ends where a checkpoint is to be taken.
-        if (t.checkpointAt > t.pos) {
-          take = Math.min(take, t.checkpointAt - t.pos);
-        }
-        for (let i = 0; i < take; i++) {
-          const tok = t.pending[t.pendingAt + i];
-          tokens[n] = tok;
-          pos[n] = t.pos;
-          seqs[n] = t.slot;
-          logits[n] = 0;
-          t.spec.owner.cached.push(tok);
-          t.pos++;
-          n++;
-        }
-        t.pendingAt += take;
-        if (t.pendingAt === t.pending.length) {
-          logits[n - 1] = 1;
-          sampleAt.push([t, n - 1]);
-        }
+      t.pendingAt += take;
+      if (t.pendingAt === t.pending.length) {
+        buf.logits[n - 1] = 1;
+        sampleAt.push([t, n - 1]);
       }
-      if (n === 0) {
-        // Only on-demand tasks without demand: sleep until something changes.
-        await new Promise<void>((r) => this.#wake = r);
-        continue;
-      }
-      const batch = {
-        tokens: tokens.subarray(0, n) as Int32Array<ArrayBuffer>,
-        pos: pos.subarray(0, n) as Int32Array<ArrayBuffer>,
-        seqIds: seqs.subarray(0, n) as Int32Array<ArrayBuffer>,
-        logits: logits.subarray(0, n) as Uint8Array<ArrayBuffer>,
-      };
-      try {
-        const block = this.#opts.blockingSteps !== false &&
-          n <= this.#opts.nSeq &&
-          this.#lastStepMs < (this.#opts.blockingStepMaxMs ?? 50);
-        const t0 = performance.now();
-        if (block) {
-          // A generation step (one token per running session) takes a few
-          // milliseconds: a blocking call, then one turn of the event loop,
-          // is much faster than a non-blocking call's two thread hops, and the
-          // event loop still runs between steps.
-          this.#ctx.decodeSync(batch);
-          this.#lastStepMs = performance.now() - t0;
-          this.#blocking++;
-          // Yield every few milliseconds rather than every step: a long pause
-          // lets the thread pool fall asleep, and waking it costs more than
-          // the step. Timers and I/O still run at least every ~5 ms.
-          const now = performance.now();
-          if (now - this.#lastYield >= 5) {
-            await yieldToEventLoop();
-            this.#lastYield = performance.now();
-          }
-        } else {
-          await this.#ctx.decode(batch);
-          // A generation step's time, to choose blocking again when it is short.
-          if (n <= this.#opts.nSeq) this.#lastStepMs = performance.now() - t0;
+    }
+    return n;
+  }
+
+  /**
+   * Decodes a step's batch: a short generation step blocking, then yielding
+   * to the event loop every few milliseconds; anything else non-blocking.
+   * On failure, decodes each session's part apart (`#retryApart`, which also
+   * samples them) and returns false; true when the batch is ready to sample.
+   */
+  async #decode(step: Step): Promise<boolean> {
+    const { batch } = step;
+    const n = batch.tokens.length;
+    try {
+      const block = this.#opts.blockingSteps !== false &&
+        n <= this.#opts.nSeq &&
+        this.#lastStepMs < (this.#opts.blockingStepMaxMs ?? 50);
+      const t0 = performance.now();
+      if (block) {
+        // A generation step (one token per running session) takes a few
+        // milliseconds: a blocking call, then one turn of the event loop,
+        // is much faster than a non-blocking call's two thread hops, and the
+        // event loop still runs between steps.
+        this.#ctx.decodeSync(batch);
+        this.#lastStepMs = performance.now() - t0;
+        this.#blocking++;
+        // Yield every few milliseconds rather than every step: a long pause
+        // lets the thread pool fall asleep, and waking it costs more than
+        // the step. Timers and I/O still run at least every ~5 ms.
+        const now = performance.now();
+        if (now - this.#lastYield >= 5) {
+          await yieldToEventLoop();
+          this.#lastYield = performance.now();
         }
-        this.#steps++;
-        this.#decoded += n;
-      } catch (e) {
-        // One session's failure must not cost the others: decode each
-        // session's part alone, so that only the one that fails fails.
-        await this.#retryApart(batch, sampleAt, e);
-        continue;
+      } else {
+        await this.#ctx.decode(batch);
+        // A generation step's time, to choose blocking again when it is short.
+        if (n <= this.#opts.nSeq) this.#lastStepMs = performance.now() - t0;
       }
-      this.#checkpoint(batch.seqIds);
-      for (const [t, idx] of sampleAt) {
-        if (t.phase === "done") continue;
-        this.#sample(t, idx);
-      }
+      this.#steps++;
+      this.#decoded += n;
+      return true;
+    } catch (e) {
+      // One session's failure must not cost the others: decode each
+      // session's part alone, so that only the one that fails fails.
+      await this.#retryApart(step, e);
+      return false;
+    }
+  }
+
+  /**
+   * After a decode (the server's `post_decode`): saves the checkpoints the
+   * batch reached, then samples every task of the step that is still running
+   * (the logits are gone at the next decode).
+   */
+  #sample(step: Step): void {
+    this.#checkpoint(step.batch.seqIds);
+    for (const [t, idx] of step.sampleAt) {
+      if (t.phase === "done") continue;
+      this.#sampleTask(t, idx);
     }
   }
 
@@ -881,16 +649,8 @@ export class Scheduler {
    * session's part alone (and samples it at once: the next decode
    * overwrites the logits). A part that fails again fails its task only.
    */
-  async #retryApart(
-    batch: {
-      tokens: Int32Array<ArrayBuffer>;
-      pos: Int32Array<ArrayBuffer>;
-      seqIds: Int32Array<ArrayBuffer>;
-      logits: Uint8Array<ArrayBuffer>;
-    },
-    sampleAt: [Task, number][],
-    first: unknown,
-  ): Promise<void> {
+  async #retryApart(step: Step, first: unknown): Promise<void> {
+    const { batch, sampleAt } = step;
     const tasks = [...this.#active].filter((t) =>
       seqsInclude(batch.seqIds, batch.seqIds.length, t.slot)
     );
@@ -926,11 +686,11 @@ export class Scheduler {
       }
       this.#steps++;
       this.#decoded += idx.length;
-      this.#checkpoint(part.seqIds);
-      for (const [task, i] of sampleAt) {
-        if (task !== t || task.phase === "done") continue;
-        this.#sample(task, idx.indexOf(i));
-      }
+      this.#sample({
+        batch: part,
+        sampleAt: sampleAt.filter(([task]) => task === t)
+          .map(([task, i]) => [task, idx.indexOf(i)]),
+      });
     }
   }
 
@@ -965,7 +725,8 @@ export class Scheduler {
     }
   }
 
-  #sample(t: Task, idx: number): void {
+  /** Samples one task's token at batch index `idx` and takes it. */
+  #sampleTask(t: Task, idx: number): void {
     const now = this.#now();
     if (t.phase === "prompt") {
       t.phase = "generate";
@@ -993,7 +754,7 @@ export class Scheduler {
     }
     if (t.spec.onDemand) {
       t.demand--;
-      this.#deliver(t, { token, bytes: out.bytes });
+      t.deliver({ token, bytes: out.bytes });
     }
     t.lastToken = token;
     if (out.stop) this.#finish(t, out.stop.reason, out.stop.matched);
@@ -1009,29 +770,10 @@ export class Scheduler {
     const owner = t.spec.owner;
     owner.running = undefined;
     owner.lastUsed = this.#now();
-    this.#trimCache();
-    const end = this.#now();
-    const start = t.firstToken || end;
-    const n = t.gen.tokens.length;
-    t.resolve({
-      text: t.gen.text,
-      tokens: [...t.gen.tokens],
-      stopReason: reason,
-      stoppedBy: matched,
-      truncated: t.truncated,
-      probs: t.gen.probs,
-      timings: {
-        queueMs: (t.admitted || end) - t.enqueued,
-        promptDecoded: t.pending.length,
-        promptReused: t.reused,
-        promptReusedChunks: t.reusedChunks,
-        promptMs: t.admitted ? start - t.admitted : 0,
-        generateMs: end - start,
-        tokensPerSecond: end > start ? (n * 1000) / (end - start) : 0,
-      },
-    });
-    while (t.waiters.length > 0) t.waiters.shift()!(null);
-    t.ready.push(null);
+    this.#slots.trim(this.#opts.memoryPressure, this.#opts.maxCacheTokens);
+    t.resolve(t.outcome(reason, matched, this.#now()));
+    t.endStream();
+    this.#settle();
     this.#kick();
   }
 
@@ -1043,8 +785,8 @@ export class Scheduler {
     t.spec.owner.running = undefined;
     t.spec.owner.lastUsed = this.#now();
     t.reject(e);
-    while (t.waiters.length > 0) t.waiters.shift()!(null);
-    t.ready.push(null);
+    t.endStream();
+    this.#settle();
   }
 
   /** Frees the context; queued and running tasks fail with RuntimeError. */

@@ -4,7 +4,7 @@
  * or a JavaScript stack trace.
  */
 import assert from "node:assert/strict";
-import { EXIT_CODES } from "../../wasi_nn/_cli_args.ts";
+import { EXIT_CODES } from "../../cli/exit_codes.ts";
 import { CHILD_TIMEOUT_MS, tinyModel } from "../_helpers.ts";
 import { tinyGuest } from "./_tiny_guest.ts";
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { reset } from "@logtape/logtape";
 import { LlamaHost } from "../../wasi_nn/host.ts";
-import { configureLogging, logFunction, logger } from "../../wasi_nn/log.ts";
+import { configureLogging, logFunction, logger } from "../../cli/logging.ts";
 import { ModelRegistry } from "../../wasi_nn/registry.ts";
 import { Errno } from "../../wasi_nn/errno.ts";
 import {

@@ -17,9 +17,9 @@ import {
   WASI_NN_FUNCTIONS,
   type WasiNnFunctionName,
   type WasiNnImports,
-  type WasiNnLogLevel,
   type WasiNnSyncHostApi,
 } from "../../wasi_nn/guest_imports.ts";
+import type { LogLevel as WasiNnLogLevel } from "../../wasi_nn/log.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import {
   GuestLinkError,

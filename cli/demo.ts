@@ -2,12 +2,21 @@
  * `cli.ts demo`: the newcomer's first run. Builds what is missing (the
  * native library, the example guest, the demo model), then runs the
  * streamed-chat example guest so tokens appear as they are generated.
+ * It is the only command that reaches the build scripts (`build.ts`,
+ * `examples/build.ts`), and imports them only when it runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { demoCommand } from "./demo.ts";
+ * Deno.exit(await demoCommand(["--prompt", "Hello"]));
+ * ```
  * @module
  */
 
 import { isFile } from "../_internal/fs.ts";
 import { parseArgs } from "node:util";
 import { envVar, paths } from "../paths.ts";
+import { EXIT_CODES } from "./exit_codes.ts";
 
 const HELP = `Usage: deno run -A cli.ts demo [options]
 
@@ -21,7 +30,16 @@ Options:
   --guest c|as      the C (default) or the AssemblyScript example guest
   -h, --help        this help`;
 
-/** Runs the demo; returns the exit code. */
+/**
+ * Runs the demo; returns the exit code ({@linkcode EXIT_CODES}: usage for
+ * bad options, failure when a build fails, else the guest's own).
+ *
+ * @example
+ * ```ts ignore
+ * import { demoCommand } from "./demo.ts";
+ * Deno.exit(await demoCommand(["--n-predict", "32", "--guest", "as"]));
+ * ```
+ */
 export async function demoCommand(args: string[]): Promise<number> {
   let o;
   try {
@@ -37,7 +55,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     }).values;
   } catch (e) {
     console.error(`error: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return EXIT_CODES.usage;
   }
   if (o.help) {
     console.log(HELP);
@@ -48,11 +66,11 @@ export async function demoCommand(args: string[]): Promise<number> {
     console.error(
       `error: --n-predict must be a positive integer, got '${o["n-predict"]}'`,
     );
-    return 2;
+    return EXIT_CODES.usage;
   }
   if (o.guest !== "c" && o.guest !== "as") {
     console.error(`error: --guest must be c or as, got '${o.guest}'`);
-    return 2;
+    return EXIT_CODES.usage;
   }
   const say = (m: string) => console.error(`[demo] ${m}`);
 
@@ -67,7 +85,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       await build({});
     } catch (e) {
       console.error(`error: ${(e as Error).message}`);
-      return 1;
+      return EXIT_CODES.failure;
     }
   }
   // 2. The example guest.
@@ -78,7 +96,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     wasm = (await buildGuests({ only: [name], quiet: true }))[name];
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    return 1;
+    return EXIT_CODES.failure;
   }
   // 3. The model.
   let model = o.model;
@@ -91,9 +109,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     );
   }
   // 4. Run the guest.
-  const { LlamaHost } = await import("./host.ts");
-  const { ModelRegistry } = await import("./registry.ts");
-  const { runGuest } = await import("./run_guest.ts");
+  const { LlamaHost } = await import("../wasi_nn/host.ts");
+  const { ModelRegistry } = await import("../wasi_nn/registry.ts");
+  const { runGuest } = await import("../wasi_nn/run_guest.ts");
   const registry = new ModelRegistry();
   registry.preload("default", model);
   const host = await LlamaHost.create({

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { parseCliArgs } from "./_cli_args.ts";
+ * import { parseCliArgs } from "./args.ts";
  * const cmd = parseCliArgs([
  *   "--dir", ".:.", "--nn-preload", "default:GGML:AUTO:model.gguf",
  *   "llama.wasm", "default", "Hello",
@@ -16,43 +16,9 @@
  * @module
  */
 
-import { type NnPreload, parseNnPreload } from "./registry.ts";
-
-/** Log levels of `--log-level`, lowest first. */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-
-/** One log level. */
-export type LogLevel = typeof LOG_LEVELS[number];
-
-/**
- * The process exit codes of `cli.ts` other than the guest's own. A guest's
- * exit code is passed through unchanged, so these can collide with it; they
- * follow sysexits.h and the shell's conventions to make that unlikely.
- *
- * @example
- * ```ts
- * import { EXIT_CODES } from "./_cli_args.ts";
- * console.log(EXIT_CODES.trap); // 134
- * ```
- */
-export const EXIT_CODES = {
-  /**
-   * Bad command line: unknown option, malformed value, missing guest; a
-   * `--config` that is not valid JSON, breaks a key's rule or names a
-   * `log_file` that cannot be opened; a `--dir` folder that does not exist.
-   */
-  usage: 2,
-  /** The .wasm file cannot be read or is not WebAssembly (EX_NOINPUT). */
-  noInput: 66,
-  /** The llama.cpp host could not start, e.g. the library is not built (EX_UNAVAILABLE). */
-  unavailable: 69,
-  /** The guest cannot be linked (missing imports, no memory or _start), or an internal error (EX_SOFTWARE). */
-  software: 70,
-  /** Interrupted by a second Ctrl-C (128 + SIGINT). */
-  interrupted: 130,
-  /** The guest trapped, e.g. a Rust panic (128 + SIGABRT). */
-  trap: 134,
-} as const;
+import { type NnPreload, parseNnPreload } from "../wasi_nn/registry.ts";
+import { LOG_LEVELS, type LogLevel } from "../wasi_nn/log.ts";
+import { EXIT_CODES } from "./exit_codes.ts";
 
 /** What `cli.ts` runs a guest with: the parsed form of the run command line. */
 export interface RunArgs {
@@ -90,7 +56,7 @@ export type CliCommand =
  *
  * @example
  * ```ts
- * import { CliUsageError, parseCliArgs } from "./_cli_args.ts";
+ * import { CliUsageError, parseCliArgs } from "./args.ts";
  * try {
  *   parseCliArgs(["--bogus", "x.wasm"]);
  * } catch (err) {
@@ -127,7 +93,7 @@ const VALUE_OPTIONS = new Set([
  *
  * @example
  * ```ts
- * import { parseCliArgs } from "./_cli_args.ts";
+ * import { parseCliArgs } from "./args.ts";
  * console.log(parseCliArgs(["generate", "--prompt", "Hi"])); // { command: "generate", args: ["--prompt", "Hi"] }
  * const run = parseCliArgs(["--env", "n_predict=64", "--dir", "/data", "g.wasm", "--dir"]);
  * if (run.command === "run") console.log(run.env, run.preopens, run.guestArgs);
@@ -258,7 +224,7 @@ function applyOption(run: RunArgs, name: string, value: string): void {
  *
  * @example
  * ```ts
- * import { parseHostConfig } from "./_cli_args.ts";
+ * import { parseHostConfig } from "./args.ts";
  * console.log(parseHostConfig('{"n-predict": 64, "temp": 0}')); // { "n-predict": 64, temp: 0 }
  * const fake = (_path: string) => '{"ctx-size": 2048}';
  * console.log(parseHostConfig("host.json", fake)); // { "ctx-size": 2048 }
@@ -305,7 +271,7 @@ export function parseHostConfig(
  *
  * @example
  * ```ts
- * import { helpText } from "./_cli_args.ts";
+ * import { helpText } from "./args.ts";
  * console.log(helpText().split("\n")[0]);
  * ```
  */
@@ -363,5 +329,9 @@ Exit codes:
   ${c.software}    the guest cannot run here (imports this host lacks, no memory or
         _start export) or an internal error
   ${c.interrupted}   interrupted by a second Ctrl-C
-  ${c.trap}   the guest trapped (a Rust panic or C abort() ends this way)`;
+  ${c.trap}   the guest trapped (a Rust panic or C abort() ends this way)
+
+generate and demo exit with 0 on success, ${c.usage} as above, and:
+  ${c.failure}     a failure at run time (demo: a build that failed)
+  ${c.modelLoad}     generate: the model could not be loaded`;
 }

@@ -3,9 +3,9 @@
  * messages on stderr, exits 2 on hard errors and 0 with warnings.
  */
 import assert from "node:assert/strict";
-import { run, tinyModel } from "./_helpers.ts";
+import { run, tinyModel } from "../_helpers.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 async function generate(...args: string[]) {
   const model = await tinyModel();

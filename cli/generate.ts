@@ -8,8 +8,8 @@
  * validated key by key and across keys; `--explain-config` prints where each
  * value came from.
  *
- * Exit codes: 0 success, 1 runtime failure, 2 bad arguments or config,
- * 3 the model could not be loaded.
+ * Exit codes ({@linkcode EXIT_CODES}): 0 success, 1 runtime failure, 2 bad
+ * arguments or config, 3 the model could not be loaded.
  * @module
  */
 
@@ -27,9 +27,9 @@ import {
   chatOptions,
   parseMessages,
   tokenizeChat,
-} from "./chat.ts";
-import { ConfigError, parseConfig, validateValue } from "./config.ts";
-import { checkConfig } from "./config_check.ts";
+} from "../wasi_nn/chat.ts";
+import { ConfigError, parseConfig, validateValue } from "../wasi_nn/config.ts";
+import { checkConfig } from "../wasi_nn/config_check.ts";
 import {
   type ConfigLayer,
   defaultConfig,
@@ -37,15 +37,18 @@ import {
   formatExplain,
   modelConfig,
   resolveConfig,
-} from "./config_layers.ts";
-import { WasiNnError } from "./errno.ts";
-import { generate } from "./generate.ts";
-import { samplerParams } from "./_sampling.ts";
-import { contextOptions, modelOptions } from "./_config_context.ts";
-import { taskOptions } from "./_config_run.ts";
-import { escapeLogText } from "./_log_escape.ts";
-import { openLogFile } from "./log.ts";
-import { checkModelFile } from "./_model_source.ts";
+} from "../wasi_nn/config_layers.ts";
+import { Errno, WasiNnError } from "../wasi_nn/errno.ts";
+import { generate } from "../wasi_nn/generate.ts";
+import { samplerParams } from "../wasi_nn/_sampling.ts";
+import { contextOptions, modelOptions } from "../wasi_nn/_config_context.ts";
+import { taskOptions } from "../wasi_nn/_config_run.ts";
+import { escapeLogText, LOG_LEVELS } from "../wasi_nn/log.ts";
+import { checkModelFile } from "../wasi_nn/_model_source.ts";
+import { EXIT_CODES } from "./exit_codes.ts";
+import { openLogFile } from "./log_file.ts";
+
+const c = EXIT_CODES;
 
 const HELP = `Usage: deno run -A cli.ts generate [options]
 
@@ -69,7 +72,7 @@ Config layers, lowest first: llama.cpp's defaults, the model's general.sampling.
 metadata, this command's defaults (ctx_size 4096 or the model's training context if
 smaller, n_predict 128), --config, --n-predict.
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or config, 3 model load failure.`;
+Exit codes: 0 ok, ${c.failure} runtime failure, ${c.usage} bad arguments or config, ${c.modelLoad} model load failure.`;
 
 function readJsonArg(
   name: string,
@@ -82,7 +85,7 @@ function readJsonArg(
     return Deno.readTextFileSync(arg);
   } catch (e) {
     throw new WasiNnError(
-      1,
+      Errno.InvalidArgument,
       `${name}: cannot read ${arg}: ${(e as Error).message}`,
     );
   }
@@ -93,7 +96,7 @@ function readJsonArg(
  *
  * @example
  * ```ts ignore
- * import { generateCommand } from "./_cli_generate.ts";
+ * import { generateCommand } from "./generate.ts";
  * Deno.exit(await generateCommand(["--prompt", "Hello", "--config", '{"temperature":0}']));
  * ```
  */
@@ -120,19 +123,20 @@ export async function generateCommand(args: string[]): Promise<number> {
     }).values;
   } catch (e) {
     console.error(`error: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return c.usage;
   }
   if (opts.help) {
     console.log(HELP);
     return 0;
   }
   const level = opts["log-level"]!;
-  const levels = ["debug", "info", "warn", "error"];
-  if (!levels.includes(level)) {
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     console.error(
-      `error: --log-level must be one of ${levels.join(", ")}, got '${level}'`,
+      `error: --log-level must be one of ${
+        LOG_LEVELS.join(", ")
+      }, got '${level}'`,
     );
-    return 2;
+    return c.usage;
   }
   // Diagnostics: one line each (control characters escaped) on stderr, and
   // appended to the config's log_file when it names one.
@@ -158,7 +162,7 @@ export async function generateCommand(args: string[]): Promise<number> {
     opts.prompt === undefined && opts.messages === undefined && !explainOnly
   ) {
     console.error(`error: --prompt or --messages is required\n\n${HELP}`);
-    return 2;
+    return c.usage;
   }
 
   // 1. The command line's own config layers.
@@ -197,7 +201,7 @@ export async function generateCommand(args: string[]): Promise<number> {
     }
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    return 2;
+    return c.usage;
   }
 
   // 2. The model, its metadata layer, and the checks that need it.
@@ -227,7 +231,7 @@ export async function generateCommand(args: string[]): Promise<number> {
     }
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    return 3;
+    return c.modelLoad;
   }
   try {
     let cfg;
@@ -253,7 +257,7 @@ export async function generateCommand(args: string[]): Promise<number> {
       if (explainOnly) return 0;
     } catch (e) {
       console.error(`error: ${(e as Error).message}`);
-      return 2;
+      return c.usage;
     }
     const ctx = await Context.create(model, contextOptions(cfg));
     let sampler: Sampler;
@@ -279,8 +283,8 @@ export async function generateCommand(args: string[]): Promise<number> {
       console.error(`error: ${(e as Error).message}`);
       return e instanceof ConfigError ||
           (e instanceof LlamaError && e.code === Status.Grammar)
-        ? 2
-        : 1;
+        ? c.usage
+        : c.failure;
     }
     const ac = new AbortController();
     const onSigint = () => ac.abort();
@@ -325,7 +329,9 @@ export async function generateCommand(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    return e instanceof WasiNnError && e.errno === 1 ? 2 : 1;
+    return e instanceof WasiNnError && e.errno === Errno.InvalidArgument
+      ? c.usage
+      : c.failure;
   } finally {
     model.close();
   }

@@ -5,12 +5,12 @@ import {
 } from "node:assert/strict";
 import {
   CliUsageError,
-  EXIT_CODES,
   helpText,
   parseCliArgs,
   parseHostConfig,
   type RunArgs,
-} from "../../wasi_nn/_cli_args.ts";
+} from "../../cli/args.ts";
+import { EXIT_CODES } from "../../cli/exit_codes.ts";
 import { main } from "../../cli.ts";
 
 function run(args: string[]): RunArgs {
