@@ -23,6 +23,12 @@
  * const result = await build({ cuda: false, progress: "lines" });
  * console.log(result.library, result.backends);
  * ```
+ *
+ * @example What `--reference` builds
+ * ```ts
+ * import { REFERENCE_TOOLS } from "./build.ts";
+ * console.log(REFERENCE_TOOLS.includes("llama-completion")); // true
+ * ```
  * @module
  */
 

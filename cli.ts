@@ -12,7 +12,7 @@
  * dispatches; the commands live in `cli/` and load only when they run.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { main } from "./cli.ts";
  * const code = await main(["--version"]);
  * console.log(code); // 0

@@ -4,11 +4,12 @@
  * logs. The only part of this package that knows `Deno.dlopen`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Context, Model, Sampler } from "./mod.ts";
- * using model = await Model.load(".cache/models/tiny.gguf");
- * const ctx = await Context.create(model, { nCtx: 256 });
- * const sampler = Sampler.create(model, { temp: 0 });
+ * import { ensureModel } from "../gguf/mod.ts";
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * using ctx = await Context.create(model, { nCtx: 256 });
+ * using sampler = Sampler.create(model, { temp: 0 });
  * const prompt = model.tokenize("Once upon a time");
  * await ctx.decodePrompt(prompt);
  * let pos = prompt.length;

@@ -1,18 +1,29 @@
 /**
- * The WASI-NN host on llama.cpp: the handle-level API of the original backend
- * (`LlamaHost`), the `wasi_ephemeral_nn` imports guests call, the guest
- * runner, the model registry and its sandbox, configuration, scheduling,
- * sessions, stopping criteria, and the logger callback type (where lines go
- * is the embedder's choice: the command line writes them with LogTape).
+ * The WASI-NN host on llama.cpp, as a user sees it: the handle-level API of
+ * the original backend ({@linkcode LlamaHost}) with its model registry and
+ * sandbox, the `wasi_ephemeral_nn` imports guests call
+ * ({@linkcode createWasiNnImports}), the guest runner ({@linkcode runGuest}),
+ * the errnos, one generation on a context of its own ({@linkcode generate})
+ * with the chat template ({@linkcode tokenizeChat}), and the logger callback
+ * type (where lines go is the embedder's choice: the command line writes them
+ * with LogTape).
+ *
+ * The configuration API is the `./config` entry (`wasi_nn/config/mod.ts`);
+ * the scheduler, sessions, stopping criteria and the other parts behind the
+ * host are internal.
  *
  * @example
- * ```ts ignore
- * import { LlamaHost, ModelRegistry, runGuest } from "./mod.ts";
- * const registry = new ModelRegistry({ preloads: ["default:GGML:AUTO:model.gguf"] });
- * const host = await LlamaHost.create({ registry });
- * const code = await runGuest({ wasm: "guest.wasm", args: ["default", "Hello"], host });
- * host.close();
- * Deno.exit(code);
+ * ```ts
+ * import { Context, Model, Sampler } from "../bindings/mod.ts";
+ * import { ensureModel } from "../gguf/mod.ts";
+ * import { generate, tokenizeChat } from "./mod.ts";
+ *
+ * using model = await Model.load((await ensureModel("tiny")).path);
+ * using ctx = await Context.create(model, { nCtx: 256 });
+ * using sampler = Sampler.create(model, { temp: 0 });
+ * const { tokens } = tokenizeChat(model, [{ role: "user", content: "Hello" }]);
+ * const r = await generate(ctx, sampler, tokens, { nPredict: 8 });
+ * console.log(r.tokens.length <= 8); // true
  * ```
  * @module
  */
@@ -25,8 +36,21 @@ export {
   type Metadata,
   type ModelResolver,
 } from "./host.ts";
+export type { SchedulerStats } from "./scheduler.ts";
 export type { TensorInput, WasiNnHostApi } from "./host_api.ts";
-export { Errno, errnoName, toWasiNn, WasiNnError } from "./errno.ts";
+export {
+  ModelRegistry,
+  type ModelRegistryOptions,
+  type NnPreload,
+  type NnTarget,
+} from "./registry.ts";
+export {
+  GuestLinkError,
+  PreopenError,
+  runGuest,
+  type RunGuestOptions,
+  TRAP_EXIT_CODE,
+} from "./run_guest.ts";
 export {
   createWasiNnImports,
   WASI_NN_FUNCTIONS,
@@ -36,108 +60,23 @@ export {
   type WasiNnImportsOptions,
   type WasiNnSyncHostApi,
 } from "./guest_imports.ts";
-export {
-  GuestLinkError,
-  PreopenError,
-  runGuest,
-  type RunGuestOptions,
-  TRAP_EXIT_CODE,
-} from "./run_guest.ts";
-export {
-  ModelRegistry,
-  type ModelRegistryOptions,
-  type NnPreload,
-  type NnTarget,
-  parseNnPreload,
-} from "./registry.ts";
-export {
-  ConfigError,
-  type ConfigRule,
-  type ConfigValues,
-  type KeyDef,
-  KEYS,
-  type KeyScope,
-  type KeyType,
-  mergeConfig,
-  parseConfig,
-  type ParsedConfig,
-  type ParseOptions,
-  validateValue,
-} from "./config.ts";
-export {
-  type ConfigLayer,
-  defaultConfig,
-  explainConfig,
-  type ExplainedValue,
-  formatExplain,
-  LAYER_ORDER,
-  type LayerName,
-  modelConfig,
-  resolveConfig,
-  standardLayers,
-} from "./config_layers.ts";
-export { checkConfig, type CheckFacts } from "./config_check.ts";
-export {
-  configJsonSchema,
-  type JsonSchema,
-  type SchemaOptions,
-} from "./config_schema.ts";
-export {
-  type ChatContentPart,
-  type ChatMessage,
-  CHATML_TEMPLATE,
-  type ChatOptions,
-  type ChatTokens,
-  parseMessages,
-  renderChat,
-  renderChatIsolated,
-  renderChatIsolatedSync,
-  type RenderedChat,
-  tokenizeChat,
-  tokenizeInput,
-  tokenizeRendered,
-} from "./chat.ts";
-export { TEMPLATE_LIMITS, type TemplateLimits } from "./_chat_sandbox.ts";
-export {
-  checkGrammar,
-  checkJsonSchema,
-  GRAMMAR_LIMITS,
-  type GrammarLimit,
-  type GrammarMeasure,
-} from "./_grammar_limits.ts";
+export { Errno, WasiNnError } from "./errno.ts";
 export {
   generate,
   type GenerateOptions,
   type GenerateResult,
+  type StopReason,
   type Timings,
 } from "./generate.ts";
-export { type TokenProb, type TokenProbs, tokenProbs } from "./token_probs.ts";
+export type { TokenProb, TokenProbs } from "./token_probs.ts";
 export {
-  type RunningTask,
-  Scheduler,
-  type SchedulerOptions,
-  type SchedulerStats,
-  type SlotOwner,
-  type TaskHandle,
-  type TaskResult,
-  type TaskSpec,
-  type TaskTimings,
-  type TokenEvent,
-} from "./scheduler.ts";
-export type { Checkpoint } from "./_prompt_cache.ts";
-export {
-  SessionStore,
-  type SessionStoreOptions,
-  type StoredSession,
-} from "./sessions.ts";
-export {
-  detectLoop,
-  StopChecker,
-  type StopOptions,
-  type StopReason,
-  type StopStep,
-} from "./stopping.ts";
-export { PriorityQueue, type PriorityQueueOptions } from "./priority_queue.ts";
+  type ChatContentPart,
+  type ChatMessage,
+  type ChatOptions,
+  type ChatTokens,
+  type RenderedChat,
+  tokenizeChat,
+} from "./chat.ts";
 export {
   LOG_LEVELS,
   type LogCategory,
