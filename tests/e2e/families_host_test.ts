@@ -111,4 +111,19 @@ for (
       `${r2.metadata.cached_tokens} cached of ${r1.metadata.input_tokens}`,
     );
   });
+
+  Deno.test(`${family}: a reset session computes as a fresh one`, async () => {
+    using host = await newHost(family);
+    const g = await host.loadByName("default", CONFIG);
+    const chat = host.initExecutionContext(g);
+    await host.runInference(chat, TURN1);
+    host.resetSession(chat);
+    const again = await host.runInference(chat, "Once upon a time");
+    const fresh = await host.runInference(
+      host.initExecutionContext(g),
+      "Once upon a time",
+    );
+    assert.equal(again.text, fresh.text);
+    assert.equal(again.metadata.cached_tokens ?? 0, 0);
+  });
 }

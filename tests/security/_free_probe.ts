@@ -119,6 +119,31 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     h.close();
     return { compute: r, after: JSON.parse(new TextDecoder().decode(out)) };
   },
+  /** unload, then finalize, while a compute_single stream generates. */
+  "unload-finalize-during-stream": async () => {
+    const h = await newHost();
+    const { g, c } = await session(h, LONG, {
+      ...BIG_BATCH,
+      "n-predict": 100000,
+      "ignore-eos": true,
+    });
+    let tokens = 0;
+    const run = settle((async () => {
+      for (;;) {
+        await h.computeSingle(c);
+        tokens++;
+      }
+    })());
+    while (tokens < 5) await new Promise((r) => setTimeout(r, 1));
+    h.unload(g);
+    h.finalizeExecutionContext(c);
+    const r = await run;
+    const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
+    await h.compute(other.c);
+    const out = h.getOutput(other.c, 1);
+    h.close();
+    return { stream: r, after: JSON.parse(new TextDecoder().decode(out)) };
+  },
   /** A hot swap while a stream generates: the stream finishes on the old model. */
   "swap-during-stream": async () => {
     const h = await newHost();

@@ -43,6 +43,13 @@ Deno.test("unload and finalize while a prompt decodes: no crash, the host serves
   assert.equal(after.stop_reason, "length");
 });
 
+Deno.test("unload and finalize while a stream generates: no crash, the stream ends, the host serves on", async () => {
+  const r = await scenario("unload-finalize-during-stream");
+  assert.match(String(r.stream), /^rejected: /);
+  const after = r.after as { output_tokens: number; stop_reason: string };
+  assert.equal(after.output_tokens, 4);
+});
+
 Deno.test("hot swap while a stream generates: the stream goes on to its end", async () => {
   const r = await scenario("swap-during-stream");
   assert.equal(r.tokens, 40);
