@@ -13,7 +13,7 @@
 
 import { libraryPath, symbols } from "./_library.ts";
 import { readSized, utf8 } from "./_buffers.ts";
-import type { BackendInfo, LogRecord } from "./types.ts";
+import type { BackendInfo, LogLevel, LogRecord } from "./types.ts";
 
 let cached: BackendInfo | undefined;
 
@@ -34,7 +34,7 @@ const LEVELS = { debug: 1, info: 2, warn: 3, error: 4 } as const;
 const NAMES = ["debug", "debug", "info", "warn", "error"] as const;
 
 /** The least severe llama.cpp log level that is kept (default "warn"). */
-export function setLogLevel(level: "debug" | "info" | "warn" | "error"): void {
+export function setLogLevel(level: LogLevel): void {
   symbols().wnb_log_set_level(LEVELS[level]);
 }
 

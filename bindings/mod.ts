@@ -51,7 +51,17 @@ export {
 } from "./backend.ts";
 export { LlamaError, Status } from "./errors.ts";
 export { MemFile } from "./memfile.ts";
-export type { BackendInfo, DeviceInfo, LogRecord, ModelInfo } from "./types.ts";
+export {
+  type BackendInfo,
+  type DeviceInfo,
+  GRAMMAR_TRIGGER_TYPES,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogRecord,
+  type ModelInfo,
+  POOLING_TYPES,
+  type PoolingName,
+} from "./types.ts";
 export { ABI_VERSION } from "./_library.ts";
 export {
   type DeviceEstimate,

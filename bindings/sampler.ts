@@ -19,6 +19,7 @@ import { check, cstr, errorBuffer } from "./_buffers.ts";
 import { readStruct, SAMPLER_PARAMS, writeStruct } from "./_struct.ts";
 import { LlamaError, Status } from "./errors.ts";
 import { Lifetime } from "./_lifetime.ts";
+import { GRAMMAR_TRIGGER_TYPES } from "./types.ts";
 import type { Model } from "./model.ts";
 
 /** Scalar sampling parameters, named as in llama.cpp's `common_params_sampling`. */
@@ -84,7 +85,7 @@ export interface SamplerScalars {
 /** A grammar trigger for lazy grammars. */
 export interface GrammarTrigger {
   /** "token", "word", "pattern" or "pattern_full". */
-  type: "token" | "word" | "pattern" | "pattern_full";
+  type: typeof GRAMMAR_TRIGGER_TYPES[number];
   /** The token, for type "token". */
   token?: number;
   /** The word or regex, for the other types. */
@@ -106,13 +107,6 @@ export interface SamplerParams extends SamplerScalars {
   /** Logit biases; -Infinity bans a token. */
   logit_bias?: { token: number; bias: number }[];
 }
-
-const TRIGGER_TYPE = {
-  token: 0,
-  word: 1,
-  pattern: 2,
-  pattern_full: 3,
-} as const;
 
 /** llama.cpp's defaults (read from the library, `common_params_sampling`). */
 export function defaultSamplerParams(): SamplerScalars {
@@ -203,7 +197,7 @@ export class Sampler {
       const t = new Uint8Array(16 * params.grammar_triggers.length);
       const v = new DataView(t.buffer);
       params.grammar_triggers.forEach((g, i) => {
-        v.setInt32(16 * i, TRIGGER_TYPE[g.type], true);
+        v.setInt32(16 * i, GRAMMAR_TRIGGER_TYPES.indexOf(g.type), true);
         v.setInt32(16 * i + 4, g.token ?? -1, true);
         v.setBigUint64(
           16 * i + 8,

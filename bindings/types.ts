@@ -93,8 +93,62 @@ export interface BackendInfo {
 
 /** One decoded log record from llama.cpp. */
 export interface LogRecord {
-  /** "debug" | "info" | "warn" | "error". */
-  level: "debug" | "info" | "warn" | "error";
+  /** Its level. */
+  level: LogLevel;
   /** The text, without trailing newline. */
   message: string;
 }
+
+/**
+ * llama.cpp's pooling types, by number: `POOLING_TYPES[n]` is the name of
+ * `llama_pooling_type` n (-1 is the model's default).
+ *
+ * @example
+ * ```ts
+ * import { POOLING_TYPES } from "./types.ts";
+ * console.log(POOLING_TYPES.indexOf("cls")); // 2
+ * ```
+ */
+export const POOLING_TYPES = ["none", "mean", "cls", "last", "rank"] as const;
+
+/** A pooling type's name. */
+export type PoolingName = typeof POOLING_TYPES[number];
+
+/**
+ * Grammar trigger types, by llama.cpp's number (`common_grammar_trigger_type`).
+ *
+ * @example
+ * ```ts
+ * import { GRAMMAR_TRIGGER_TYPES } from "./types.ts";
+ * console.log(GRAMMAR_TRIGGER_TYPES.indexOf("pattern")); // 2
+ * ```
+ */
+export const GRAMMAR_TRIGGER_TYPES = [
+  "token",
+  "word",
+  "pattern",
+  "pattern_full",
+] as const;
+
+/**
+ * The log levels, least severe first.
+ *
+ * @example
+ * ```ts
+ * import { LOG_LEVELS } from "./types.ts";
+ * console.log(LOG_LEVELS.indexOf("warn") > LOG_LEVELS.indexOf("info")); // true
+ * ```
+ */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/**
+ * One log level.
+ *
+ * @example
+ * ```ts
+ * import type { LogLevel } from "./types.ts";
+ * const level: LogLevel = "warn";
+ * console.log(level);
+ * ```
+ */
+export type LogLevel = typeof LOG_LEVELS[number];

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { POOLING_TYPES } from "../bindings/types.ts";
 import type { ContextOptions, ModelLoadOptions } from "../bindings/mod.ts";
 import type { ConfigValues } from "./config.ts";
 import { GGML_CACHE_TYPE } from "./_config_keys.ts";
@@ -82,7 +83,7 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
   const pooling = cfg.pooling_type;
   if (typeof pooling === "number") o.poolingType = pooling;
   else if (typeof pooling === "string") {
-    o.poolingType = ["none", "mean", "cls", "last", "rank"].indexOf(pooling);
+    o.poolingType = (POOLING_TYPES as readonly string[]).indexOf(pooling);
   }
   if (n("rope_freq_base") !== undefined && n("rope_freq_base")! > 0) {
     o.ropeFreqBase = n("rope_freq_base");
@@ -110,6 +111,8 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
 export function modelOptions(cfg: ConfigValues): ModelLoadOptions {
   const o: ModelLoadOptions = {};
   if (typeof cfg.n_gpu_layers === "number") o.nGpuLayers = cfg.n_gpu_layers;
+  // "auto" left unfitted (the host fits it first) means every layer.
+  if (cfg.n_gpu_layers === "auto") o.nGpuLayers = -1;
   if (typeof cfg.main_gpu === "number") o.mainGpu = cfg.main_gpu;
   if (typeof cfg.split_mode === "string") {
     o.splitMode = cfg.split_mode as "none" | "layer" | "row";

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { GRAMMAR_TRIGGER_TYPES, POOLING_TYPES } from "../bindings/types.ts";
 import { z } from "zod";
 import { LOG_LEVELS } from "./log.ts";
 
@@ -205,7 +206,7 @@ const TRIGGER = z.union([
   z.object({
     type: z.union([
       z.int().min(0).max(3),
-      z.enum(["token", "word", "pattern", "pattern_full"]),
+      z.enum(GRAMMAR_TRIGGER_TYPES),
     ]),
     value: z.string().optional(),
     token: z.int().optional(),
@@ -255,7 +256,7 @@ const POOLING = z.union([
   z.int({ error: poolingMsg }).min(-1, { error: poolingMsg }).max(4, {
     error: poolingMsg,
   }),
-  z.enum(["none", "mean", "cls", "last", "rank"]),
+  z.enum(POOLING_TYPES),
 ], { error: poolingMsg });
 
 const TENSOR_SPLIT = z.union([z.string(), z.array(z.number())], {

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { GRAMMAR_TRIGGER_TYPES } from "../bindings/types.ts";
 import {
   type GrammarTrigger,
   jsonSchemaToGrammar,
@@ -210,7 +211,7 @@ export function grammarTriggers(
       ? { type: "word", value: t }
       : { ...(t as GrammarTrigger) };
     if (typeof g.type === "number") {
-      g.type = (["token", "word", "pattern", "pattern_full"] as const)[g.type];
+      g.type = GRAMMAR_TRIGGER_TYPES[g.type];
     }
     if (g.type === "word" && g.value) {
       const toks = model.tokenize(g.value, {

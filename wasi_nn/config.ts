@@ -31,6 +31,7 @@
  * @module
  */
 
+import { GRAMMAR_TRIGGER_TYPES, POOLING_TYPES } from "../bindings/types.ts";
 import { Errno, WasiNnError } from "./errno.ts";
 import {
   allSpellings,
@@ -289,8 +290,6 @@ function samplerList(field: string, v: string[] | string): string[] {
   });
 }
 
-const TRIGGER_TYPES = ["token", "word", "pattern", "pattern_full"] as const;
-
 /** Type-specific normalisation after the schema accepted the value; `undefined` drops it. */
 function normalize(
   field: string,
@@ -331,7 +330,7 @@ function normalize(
     }
     case "pooling_type":
       return typeof v === "string"
-        ? ["none", "mean", "cls", "last", "rank"].indexOf(v)
+        ? (POOLING_TYPES as readonly string[]).indexOf(v)
         : v;
     case "json_schema":
       if (typeof v === "string") {
@@ -358,7 +357,7 @@ function normalize(
           token?: number;
         };
         const type = typeof o.type === "number"
-          ? TRIGGER_TYPES[o.type]
+          ? GRAMMAR_TRIGGER_TYPES[o.type]
           : o.type;
         if (type === "token" ? o.token === undefined : o.value === undefined) {
           throw new ConfigError(

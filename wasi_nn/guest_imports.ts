@@ -37,7 +37,11 @@
 
 import { Errno, errnoName, WasiNnError } from "./errno.ts";
 import { checkConfigBytes } from "./config.ts";
-import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
+import {
+  checkTensorType,
+  type TensorInput,
+  type WasiNnHostApi,
+} from "./host_api.ts";
 import { type GuestMemory, requireGuestMemory } from "./_guest_memory.ts";
 import { hasJspi } from "./_jspi.ts";
 import { GuestHandles } from "./_guest_handles.ts";
@@ -116,15 +120,6 @@ export interface WasiNnImports extends WebAssembly.Imports {
   /** Frees what the guest still holds on the host. Safe to call twice. */
   [Symbol.dispose](): void;
 }
-
-/** Tensor types WasmEdge's `set_input` accepts: F16, F32, U8, I32. */
-const ACCEPTED_TENSOR_TYPES: ReadonlyMap<number, string> = new Map([
-  [0, "F16"],
-  [1, "F32"],
-  [3, "U8"],
-  [4, "I32"],
-]);
-const TENSOR_TYPE_NAMES = ["F16", "F32", "F64", "U8", "I32", "I64"];
 
 type Fn = (...args: number[]) => number;
 type AsyncFn = (...args: number[]) => Promise<number>;
@@ -398,14 +393,7 @@ export function createWasiNnImports(
         const type = mem.readU32(base + 8, "tensor.type") & 0xff;
         const dataPtr = mem.readU32(base + 12, "tensor.data_ptr");
         const dataLen = mem.readU32(base + 16, "tensor.data_len");
-        if (!ACCEPTED_TENSOR_TYPES.has(type)) {
-          throw new WasiNnError(
-            Errno.InvalidArgument,
-            `tensor.type: ${type} (${
-              TENSOR_TYPE_NAMES[type] ?? "unknown"
-            }) is not accepted; use U8 (3) for text (F16, F32 and I32 are also accepted)`,
-          );
-        }
+        checkTensorType(type);
         const dimsBase = mem.check(dimsPtr, dimsLen * 4, "tensor.dims");
         const dims: number[] = [];
         for (let i = 0; i < dimsLen; i++) {

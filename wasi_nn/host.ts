@@ -48,7 +48,7 @@ import {
 } from "../bindings/mod.ts";
 import { type ConfigValues, mergeConfig, parseConfig } from "./config.ts";
 import { checkConfig } from "./config_check.ts";
-import { contextOptions } from "./_config_context.ts";
+import { contextOptions, modelOptions } from "./_config_context.ts";
 import { singleStop, taskOptions } from "./_config_run.ts";
 import { specOf } from "./_config_keys.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
@@ -67,7 +67,11 @@ import { type TemplateLimits, templateLimits } from "./_chat_sandbox.ts";
 import { Errno, toWasiNn, WasiNnError } from "./errno.ts";
 import { evalPrompt } from "./generate.ts";
 import { maxPositions } from "./_positions.ts";
-import type { TensorInput, WasiNnHostApi } from "./host_api.ts";
+import {
+  checkTensorType,
+  type TensorInput,
+  type WasiNnHostApi,
+} from "./host_api.ts";
 import {
   Scheduler,
   type SchedulerStats,
@@ -494,20 +498,7 @@ export class LlamaHost implements WasiNnHostApi {
         throw this.#loadError(path, e);
       }
     }
-    return this.#modelOptionsSync({ ...cfg, n_gpu_layers: nGpuLayers });
-  }
-
-  /** Model options without llama.cpp's fit (`n_gpu_layers: "auto"` means all layers here). */
-  #modelOptionsSync(cfg: ConfigValues): ModelLoadOptions {
-    const ngl = cfg.n_gpu_layers === "auto" ? -1 : cfg.n_gpu_layers;
-    return {
-      nGpuLayers: ngl as number | undefined,
-      mainGpu: cfg.main_gpu as number | undefined,
-      splitMode: cfg.split_mode as "none" | "layer" | "row" | undefined,
-      useMmap: cfg.use_mmap as boolean | undefined,
-      useMlock: cfg.use_mlock as boolean | undefined,
-      checkTensors: cfg.check_tensors as boolean | undefined,
-    };
+    return modelOptions({ ...cfg, n_gpu_layers: nGpuLayers });
   }
 
   #loadError(path: string, e: unknown): WasiNnError {
@@ -568,7 +559,7 @@ export class LlamaHost implements WasiNnHostApi {
     label: string,
     guest?: GuestModel,
   ): ModelEntry {
-    const opts = this.#modelOptionsSync(cfg);
+    const opts = modelOptions(cfg);
     const key = `${guest?.id ?? path}\0${JSON.stringify(opts)}`;
     const hit = this.#models.get(key);
     if (hit) return this.#revive(hit);
@@ -1332,14 +1323,7 @@ export class LlamaHost implements WasiNnHostApi {
     if (s.running > 0) {
       throw new WasiNnError(Errno.Busy, `execution context ${ctx} is busy`);
     }
-    if (tensor.type === 2 || tensor.type === 5) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        `tensor type ${tensor.type} (${
-          tensor.type === 2 ? "F64" : "I64"
-        }) is not accepted; send text as U8 (3)`,
-      );
-    }
+    checkTensorType(tensor.type);
     if (index === 1) {
       const where = `set_input(1) of context ${ctx}`;
       const values = this.#parse(tensor.data, where);

@@ -22,6 +22,35 @@
  * @module
  */
 
+import { Errno, WasiNnError } from "./errno.ts";
+
+/** Tensor type names by number (the low byte of the guest's field): 0 F16 ... 5 I64. */
+export const TENSOR_TYPES = ["F16", "F32", "F64", "U8", "I32", "I64"] as const;
+
+/** The tensor types WasmEdge's `set_input` accepts: F16, F32, U8, I32. */
+const ACCEPTED_TENSOR_TYPES: ReadonlySet<number> = new Set([0, 1, 3, 4]);
+
+/**
+ * Throws InvalidArgument unless `set_input` accepts this tensor type
+ * (WasmEdge refuses F64 and I64 before the backend sees them).
+ *
+ * @example
+ * ```ts
+ * import { checkTensorType } from "./host_api.ts";
+ * checkTensorType(3); // U8: fine
+ * try { checkTensorType(2); } catch (e) { console.log((e as Error).message); }
+ * ```
+ */
+export function checkTensorType(type: number): void {
+  if (ACCEPTED_TENSOR_TYPES.has(type)) return;
+  throw new WasiNnError(
+    Errno.InvalidArgument,
+    `tensor.type: ${type} (${
+      TENSOR_TYPES[type] ?? "unknown"
+    }) is not accepted; use U8 (3) for text (F16, F32 and I32 are also accepted)`,
+  );
+}
+
 /** A tensor as passed to `set_input`: dims, type (low byte of the guest's field) and bytes. */
 export interface TensorInput {
   /** Dimensions; ignored for text (guests send `[1]` for any length). */

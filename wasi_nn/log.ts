@@ -18,28 +18,8 @@
  * @module
  */
 
-/**
- * The log levels, least severe first.
- *
- * @example
- * ```ts
- * import { LOG_LEVELS } from "./log.ts";
- * console.log(LOG_LEVELS.indexOf("warn") > LOG_LEVELS.indexOf("info")); // true
- * ```
- */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-
-/**
- * One log level.
- *
- * @example
- * ```ts
- * import type { LogLevel } from "./log.ts";
- * const level: LogLevel = "warn";
- * console.log(level);
- * ```
- */
-export type LogLevel = typeof LOG_LEVELS[number];
+import type { LogLevel } from "../bindings/types.ts";
+export { LOG_LEVELS, type LogLevel } from "../bindings/types.ts";
 
 /**
  * Where a message comes from. `"llama"`: llama.cpp's own log and the
