@@ -223,12 +223,15 @@ function readScalar(
   }
 }
 
-function readArray(
+/**
+ * Reads an array's item type and count, and refuses a count over `maxItems`
+ * or one whose items cannot fit in the rest of the file.
+ */
+function arrayHeader(
   r: ByteReader,
   what: string,
-  depth: number,
   maxItems: number,
-): GgufArrayValue {
+): { itemType: ReturnType<typeof typeName>; count: number } {
   const at = r.pos;
   const itemType = typeName(r, r.u32(`item type of ${what}`), what, at);
   const countAt = r.pos;
@@ -236,14 +239,24 @@ function readArray(
   if (count > maxItems) {
     r.fail(`${what} has ${count} items; at most ${maxItems} allowed`, countAt);
   }
-  const minBytes = count * ITEM_SIZE[itemType];
-  if (r.pos + minBytes > r.fileSize) {
+  if (r.pos + count * ITEM_SIZE[itemType] > r.fileSize) {
     r.fail(
       `truncated file: ${what} claims ${count} items of type ${itemType} ` +
         `at offset ${countAt + 8}, but the file is ${r.fileSize} bytes long`,
       countAt,
     );
   }
+  return { itemType, count };
+}
+
+function readArray(
+  r: ByteReader,
+  what: string,
+  depth: number,
+  maxItems: number,
+): GgufArrayValue {
+  const at = r.pos;
+  const { itemType, count } = arrayHeader(r, what, maxItems);
   switch (itemType) {
     case "uint8":
       return {
@@ -342,19 +355,7 @@ function skipArray(
   maxItems: number,
 ): GgufArraySpan {
   const at = r.pos;
-  const itemType = typeName(r, r.u32(`item type of ${what}`), what, at);
-  const countAt = r.pos;
-  const count = r.size(`item count of ${what}`);
-  if (count > maxItems) {
-    r.fail(`${what} has ${count} items; at most ${maxItems} allowed`, countAt);
-  }
-  if (r.pos + count * ITEM_SIZE[itemType] > r.fileSize) {
-    r.fail(
-      `truncated file: ${what} claims ${count} items of type ${itemType} ` +
-        `at offset ${countAt + 8}, but the file is ${r.fileSize} bytes long`,
-      countAt,
-    );
-  }
+  const { itemType, count } = arrayHeader(r, what, maxItems);
   const offset = r.pos;
   if (itemType === "string") {
     for (let i = 0; i < count; i++) r.skipString(what);
