@@ -67,6 +67,36 @@ async function midPrompt(h: LlamaHost): Promise<number> {
   return ms;
 }
 
+/**
+ * A compute_single stream on a long prompt that never ends by itself,
+ * returned once it has generated 5 tokens.
+ */
+async function endlessStream(h: LlamaHost) {
+  const { g, c } = await session(h, LONG, {
+    ...BIG_BATCH,
+    "n-predict": 100000,
+    "ignore-eos": true,
+  });
+  let tokens = 0;
+  const end = settle((async () => {
+    for (;;) {
+      await h.computeSingle(c);
+      tokens++;
+    }
+  })());
+  while (tokens < 5) await new Promise((r) => setTimeout(r, 1));
+  return { g, c, end, tokens: () => tokens };
+}
+
+/** Runs a short compute in a new session (the host still serves), closes the host, returns its metadata. */
+async function stillServes(h: LlamaHost): Promise<unknown> {
+  const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
+  await h.compute(other.c);
+  const out = h.getOutput(other.c, 1);
+  h.close();
+  return JSON.parse(new TextDecoder().decode(out));
+}
+
 function settle(p: Promise<unknown>): Promise<string> {
   return p.then(() => "done", (e) => `rejected: ${(e as Error).message}`);
 }
@@ -85,22 +115,10 @@ const scenarios: Record<string, () => Promise<unknown>> = {
   /** host.close() while a compute_single stream generates. */
   "close-during-stream": async () => {
     const h = await newHost();
-    const { c } = await session(h, LONG, {
-      ...BIG_BATCH,
-      "n-predict": 100000,
-      "ignore-eos": true,
-    });
-    let tokens = 0;
-    const stream = (async () => {
-      for (;;) {
-        await h.computeSingle(c);
-        tokens++;
-      }
-    })();
-    const run = settle(stream);
-    while (tokens < 5) await new Promise((r) => setTimeout(r, 1));
+    const stream = await endlessStream(h);
+    const tokens = stream.tokens();
     h.close();
-    return { stream: await run, tokensBeforeClose: tokens };
+    return { stream: await stream.end, tokensBeforeClose: tokens };
   },
   /** unload, then finalize, while a prompt decodes (TypeScript API). */
   "unload-finalize-during-prompt": async () => {
@@ -112,37 +130,16 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     h.unload(g);
     h.finalizeExecutionContext(c);
     const r = await run;
-    // The host still serves.
-    const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
-    await h.compute(other.c);
-    const out = h.getOutput(other.c, 1);
-    h.close();
-    return { compute: r, after: JSON.parse(new TextDecoder().decode(out)) };
+    return { compute: r, after: await stillServes(h) };
   },
   /** unload, then finalize, while a compute_single stream generates. */
   "unload-finalize-during-stream": async () => {
     const h = await newHost();
-    const { g, c } = await session(h, LONG, {
-      ...BIG_BATCH,
-      "n-predict": 100000,
-      "ignore-eos": true,
-    });
-    let tokens = 0;
-    const run = settle((async () => {
-      for (;;) {
-        await h.computeSingle(c);
-        tokens++;
-      }
-    })());
-    while (tokens < 5) await new Promise((r) => setTimeout(r, 1));
-    h.unload(g);
-    h.finalizeExecutionContext(c);
-    const r = await run;
-    const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
-    await h.compute(other.c);
-    const out = h.getOutput(other.c, 1);
-    h.close();
-    return { stream: r, after: JSON.parse(new TextDecoder().decode(out)) };
+    const stream = await endlessStream(h);
+    h.unload(stream.g);
+    h.finalizeExecutionContext(stream.c);
+    const r = await stream.end;
+    return { stream: r, after: await stillServes(h) };
   },
   /** A hot swap while a stream generates: the stream finishes on the old model. */
   "swap-during-stream": async () => {

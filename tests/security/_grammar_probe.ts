@@ -14,6 +14,7 @@
 import { LlamaHost } from "../../wasi_nn/host.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { tinyModel } from "../_helpers.ts";
+import { reportProbe } from "./_probe.ts";
 
 const enc = new TextEncoder();
 const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
@@ -76,22 +77,13 @@ const host = await LlamaHost.create({
 });
 const graph = await host.loadByName("default", '{"n_predict":2}');
 
-function report(name: string, t0: number, e: unknown) {
-  console.log(JSON.stringify({
-    name,
-    errno: e instanceof WasiNnError ? e.errno : null,
-    message: e === undefined ? "no error" : String((e as Error).message),
-    ms: Math.round(performance.now() - t0),
-  }));
-}
-
 for (const [name, cfg] of Object.entries(PROBES)) {
   let t0 = performance.now();
   try {
     await host.runInference(host.initExecutionContext(graph), "Hi", cfg);
-    report(name, t0, undefined);
+    reportProbe(name, t0, undefined);
   } catch (e) {
-    report(name, t0, e);
+    reportProbe(name, t0, e);
   }
   // the blocking path (guests without JSPI)
   const c = host.initExecutionContext(graph);
@@ -100,9 +92,9 @@ for (const [name, cfg] of Object.entries(PROBES)) {
     host.setInputSync(c, 1, text(JSON.stringify(cfg)));
     host.setInputSync(c, 0, text("Hi"));
     host.computeSync(c);
-    report(`${name}:sync`, t0, undefined);
+    reportProbe(`${name}:sync`, t0, undefined);
   } catch (e) {
-    report(`${name}:sync`, t0, e);
+    reportProbe(`${name}:sync`, t0, e);
   }
 }
 

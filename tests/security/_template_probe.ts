@@ -17,6 +17,7 @@ import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { renderChat } from "../../wasi_nn/chat.ts";
 import { Model } from "../../bindings/mod.ts";
 import { tinyModel } from "../_helpers.ts";
+import { reportProbe } from "./_probe.ts";
 
 const enc = new TextEncoder();
 const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
@@ -46,15 +47,6 @@ const host = await LlamaHost.create({
 });
 const graph = await host.loadByName("default");
 
-function report(name: string, t0: number, e: unknown) {
-  console.log(JSON.stringify({
-    name,
-    errno: e instanceof WasiNnError ? e.errno : null,
-    message: e === undefined ? "no error" : String((e as Error).message),
-    ms: Math.round(performance.now() - t0),
-  }));
-}
-
 for (const [name, template] of Object.entries(PROBES)) {
   // async (JSPI) path: set_input(1) with the template, set_input(0) with a chat
   const ctx = host.initExecutionContext(graph);
@@ -66,9 +58,9 @@ for (const [name, template] of Object.entries(PROBES)) {
       text(JSON.stringify({ chat_template: template })),
     );
     await host.setInput(ctx, 0, text(chat));
-    report(name, t0, undefined);
+    reportProbe(name, t0, undefined);
   } catch (e) {
-    report(name, t0, e);
+    reportProbe(name, t0, e);
   }
   // the blocking path (guests without JSPI)
   const sync = host.initExecutionContext(graph);
@@ -80,9 +72,9 @@ for (const [name, template] of Object.entries(PROBES)) {
       text(JSON.stringify({ chat_template: template })),
     );
     host.setInputSync(sync, 0, text(chat));
-    report(`${name}:sync`, t0, undefined);
+    reportProbe(`${name}:sync`, t0, undefined);
   } catch (e) {
-    report(`${name}:sync`, t0, e);
+    reportProbe(`${name}:sync`, t0, e);
   }
 }
 
@@ -99,9 +91,9 @@ try {
   await host.runInference(host.initExecutionContext(own), [
     { role: "user", content: "Hi" },
   ]);
-  report("model_template", t0, undefined);
+  reportProbe("model_template", t0, undefined);
 } catch (e) {
-  report("model_template", t0, e);
+  reportProbe("model_template", t0, e);
 }
 
 // messages nested far deeper than a chat needs: refused before any native call
@@ -113,17 +105,17 @@ const deep = [{
 t0 = performance.now();
 try {
   await host.runInference(host.initExecutionContext(graph), deep);
-  report("deep_messages", t0, undefined);
+  reportProbe("deep_messages", t0, undefined);
 } catch (e) {
-  report("deep_messages", t0, e);
+  reportProbe("deep_messages", t0, e);
 }
 t0 = performance.now();
 try {
   using model = await Model.load(path, { vocabOnly: true });
   renderChat(model, deep); // the in-process path (cli generate)
-  report("deep_messages:in_process", t0, undefined);
+  reportProbe("deep_messages:in_process", t0, undefined);
 } catch (e) {
-  report("deep_messages:in_process", t0, e);
+  reportProbe("deep_messages:in_process", t0, e);
 }
 
 // the host is still fine

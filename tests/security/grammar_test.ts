@@ -18,6 +18,7 @@ import {
 } from "../../wasi_nn/_grammar_limits.ts";
 import { ConfigError } from "../../wasi_nn/config.ts";
 import { run, tinyModel } from "../_helpers.ts";
+import { runProbe } from "./_probe.ts";
 
 const PROBE = new URL("./_grammar_probe.ts", import.meta.url).pathname;
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
@@ -41,22 +42,7 @@ Deno.test({
     "hostile grammars and schemas from a guest are refused on both paths, and the host lives on",
   sanitizeResources: false,
   fn: async () => {
-    const r = await run("prlimit", [
-      "--data=3000000000",
-      Deno.execPath(),
-      "run",
-      "-A",
-      PROBE,
-    ], { timeoutMs: 180_000 });
-    assert.equal(
-      r.code,
-      0,
-      `the probe died (${r.code}): ${r.stderr.slice(-1500)}`,
-    );
-    const by = new Map(
-      r.stdout.trim().split("\n").filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l)).map((l) => [l.name, l]),
-    );
+    const { by, stdout } = await runProbe(PROBE, 180_000);
     const expect: [string, RegExp][] = [
       [
         "deep_grammar",
@@ -91,7 +77,7 @@ Deno.test({
     for (const [name, re] of expect) {
       for (const n of [name, `${name}:sync`]) {
         const l = by.get(n);
-        assert.ok(l, `no answer for ${n}: ${r.stdout.slice(-1500)}`);
+        assert.ok(l, `no answer for ${n}: ${stdout.slice(-1500)}`);
         assert.equal(l.errno, 1, `${n}: ${l.message}`);
         assert.match(l.message, re, n);
         assert.ok(l.ms < 10_000, `${n} took ${l.ms} ms`);

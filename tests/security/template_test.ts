@@ -16,7 +16,8 @@ import {
 import { ConfigError } from "../../wasi_nn/config.ts";
 import { TEMPLATE_LIMITS } from "../../wasi_nn/_chat_sandbox.ts";
 import { paths } from "../../paths.ts";
-import { run, tinyModel } from "../_helpers.ts";
+import { tinyModel } from "../_helpers.ts";
+import { runProbe } from "./_probe.ts";
 
 const PROBE = new URL("./_template_probe.ts", import.meta.url).pathname;
 
@@ -30,23 +31,8 @@ Deno.test({
     "hostile chat templates from a guest are refused with the limit named, on both paths, and the host lives on",
   sanitizeResources: false,
   fn: async () => {
-    // 3 GB of data segment at most: a runaway in process dies instead of
-    // eating the machine; 4 minutes at most.
-    const r = await run("prlimit", [
-      "--data=3000000000",
-      Deno.execPath(),
-      "run",
-      "-A",
-      PROBE,
-    ], { timeoutMs: 240_000 });
-    const lines = r.stdout.trim().split("\n").filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l));
-    const by = new Map(lines.map((l) => [l.name, l]));
-    assert.equal(
-      r.code,
-      0,
-      `the probe died (${r.code}): ${r.stderr.slice(-1500)}`,
-    );
+    // 4 minutes at most.
+    const { by, stdout } = await runProbe(PROBE, 240_000);
     const expect: [string, RegExp][] = [
       [
         "huge_string",
@@ -61,7 +47,7 @@ Deno.test({
     for (const [name, re] of expect) {
       for (const n of [name, `${name}:sync`]) {
         const l = by.get(n);
-        assert.ok(l, `no answer for ${n}: ${r.stdout.slice(-2000)}`);
+        assert.ok(l, `no answer for ${n}: ${stdout.slice(-2000)}`);
         assert.equal(l.errno, 1, `${n}: ${l.message}`);
         assert.match(l.message, /^Field 'chat_template': /, n);
         assert.match(l.message, re, n);
