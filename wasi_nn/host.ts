@@ -534,11 +534,9 @@ export class LlamaHost implements WasiNnHostApi {
     const opts = await this.#modelOptions(path, cfg);
     // Guest bytes are keyed by their unique id: fd numbers are reused.
     const key = `${guest?.id ?? path}\0${JSON.stringify(opts)}`;
-    if (!this.#models.has(key)) {
-      this.#checkModelFits(path, label);
-    }
     const hit = this.#models.get(key);
     if (hit) return this.#revive(hit);
+    this.#checkModelFits(path, label);
     let pending = this.#loading.get(key);
     if (!pending) {
       pending = this.#loadModel(key, path, opts, cfg, label);
@@ -789,12 +787,13 @@ export class LlamaHost implements WasiNnHostApi {
 
   /**
    * Frees the schedulers (llama contexts) of a model that no session uses,
-   * but the most recently used one: each context shape a config asks for
-   * would otherwise keep its context until the model is freed.
+   * but the most recently used one unless `keepLatest` is false: each
+   * context shape a config asks for would otherwise keep its context until
+   * the model is freed.
    */
-  #pruneSchedulers(m: ModelEntry): void {
+  #pruneSchedulers(m: ModelEntry, keepLatest = true): void {
     const keys = [...m.schedulers.keys()];
-    for (const key of keys.slice(0, -1)) {
+    for (const key of keepLatest ? keys.slice(0, -1) : keys) {
       const sched = m.schedulers.get(key)!.value;
       if (sched && sched.owners === 0) {
         m.schedulers.delete(key);
@@ -859,12 +858,7 @@ export class LlamaHost implements WasiNnHostApi {
         this.#freeModel(m);
         continue;
       }
-      for (const [key, e] of [...m.schedulers]) {
-        if (e.value && e.value.owners === 0) {
-          m.schedulers.delete(key);
-          e.value.close();
-        }
-      }
+      this.#pruneSchedulers(m, false);
       if (m.embed && !m.embedBusy) {
         m.embed.ctx.close();
         m.embed = undefined;
