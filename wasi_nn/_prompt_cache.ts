@@ -139,6 +139,35 @@ export function reuseChunks(
   return { end: headP, moved };
 }
 
+/**
+ * How much of the cached tokens a new prompt may keep: their common prefix,
+ * but never the whole prompt (its last token is decoded for its logits),
+ * and nothing when the prompt cache is off.
+ */
+export function reusablePrefix(
+  cached: readonly number[],
+  prompt: Int32Array,
+  cachePrompt = true,
+): number {
+  return cachePrompt
+    ? Math.min(commonPrefix(cached, prompt), prompt.length - 1)
+    : 0;
+}
+
+/**
+ * Where to take a prompt's checkpoint ({@linkcode CHECKPOINT_OFFSET} tokens
+ * before its end), when the memory needs checkpoints and that position is
+ * past what the sequence already holds; -1 otherwise.
+ */
+export function checkpointPosition(
+  promptLength: number,
+  kept: number,
+  traits: MemoryTraits,
+): number {
+  const at = promptLength - CHECKPOINT_OFFSET;
+  return traits.needsCheckpoints && at > kept ? at : -1;
+}
+
 /** Where a session's cache reuse ended: how many tokens it keeps, and how. */
 export interface Rollback {
   /** Tokens kept from the cache (the sequence holds exactly these now). */

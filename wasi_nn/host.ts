@@ -82,9 +82,9 @@ import { SessionStore } from "./sessions.ts";
 import {
   addCheckpoint,
   type Checkpoint,
-  CHECKPOINT_OFFSET,
-  commonPrefix,
+  checkpointPosition,
   memoryTraits,
+  reusablePrefix,
   rollBack,
 } from "./_prompt_cache.ts";
 import type { StopReason } from "./stopping.ts";
@@ -1659,10 +1659,11 @@ export class LlamaHost implements WasiNnHostApi {
     const prompt = s.prompt!;
     const sync = s.sync!;
     checkPromptFits(prompt.length, sync.nCtx, "the context");
-    // At least one token is decoded: its logits start the generation.
-    const common = taskOptions(cfg).cachePrompt === false
-      ? 0
-      : Math.min(commonPrefix(sync.cached, prompt), prompt.length - 1);
+    const common = reusablePrefix(
+      sync.cached,
+      prompt,
+      taskOptions(cfg).cachePrompt !== false,
+    );
     // The scheduler's memory rules: drop the rest as far as the memory allows.
     const traits = memoryTraits(s.model.model.info, ctx.canShift);
     const n = rollBack(
@@ -1675,8 +1676,8 @@ export class LlamaHost implements WasiNnHostApi {
     ).kept;
     sync.cached = [];
     // A checkpoint near the end of the prompt lets the next turn reuse it.
-    const at = prompt.length - CHECKPOINT_OFFSET;
-    const split = traits.needsCheckpoints && at > n ? at : n;
+    const at = checkpointPosition(prompt.length, n, traits);
+    const split = at < 0 ? n : at;
     try {
       if (split > n) {
         ctx.decodePromptSync(prompt.subarray(n, split), n, 0);

@@ -49,10 +49,10 @@ import { checkPromptFits, shiftSpan } from "./_generation.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
 import {
   addCheckpoint,
-  CHECKPOINT_OFFSET,
-  commonPrefix,
+  checkpointPosition,
   type MemoryTraits,
   memoryTraits,
+  reusablePrefix,
   reuseChunks,
   rollBack,
 } from "./_prompt_cache.ts";
@@ -410,11 +410,11 @@ export class Scheduler {
     const { owner, prompt, sampler } = task.spec;
     task.slot = slot;
     task.admitted = this.#now();
-    // At least the prompt's last token is decoded: its logits are needed.
-    const n0 = task.spec.cachePrompt === false
-      ? 0
-      : Math.min(commonPrefix(owner.cached, prompt), prompt.length - 1);
-    let n = n0;
+    let n = reusablePrefix(
+      owner.cached,
+      prompt,
+      task.spec.cachePrompt !== false,
+    );
     let reusedChunks = 0;
     const minChunk = task.spec.cacheReuse ?? 0;
     if (
@@ -440,8 +440,7 @@ export class Scheduler {
     task.reusedChunks = reusedChunks;
     task.reuse = back.how;
     // A checkpoint near the end of the prompt lets the next turn reuse it.
-    const at = prompt.length - CHECKPOINT_OFFSET;
-    task.checkpointAt = this.#traits.needsCheckpoints && at > n ? at : -1;
+    task.checkpointAt = checkpointPosition(prompt.length, n, this.#traits);
     task.pending = prompt.subarray(n) as Int32Array;
     task.pendingAt = 0;
     task.pos = n;
