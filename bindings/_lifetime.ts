@@ -19,6 +19,26 @@
  * @module
  */
 
+/** Non-blocking calls in flight, over every object, and who waits for none. */
+let inFlight = 0;
+let idle: (() => void)[] = [];
+
+/**
+ * Resolves once no non-blocking native call is in flight (so every free
+ * that close() deferred has run). Await it before the process exits: an
+ * exit while a worker thread is still in llama.cpp tears down what it uses.
+ *
+ * @example
+ * ```ts
+ * import { nativeCallsSettled } from "./_lifetime.ts";
+ * await nativeCallsSettled(); // nothing in flight: at once
+ * ```
+ */
+export function nativeCallsSettled(): Promise<void> {
+  if (inFlight === 0) return Promise.resolve();
+  return new Promise((resolve) => idle.push(resolve));
+}
+
 /** Defers a native free until no call that uses the object is in flight. */
 export class Lifetime {
   #pins = 0;
@@ -54,12 +74,18 @@ export class Lifetime {
   /** Marks a call in flight; the returned function ends it (call it once). */
   pin(): () => void {
     this.#pins++;
+    inFlight++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
       this.#pins--;
       this.settle();
+      if (--inFlight === 0) {
+        const waiting = idle;
+        idle = [];
+        for (const resolve of waiting) resolve();
+      }
     };
   }
 

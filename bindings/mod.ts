@@ -63,6 +63,7 @@ export {
   type PoolingName,
 } from "./types.ts";
 export { ABI_VERSION } from "./_library.ts";
+export { nativeCallsSettled } from "./_lifetime.ts";
 export {
   type DeviceEstimate,
   estimateMemory,

@@ -130,6 +130,6 @@ export async function demoCommand(args: string[]): Promise<number> {
     });
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
-    host.close();
+    await host.shutdown();
   }
 }

@@ -156,6 +156,7 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
   } finally {
     interrupts.dispose();
     progress.clear();
-    host.close();
+    // A decode a Ctrl-C cancelled may still be returning: wait for it.
+    await host.shutdown();
   }
 }

@@ -42,6 +42,7 @@ import {
   LlamaError,
   Model,
   type ModelLoadOptions,
+  nativeCallsSettled,
   Sampler,
   setLogLevel,
   Status,
@@ -2144,6 +2145,21 @@ export class LlamaHost implements WasiNnHostApi {
   /** Frees everything at scope end. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * `close()`, then waits until every native call still in flight (a decode
+   * that close() cancelled) has returned and what it used is freed. Await it
+   * before the process exits.
+   */
+  async shutdown(): Promise<void> {
+    this.close();
+    await nativeCallsSettled();
+  }
+
+  /** `await using host = ...` shuts it down at scope end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
   }
 }
 

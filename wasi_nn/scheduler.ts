@@ -100,6 +100,10 @@ export class Scheduler {
   #wake?: () => void;
   #now: () => number;
   #closed = false;
+  /** A non-blocking decode is running on a worker thread: the context is its. */
+  #decoding = false;
+  /** Slots freed while #decoding: cleared once the decode has returned. */
+  #clearLater: number[] = [];
   #nBatch: number;
   #steps = 0;
   #lastYield = 0;
@@ -120,7 +124,10 @@ export class Scheduler {
       now: this.#now,
     });
     this.#slots = new Slots(opts.nSeq, (slot) => {
-      if (!this.#closed) this.#ctx.seqRemove(slot);
+      if (this.#closed) return;
+      // llama.cpp's memory is not to be touched while a decode runs on it.
+      if (this.#decoding) this.#clearLater.push(slot);
+      else this.#ctx.seqRemove(slot);
     });
     this.#nBatch = ctx.nBatch;
     this.#traits = memoryTraits(model.info, ctx.canShift);
@@ -590,6 +597,24 @@ export class Scheduler {
    * On failure, decodes each session's part apart (`#retryApart`, which also
    * samples them) and returns false; true when the batch is ready to sample.
    */
+  /**
+   * A non-blocking decode. Sessions dropped meanwhile (finalized, closed)
+   * have their sequences cleared once it has returned, never during it.
+   */
+  async #decodeAsync(batch: Parameters<Context["decode"]>[0]): Promise<void> {
+    this.#decoding = true;
+    try {
+      await this.#ctx.decode(batch);
+    } finally {
+      this.#decoding = false;
+      const slots = this.#clearLater;
+      this.#clearLater = [];
+      if (!this.#closed) {
+        for (const slot of slots) this.#ctx.seqRemove(slot);
+      }
+    }
+  }
+
   async #decode(step: Step): Promise<boolean> {
     const { batch } = step;
     const n = batch.tokens.length;
@@ -615,7 +640,7 @@ export class Scheduler {
           this.#lastYield = performance.now();
         }
       } else {
-        await this.#ctx.decode(batch);
+        await this.#decodeAsync(batch);
         // A generation step's time, to choose blocking again when it is short.
         if (n <= this.#opts.nSeq) this.#lastStepMs = performance.now() - t0;
       }
@@ -673,7 +698,7 @@ export class Scheduler {
       let error: unknown = tasks.length > 1 ? undefined : first;
       if (error === undefined) {
         try {
-          await this.#ctx.decode(part);
+          await this.#decodeAsync(part);
         } catch (e) {
           error = e;
         }

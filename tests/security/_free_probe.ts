@@ -53,18 +53,18 @@ async function session(h: LlamaHost, prompt: string, config: object) {
   return { g, c };
 }
 
-/** Waits until a prompt decode has been running for a while: the time one takes, halved. */
-async function midPrompt(h: LlamaHost): Promise<number> {
-  // A first run on another session measures how long the decode takes.
-  const probe = await session(h, `${LONG} warm`, {
-    ...BIG_BATCH,
-    "n-predict": 1,
-  });
-  const t0 = performance.now();
-  await h.compute(probe.c);
-  const ms = performance.now() - t0;
-  h.finalizeExecutionContext(probe.c);
-  return ms;
+/**
+ * Returns once a compute's prompt is being decoded: its task is running in
+ * a scheduler, and the loop has had a turn to start the (non-blocking)
+ * decode of the whole long prompt, which takes a second or more.
+ */
+async function whileDecoding(h: LlamaHost): Promise<void> {
+  for (;;) {
+    const st = await h.statusWithSchedulers();
+    if (st.models.some((m) => m.schedulers.some((x) => x.running > 0))) break;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 0));
 }
 
 /**
@@ -93,7 +93,7 @@ async function stillServes(h: LlamaHost): Promise<unknown> {
   const other = await session(h, "Hello", { "n-predict": 4, "temp": 0 });
   await h.compute(other.c);
   const out = h.getOutput(other.c, 1);
-  h.close();
+  await h.shutdown();
   return JSON.parse(new TextDecoder().decode(out));
 }
 
@@ -105,28 +105,26 @@ const scenarios: Record<string, () => Promise<unknown>> = {
   /** host.close() while a prompt decodes. */
   "close-during-prompt": async () => {
     const h = await newHost();
-    const ms = await midPrompt(h);
     const { c } = await session(h, LONG, BIG_BATCH);
     const run = settle(h.compute(c));
-    await new Promise((r) => setTimeout(r, ms / 3));
-    h.close();
-    return { compute: await run, decodeMs: Math.round(ms) };
+    await whileDecoding(h);
+    await h.shutdown();
+    return { compute: await run };
   },
   /** host.close() while a compute_single stream generates. */
   "close-during-stream": async () => {
     const h = await newHost();
     const stream = await endlessStream(h);
     const tokens = stream.tokens();
-    h.close();
+    await h.shutdown();
     return { stream: await stream.end, tokensBeforeClose: tokens };
   },
   /** unload, then finalize, while a prompt decodes (TypeScript API). */
   "unload-finalize-during-prompt": async () => {
     const h = await newHost();
-    const ms = await midPrompt(h);
     const { g, c } = await session(h, LONG, BIG_BATCH);
     const run = settle(h.compute(c));
-    await new Promise((r) => setTimeout(r, ms / 3));
+    await whileDecoding(h);
     h.unload(g);
     h.finalizeExecutionContext(c);
     const r = await run;
@@ -166,7 +164,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       }
     }
     await swap;
-    h.close();
+    await h.shutdown();
     return { tokens, end };
   },
   /** Model.close() while a context of it decodes (bindings). */
@@ -213,7 +211,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     h.cancelAll(); // the compute is still setting up (creating its scheduler)
     await run;
     const meta = JSON.parse(new TextDecoder().decode(h.getOutput(c, 1)));
-    h.close();
+    await h.shutdown();
     return { outputTokens: meta.output_tokens, stop: meta.stop_reason };
   },
 };
