@@ -10,7 +10,7 @@
  */
 
 import { Context, Model, Sampler } from "../bindings/mod.ts";
-import { Scheduler } from "../wasi_nn/scheduler.ts";
+import { Scheduler } from "../wasi_nn/engine/scheduler.ts";
 
 /** One row of the concurrency table. */
 export interface ConcurrentRow {

@@ -39,8 +39,8 @@ import {
   MODEL_FAMILY_TRAITS,
   type ModelFamily,
 } from "../gguf/mod.ts";
-import { type ChatMessage, tokenizeChat } from "../wasi_nn/chat.ts";
-import { Scheduler, type SlotOwner } from "../wasi_nn/scheduler.ts";
+import { type ChatMessage, tokenizeChat } from "../wasi_nn/engine/chat.ts";
+import { Scheduler, type SlotOwner } from "../wasi_nn/engine/scheduler.ts";
 import { cpuSnapshot, foreignLoad } from "./_load.ts";
 import { llamaBenchArgs, parseLlamaBenchJson, runTool } from "./_native.ts";
 import { median, table } from "./_report.ts";

@@ -16,10 +16,10 @@
 import { isFile } from "../_internal/fs.ts";
 import { closeSync, openSync } from "node:fs";
 import { paths } from "../paths.ts";
-import { LlamaHost } from "../wasi_nn/host.ts";
-import type { TensorInput, WasiNnHostApi } from "../wasi_nn/host_api.ts";
-import { ModelRegistry } from "../wasi_nn/registry.ts";
-import { runGuest } from "../wasi_nn/run_guest.ts";
+import { LlamaHost } from "../wasi_nn/host/host.ts";
+import type { TensorInput, WasiNnHostApi } from "../wasi_nn/host/api.ts";
+import { ModelRegistry } from "../wasi_nn/host/registry.ts";
+import { runGuest } from "../wasi_nn/abi/run_guest.ts";
 import type { OurSettings } from "./_ours.ts";
 
 /** A guest leg that can run, or the reason it cannot. */

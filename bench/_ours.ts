@@ -22,7 +22,7 @@ import {
   type Model,
   Sampler,
 } from "../bindings/mod.ts";
-import { generate, type GenerateResult } from "../wasi_nn/generate.ts";
+import { generate, type GenerateResult } from "../wasi_nn/engine/generate.ts";
 
 /** Context settings shared with the llama.cpp tool being compared. */
 export interface OurSettings {

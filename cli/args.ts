@@ -16,7 +16,7 @@
  * @module
  */
 
-import { type NnPreload, parseNnPreload } from "../wasi_nn/registry.ts";
+import { type NnPreload, parseNnPreload } from "../wasi_nn/host/registry.ts";
 import { LOG_LEVELS, type LogLevel } from "../wasi_nn/log.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
 

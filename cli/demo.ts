@@ -109,9 +109,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     );
   }
   // 4. Run the guest.
-  const { LlamaHost } = await import("../wasi_nn/host.ts");
-  const { ModelRegistry } = await import("../wasi_nn/registry.ts");
-  const { runGuest } = await import("../wasi_nn/run_guest.ts");
+  const { LlamaHost } = await import("../wasi_nn/host/host.ts");
+  const { ModelRegistry } = await import("../wasi_nn/host/registry.ts");
+  const { runGuest } = await import("../wasi_nn/abi/run_guest.ts");
   const registry = new ModelRegistry();
   registry.preload("default", model);
   const host = await LlamaHost.create({

@@ -27,9 +27,13 @@ import {
   chatOptions,
   parseMessages,
   tokenizeChat,
-} from "../wasi_nn/chat.ts";
-import { ConfigError, parseConfig, validateValue } from "../wasi_nn/config.ts";
-import { checkConfig } from "../wasi_nn/config_check.ts";
+} from "../wasi_nn/engine/chat.ts";
+import {
+  ConfigError,
+  parseConfig,
+  validateValue,
+} from "../wasi_nn/config/parse.ts";
+import { checkConfig } from "../wasi_nn/config/check.ts";
 import {
   type ConfigLayer,
   defaultConfig,
@@ -37,14 +41,14 @@ import {
   formatExplain,
   modelConfig,
   resolveConfig,
-} from "../wasi_nn/config_layers.ts";
+} from "../wasi_nn/config/layers.ts";
 import { Errno, WasiNnError } from "../wasi_nn/errno.ts";
-import { generate } from "../wasi_nn/generate.ts";
-import { samplerParams } from "../wasi_nn/_sampling.ts";
-import { contextOptions, modelOptions } from "../wasi_nn/_config_context.ts";
-import { taskOptions } from "../wasi_nn/_config_run.ts";
+import { generate } from "../wasi_nn/engine/generate.ts";
+import { samplerParams } from "../wasi_nn/config/_sampler_options.ts";
+import { contextOptions, modelOptions } from "../wasi_nn/config/options.ts";
+import { taskOptions } from "../wasi_nn/config/_task_options.ts";
 import { escapeLogText, LOG_LEVELS } from "../wasi_nn/log.ts";
-import { checkModelFile } from "../wasi_nn/_model_source.ts";
+import { checkModelFile } from "../wasi_nn/host/_model_source.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
 import { openLogFile } from "./log_file.ts";
 

@@ -5,7 +5,7 @@
  * @example
  * ```ts ignore
  * import { InterruptHandler } from "./interrupt.ts";
- * import type { WasiNnHostApi } from "../wasi_nn/host_api.ts";
+ * import type { WasiNnHostApi } from "../wasi_nn/host/api.ts";
  * declare const host: WasiNnHostApi & { cancelAll(): void };
  * const interrupts = new InterruptHandler({ cancel: () => host.cancelAll() });
  * const covered = interrupts.wrap(host); // give this one to the guest
@@ -44,7 +44,7 @@ const SAME_TURN: ReadonlySet<PropertyKey> = new Set([
  * @example
  * ```ts ignore
  * import { InterruptHandler } from "./interrupt.ts";
- * import type { LlamaHost } from "../wasi_nn/host.ts";
+ * import type { LlamaHost } from "../wasi_nn/host/host.ts";
  * declare const host: LlamaHost;
  * const interrupts = new InterruptHandler({ cancel: () => host.cancelAll() });
  * await interrupts.wrap(host).compute(0); // Ctrl-C meanwhile cancels it

@@ -34,7 +34,7 @@ import {
   type Logger,
   type LogLevel,
 } from "../wasi_nn/log.ts";
-import { parseConfig } from "../wasi_nn/config.ts";
+import { parseConfig } from "../wasi_nn/config/parse.ts";
 import { CliUsageError } from "./args.ts";
 import { openLogFile } from "./log_file.ts";
 

@@ -20,14 +20,14 @@ import { InterruptHandler } from "./interrupt.ts";
 import { LoadProgress } from "./load_progress.ts";
 import { cliLogger } from "./logging.ts";
 import { escapeLogText, type Logger } from "../wasi_nn/log.ts";
-import { ModelRegistry } from "../wasi_nn/registry.ts";
+import { ModelRegistry } from "../wasi_nn/host/registry.ts";
 import {
   GuestLinkError,
   PreopenError,
   runGuest,
   TRAP_EXIT_CODE,
-} from "../wasi_nn/run_guest.ts";
-import { checkPreopens } from "../wasi_nn/_preopens.ts";
+} from "../wasi_nn/abi/run_guest.ts";
+import { checkPreopens } from "../wasi_nn/abi/_preopens.ts";
 
 // The runner's trap code is the one EXIT_CODES documents (checked by the type checker).
 const _trapCodesAgree: typeof EXIT_CODES.trap = TRAP_EXIT_CODE;
@@ -101,7 +101,7 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
   const progress = new LoadProgress();
   let host;
   try {
-    const { LlamaHost } = await import("../wasi_nn/host.ts");
+    const { LlamaHost } = await import("../wasi_nn/host/host.ts");
     host = await LlamaHost.create({
       registry,
       hostConfig,

@@ -28,8 +28,8 @@ export async function versionText(): Promise<string> {
 /** llama.cpp's commit, from the library when it loads, else the pinned one. */
 async function llamaCommit(): Promise<string> {
   try {
-    const { LlamaHost } = await import("../wasi_nn/host.ts");
-    const { ModelRegistry } = await import("../wasi_nn/registry.ts");
+    const { LlamaHost } = await import("../wasi_nn/host/host.ts");
+    const { ModelRegistry } = await import("../wasi_nn/host/registry.ts");
     const host = await LlamaHost.create({ registry: new ModelRegistry() });
     try {
       const { commit, number } = host.llamaBuild;

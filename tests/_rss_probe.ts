@@ -11,7 +11,7 @@
  */
 
 import { Context, Model, Sampler } from "../bindings/mod.ts";
-import { Scheduler } from "../wasi_nn/scheduler.ts";
+import { Scheduler } from "../wasi_nn/engine/scheduler.ts";
 import { tinyModel } from "./_helpers.ts";
 
 const rss = () => Deno.memoryUsage().rss;

@@ -35,22 +35,22 @@ export {
   type LlamaHostOptions,
   type Metadata,
   type ModelResolver,
-} from "./host.ts";
-export type { SchedulerStats } from "./scheduler.ts";
-export type { TensorInput, WasiNnHostApi } from "./host_api.ts";
+} from "./host/host.ts";
+export type { SchedulerStats } from "./engine/scheduler.ts";
+export type { TensorInput, WasiNnHostApi } from "./host/api.ts";
 export {
   ModelRegistry,
   type ModelRegistryOptions,
   type NnPreload,
   type NnTarget,
-} from "./registry.ts";
+} from "./host/registry.ts";
 export {
   GuestLinkError,
   PreopenError,
   runGuest,
   type RunGuestOptions,
   TRAP_EXIT_CODE,
-} from "./run_guest.ts";
+} from "./abi/run_guest.ts";
 export {
   createWasiNnImports,
   WASI_NN_FUNCTIONS,
@@ -59,7 +59,7 @@ export {
   type WasiNnImports,
   type WasiNnImportsOptions,
   type WasiNnSyncHostApi,
-} from "./guest_imports.ts";
+} from "./abi/guest_imports.ts";
 export { Errno, WasiNnError } from "./errno.ts";
 export {
   generate,
@@ -67,8 +67,8 @@ export {
   type GenerateResult,
   type StopReason,
   type Timings,
-} from "./generate.ts";
-export type { TokenProb, TokenProbs } from "./token_probs.ts";
+} from "./engine/generate.ts";
+export type { TokenProb, TokenProbs } from "./engine/token_probs.ts";
 export {
   type ChatContentPart,
   type ChatMessage,
@@ -76,7 +76,7 @@ export {
   type ChatTokens,
   type RenderedChat,
   tokenizeChat,
-} from "./chat.ts";
+} from "./engine/chat.ts";
 export {
   LOG_LEVELS,
   type LogCategory,

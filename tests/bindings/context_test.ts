@@ -8,7 +8,7 @@ import {
   Sampler,
   Status,
 } from "../../bindings/mod.ts";
-import { generate } from "../../wasi_nn/generate.ts";
+import { generate } from "../../wasi_nn/engine/generate.ts";
 import { tinyModel } from "../_helpers.ts";
 
 async function greedy(

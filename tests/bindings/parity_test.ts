@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Context, Model, Sampler } from "../../bindings/mod.ts";
-import { generate } from "../../wasi_nn/generate.ts";
+import { generate } from "../../wasi_nn/engine/generate.ts";
 import { referenceTool, run, tinyModel } from "../_helpers.ts";
 
 const simple = referenceTool("llama-simple");

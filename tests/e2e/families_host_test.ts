@@ -11,8 +11,8 @@ import {
   MODEL_FAMILIES,
   MODEL_FAMILY_TRAITS,
 } from "../../gguf/mod.ts";
-import { createWasiNnImports } from "../../wasi_nn/guest_imports.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { createWasiNnImports } from "../../wasi_nn/abi/guest_imports.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { buildGuests } from "../../examples/build.ts";
 import { Context, Model, Sampler } from "../../bindings/mod.ts";
-import { generate } from "../../wasi_nn/generate.ts";
+import { generate } from "../../wasi_nn/engine/generate.ts";
 import {
   findLine,
   findLines,

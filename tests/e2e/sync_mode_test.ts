@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { closeSync, openSync } from "node:fs";
 import { buildGuests } from "../../examples/build.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
-import { ModelRegistry } from "../../wasi_nn/registry.ts";
-import { runGuest } from "../../wasi_nn/run_guest.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
+import { ModelRegistry } from "../../wasi_nn/host/registry.ts";
+import { runGuest } from "../../wasi_nn/abi/run_guest.ts";
 import {
   findLine,
   hexBytes,

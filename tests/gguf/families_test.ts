@@ -15,7 +15,7 @@ import {
   writeFamilyModel,
 } from "../../gguf/mod.ts";
 import { paths } from "../../paths.ts";
-import { generate } from "../../wasi_nn/generate.ts";
+import { generate } from "../../wasi_nn/engine/generate.ts";
 import { completionText, referenceTool, run } from "../_helpers.ts";
 
 const completion = referenceTool("llama-completion");

@@ -10,12 +10,12 @@
  * @module
  */
 
-import { parseConfig } from "../../wasi_nn/config.ts";
+import { parseConfig } from "../../wasi_nn/config/parse.ts";
 import {
   MAX_CONFIG_BYTES,
   MAX_CONFIG_KEYS,
-} from "../../wasi_nn/_config_limits.ts";
-import { KEYS } from "../../wasi_nn/config.ts";
+} from "../../wasi_nn/config/_limits.ts";
+import { KEYS } from "../../wasi_nn/config/parse.ts";
 
 function config(shape: string): string {
   const o: Record<string, unknown> = {};

@@ -11,7 +11,7 @@
 
 import { Context, Model, Sampler } from "../../bindings/mod.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
 
 const enc = new TextEncoder();

@@ -11,7 +11,7 @@
  *
  * usage: deno run -A _grammar_probe.ts
  */
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { tinyModel } from "../_helpers.ts";
 import { reportProbe } from "./_probe.ts";

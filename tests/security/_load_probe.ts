@@ -19,7 +19,7 @@
  */
 
 import { Model } from "../../bindings/mod.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 
 const [mode, ...args] = Deno.args;

@@ -12,9 +12,9 @@
  * usage: deno run -A _template_probe.ts
  */
 import { ensureModel } from "../../gguf/mod.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
-import { renderChat } from "../../wasi_nn/chat.ts";
+import { renderChat } from "../../wasi_nn/engine/chat.ts";
 import { Model } from "../../bindings/mod.ts";
 import { tinyModel } from "../_helpers.ts";
 import { reportProbe } from "./_probe.ts";

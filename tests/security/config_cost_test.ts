@@ -12,12 +12,12 @@ import {
   ConfigError,
   parseConfig,
   suggestKey,
-} from "../../wasi_nn/config.ts";
+} from "../../wasi_nn/config/parse.ts";
 import {
   MAX_CONFIG_BYTES,
   MAX_CONFIG_KEYS,
   MAX_KEY_SUGGESTIONS,
-} from "../../wasi_nn/_config_limits.ts";
+} from "../../wasi_nn/config/_limits.ts";
 import { Errno } from "../../wasi_nn/errno.ts";
 import { run, tinyModel } from "../_helpers.ts";
 import { tinyGuest } from "./_tiny_guest.ts";

@@ -10,13 +10,16 @@
  */
 import assert from "node:assert/strict";
 import { jsonSchemaToGrammar, Model } from "../../bindings/mod.ts";
-import { grammarTriggers, TRIGGER_LIMITS } from "../../wasi_nn/_sampling.ts";
+import {
+  grammarTriggers,
+  TRIGGER_LIMITS,
+} from "../../wasi_nn/config/_sampler_options.ts";
 import {
   checkGrammar,
   checkJsonSchema,
   GRAMMAR_LIMITS,
-} from "../../wasi_nn/_grammar_limits.ts";
-import { ConfigError } from "../../wasi_nn/config.ts";
+} from "../../wasi_nn/config/_grammar_limits.ts";
+import { ConfigError } from "../../wasi_nn/config/parse.ts";
 import { run, tinyModel } from "../_helpers.ts";
 import { runProbe } from "./_probe.ts";
 

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { run, tinyModel } from "../_helpers.ts";
 import { craftGguf, MUTATIONS, tinySpec } from "./_gguf_craft.ts";

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
-import { createWasiNnImports } from "../../wasi_nn/guest_imports.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { createWasiNnImports } from "../../wasi_nn/abi/guest_imports.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
 
 const enc = new TextEncoder();

@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { reset } from "@logtape/logtape";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { configureLogging, logFunction, logger } from "../../cli/logging.ts";
-import { ModelRegistry } from "../../wasi_nn/registry.ts";
+import { ModelRegistry } from "../../wasi_nn/host/registry.ts";
 import { Errno } from "../../wasi_nn/errno.ts";
 import {
   escapedLines,

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
-import { LlamaHost } from "../../wasi_nn/host.ts";
+import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
 
 const enc = new TextEncoder();

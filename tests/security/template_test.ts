@@ -12,9 +12,9 @@ import {
   renderChat,
   renderChatIsolated,
   renderChatIsolatedSync,
-} from "../../wasi_nn/chat.ts";
-import { ConfigError } from "../../wasi_nn/config.ts";
-import { TEMPLATE_LIMITS } from "../../wasi_nn/_chat_sandbox.ts";
+} from "../../wasi_nn/engine/chat.ts";
+import { ConfigError } from "../../wasi_nn/config/parse.ts";
+import { TEMPLATE_LIMITS } from "../../wasi_nn/engine/_chat_sandbox.ts";
 import { paths } from "../../paths.ts";
 import { tinyModel } from "../_helpers.ts";
 import { runProbe } from "./_probe.ts";

@@ -53,7 +53,7 @@ export {
   parseConfig,
   type ParsedConfig,
   type ParseOptions,
-} from "../config.ts";
+} from "./parse.ts";
 export {
   type ConfigLayer,
   defaultConfig,
@@ -65,10 +65,10 @@ export {
   modelConfig,
   resolveConfig,
   standardLayers,
-} from "../config_layers.ts";
-export { checkConfig, type CheckFacts } from "../config_check.ts";
+} from "./layers.ts";
+export { checkConfig, type CheckFacts } from "./check.ts";
 export {
   configJsonSchema,
   type JsonSchema,
   type SchemaOptions,
-} from "../config_schema.ts";
+} from "./schema.ts";

@@ -1,0 +1,462 @@
+/**
+ * The `wasi_ephemeral_nn` import module that WASI-NN guests (WasmEdge GGML
+ * plugin / WAMR llama.cpp backend flavour) call: it reads the guest's
+ * arguments from its exported `memory`, calls a {@linkcode WasiNnHostApi}, and
+ * writes results back, following the ABI exactly.
+ *
+ * Every function returns an errno (`i32`, 0 = success) and never throws into
+ * the guest: a `WasiNnError` becomes its `errno`, any other exception becomes
+ * RuntimeError (5) and is logged. Out-parameters are written only on success,
+ * except `out_written` on TooLarge (7).
+ *
+ * Two modes:
+ * - `"jspi"` (default where supported): `load`, `load_by_name`,
+ *   `load_by_name_with_config`, `set_input`, `compute` and `compute_single`
+ *   are `WebAssembly.Suspending` imports, so the guest suspends while the host
+ *   works and the event loop stays live. The guest must be entered through
+ *   `WebAssembly.promising` (see `run_guest.ts`).
+ * - `"sync"` (for embedders without JSPI): those six functions call the host's
+ *   optional synchronous variants ({@linkcode WasiNnSyncHostApi}). A host
+ *   without them gets UnsupportedOperation (6) for those calls, logged once per
+ *   function; the remaining six functions work as in JSPI mode.
+ *
+ * @example
+ * ```ts
+ * import { createWasiNnImports } from "./guest_imports.ts";
+ * import type { WasiNnHostApi } from "../host/api.ts";
+ * async function instantiate(host: WasiNnHostApi, module: WebAssembly.Module) {
+ *   const linked: { memory?: WebAssembly.Memory } = {};
+ *   const imports = createWasiNnImports(host, { getMemory: () => linked.memory });
+ *   const instance = await WebAssembly.instantiate(module, imports);
+ *   linked.memory = instance.exports.memory as WebAssembly.Memory;
+ *   return instance;
+ * }
+ * ```
+ * @module
+ */
+
+import { Errno, errnoName, WasiNnError } from "../errno.ts";
+import { checkConfigBytes } from "../config/parse.ts";
+import {
+  checkTensorType,
+  type TensorInput,
+  type WasiNnHostApi,
+} from "../host/api.ts";
+import { type GuestMemory, requireGuestMemory } from "./_guest_memory.ts";
+import { hasJspi } from "./_jspi.ts";
+import { GuestHandles } from "./_guest_handles.ts";
+import type { Logger } from "../log.ts";
+
+/** The import module name every WasmEdge GGML guest uses. */
+export const WASI_NN_MODULE = "wasi_ephemeral_nn";
+
+/**
+ * The twelve functions of `wasi_ephemeral_nn`, in the ABI's order.
+ *
+ * @example
+ * ```ts
+ * import { WASI_NN_FUNCTIONS } from "./guest_imports.ts";
+ * console.log(WASI_NN_FUNCTIONS.length); // 12
+ * ```
+ */
+export const WASI_NN_FUNCTIONS = [
+  "load",
+  "load_by_name",
+  "load_by_name_with_config",
+  "init_execution_context",
+  "set_input",
+  "compute",
+  "get_output",
+  "get_output_single",
+  "compute_single",
+  "fini_single",
+  "unload",
+  "finalize_execution_context",
+] as const;
+
+/** The name of one `wasi_ephemeral_nn` function. */
+export type WasiNnFunctionName = typeof WASI_NN_FUNCTIONS[number];
+
+/**
+ * Optional synchronous variants of the host's async operations, used only in
+ * `"sync"` mode (embedders without JSPI). Each has the same meaning and errors
+ * as its async counterpart in {@linkcode WasiNnHostApi}.
+ */
+export interface WasiNnSyncHostApi {
+  /** Synchronous `load`. */
+  loadSync?(builders: Uint8Array[], encoding: number, target: number): number;
+  /** Synchronous `loadByName`. */
+  loadByNameSync?(name: string, config?: string): number;
+  /** Synchronous `setInput`. */
+  setInputSync?(ctx: number, index: number, tensor: TensorInput): void;
+  /** Synchronous `compute`. */
+  computeSync?(ctx: number): void;
+  /** Synchronous `computeSingle`. */
+  computeSingleSync?(ctx: number): void;
+}
+
+/** Options of {@linkcode createWasiNnImports}. */
+export interface WasiNnImportsOptions {
+  /**
+   * Returns the guest's exported memory. Called on every call that touches
+   * memory, so it may be set up after instantiation. Without it (or when it
+   * returns no memory), those calls return MissingMemory (3).
+   */
+  getMemory?: () => WebAssembly.Memory | undefined;
+  /** Receives diagnostics: every non-zero errno at `debug`, unexpected errors at `error`. */
+  log?: Logger;
+  /** `"jspi"` (default when the runtime supports it) or `"sync"`. */
+  mode?: "jspi" | "sync";
+}
+
+/**
+ * The import object: `{ wasi_ephemeral_nn: { load, load_by_name, ... } }`,
+ * for one guest instance. Disposing it (when the instance has ended)
+ * finalizes every context and unloads every graph the guest still holds.
+ */
+export interface WasiNnImports extends WebAssembly.Imports {
+  /** The twelve functions (some of them `WebAssembly.Suspending` in JSPI mode). */
+  wasi_ephemeral_nn: Record<WasiNnFunctionName, WebAssembly.ImportValue>;
+  /** Frees what the guest still holds on the host. Safe to call twice. */
+  [Symbol.dispose](): void;
+}
+
+type Fn = (...args: number[]) => number;
+type AsyncFn = (...args: number[]) => Promise<number>;
+
+/** How a heavy import calls the host and writes the result back. */
+interface Plan<T> {
+  async: () => Promise<T>;
+  sync: () => T;
+  done: (result: T) => number;
+}
+
+function isWasiNnError(err: unknown): err is WasiNnError {
+  if (err instanceof WasiNnError) return true;
+  // A WasiNnError from another copy of errno.ts (e.g. another version).
+  return err instanceof Error && err.name.startsWith("WasiNnError") &&
+    typeof (err as { errno?: unknown }).errno === "number";
+}
+
+/**
+ * Creates the `wasi_ephemeral_nn` import object for one guest instance, on top
+ * of `host`. See the module documentation for the errno and mode rules.
+ *
+ * @example
+ * ```ts
+ * import { createWasiNnImports } from "./guest_imports.ts";
+ * import { WasiNnError } from "../errno.ts";
+ * import type { WasiNnHostApi } from "../host/api.ts";
+ * const notFound = () => { throw new WasiNnError(8, "no models here"); };
+ * const host = {
+ *   load: notFound, loadByName: notFound, initExecutionContext: notFound,
+ *   setInput: notFound, compute: notFound, getOutput: notFound,
+ *   computeSingle: notFound, getOutputSingle: notFound, finiSingle: notFound,
+ *   unload: notFound, finalizeExecutionContext: notFound,
+ * } as unknown as WasiNnHostApi;
+ * const memory = new WebAssembly.Memory({ initial: 1 });
+ * const imports = createWasiNnImports(host, { getMemory: () => memory });
+ * const unload = imports.wasi_ephemeral_nn.unload as (graph: number) => number;
+ * console.log(unload(0)); // 1: this guest holds no graph 0
+ * ```
+ */
+export function createWasiNnImports(
+  host: WasiNnHostApi & WasiNnSyncHostApi,
+  options: WasiNnImportsOptions = {},
+): WasiNnImports {
+  const log: Logger = options.log ?? (() => {});
+  const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
+  if (mode === "jspi" && !hasJspi()) {
+    throw new TypeError(
+      "JSPI (WebAssembly.Suspending / WebAssembly.promising) is not available in this runtime: use mode 'sync'",
+    );
+  }
+
+  // This instance's own handles: other instances' handles do not exist here.
+  const handles = new GuestHandles();
+  let cached: GuestMemory | undefined;
+  const memory = (): GuestMemory => {
+    const current = options.getMemory?.();
+    if (cached && cached.memory === current) return cached;
+    cached = requireGuestMemory(current);
+    return cached;
+  };
+
+  const toErrno = (name: WasiNnFunctionName, err: unknown): number => {
+    if (isWasiNnError(err) && err.errno !== Errno.Success) {
+      log(
+        "debug",
+        `${WASI_NN_MODULE}.${name}: errno ${err.errno} (${
+          errnoName(err.errno)
+        }): ${err.message}`,
+      );
+      return err.errno;
+    }
+    const detail = err instanceof Error
+      ? (err.stack ?? err.message)
+      : String(err);
+    log(
+      "error",
+      `${WASI_NN_MODULE}.${name}: unexpected host error, returning RuntimeError (5): ${detail}`,
+    );
+    return Errno.RuntimeError;
+  };
+
+  const sync = (name: WasiNnFunctionName, fn: Fn): Fn => (...args) => {
+    try {
+      return fn(...args);
+    } catch (err) {
+      return toErrno(name, err);
+    }
+  };
+
+  const warned = new Set<string>();
+  /**
+   * An import for a host operation that is async in `WasiNnHostApi`. `plan`
+   * validates and reads the guest's arguments (synchronously), then says how
+   * to call the host (async or sync) and how to write the result back.
+   * JSPI mode: a Suspending import. Sync mode: a plain function that needs the
+   * host's `...Sync` variant.
+   */
+  const heavy = <T>(
+    name: WasiNnFunctionName,
+    variant: keyof WasiNnSyncHostApi,
+    plan: (...args: number[]) => Plan<T>,
+  ): WebAssembly.ImportValue => {
+    if (mode === "jspi") {
+      const fn: AsyncFn = async (...args) => {
+        try {
+          const steps = plan(...args);
+          return steps.done(await steps.async());
+        } catch (err) {
+          return toErrno(name, err);
+        }
+      };
+      return new WebAssembly.Suspending(
+        fn,
+      ) as unknown as WebAssembly.ImportValue;
+    }
+    return sync(name, (...args) => {
+      if (typeof host[variant] !== "function") {
+        if (!warned.has(name)) {
+          warned.add(name);
+          log(
+            "error",
+            `${WASI_NN_MODULE}.${name} needs JSPI (WebAssembly.Suspending) or a host with ${variant}(); returning UnsupportedOperation (6)`,
+          );
+        }
+        return Errno.UnsupportedOperation;
+      }
+      const steps = plan(...args);
+      return steps.done(steps.sync());
+    });
+  };
+
+  const readName = (mem: GuestMemory, ptr: number, len: number): string => {
+    let bytes = mem.view(ptr, len, "name");
+    if (bytes.length > 0 && bytes[bytes.length - 1] === 0) {
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    if (bytes.includes(0)) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `name: contains a NUL byte at offset ${
+          bytes.indexOf(0)
+        } of ${bytes.length}`,
+      );
+    }
+    return mem.readString(ptr, bytes.length, "name");
+  };
+
+  /** Writes the guest's handle for a graph the host just loaded. */
+  const writeGraph = (outGraph: number, name?: string) =>
+  (
+    hostGraph: number,
+  ): number => {
+    const g = handles.addGraph(hostGraph, name);
+    memory().writeU32(outGraph, g, "out_graph_ptr");
+    return Errno.Success;
+  };
+  const success = (): number => Errno.Success;
+
+  /** Shared by load_by_name and load_by_name_with_config. */
+  const loadByName = (
+    namePtr: number,
+    nameLen: number,
+    configPtr: number,
+    configLen: number,
+    outGraph: number,
+  ): Plan<number> => {
+    const mem = memory();
+    const name = readName(mem, namePtr, nameLen);
+    // Refuse an oversized config before decoding it (InvalidArgument).
+    try {
+      checkConfigBytes(configLen >>> 0);
+    } catch (err) {
+      log("warn", `config of '${name}': ${(err as Error).message}`);
+      throw err;
+    }
+    const config = (configLen >>> 0) > 0
+      ? mem.readString(configPtr, configLen, "config")
+      : undefined;
+    mem.check(outGraph, 4, "out_graph_ptr");
+    const loaded = handles.graphByName(name);
+    if (loaded !== undefined) {
+      // Still loaded by this guest: the same handle, the new config ignored (WasmEdge).
+      const done = (g: number) => {
+        memory().writeU32(outGraph, g, "out_graph_ptr");
+        return Errno.Success;
+      };
+      return { async: () => Promise.resolve(loaded), sync: () => loaded, done };
+    }
+    return {
+      async: () => host.loadByName(name, config),
+      sync: () => host.loadByNameSync!(name, config),
+      done: writeGraph(outGraph, name),
+    };
+  };
+
+  const getOutput = (name: WasiNnFunctionName, single: boolean) =>
+    sync(name, (ctx, index, bufPtr, bufMax, outWritten) => {
+      const mem = memory();
+      const max = bufMax >>> 0;
+      mem.check(bufPtr, max, "out_buf");
+      mem.check(outWritten, 4, "out_written_ptr");
+      const c = handles.context(ctx >>> 0);
+      const data = single
+        ? host.getOutputSingle(c, index >>> 0)
+        : host.getOutput(c, index >>> 0);
+      const out = memory();
+      if (data.length > max) {
+        out.writeU32(outWritten, data.length, "out_written_ptr");
+        log(
+          "debug",
+          `${WASI_NN_MODULE}.${name}: output ${
+            index >>> 0
+          } is ${data.length} bytes, the guest's buffer ${max}: TooLarge (7)`,
+        );
+        return Errno.TooLarge;
+      }
+      out.write(bufPtr, data, "out_buf");
+      out.writeU32(outWritten, data.length, "out_written_ptr");
+      return Errno.Success;
+    });
+
+  const functions: Record<WasiNnFunctionName, WebAssembly.ImportValue> = {
+    load: heavy(
+      "load",
+      "loadSync",
+      (buildersPtr, buildersLen, encoding, target, outGraph) => {
+        const mem = memory();
+        const count = buildersLen >>> 0;
+        const base = mem.check(buildersPtr, count * 8, "builders");
+        const builders: Uint8Array[] = [];
+        for (let i = 0; i < count; i++) {
+          const ptr = mem.readU32(base + 8 * i, `builders[${i}].ptr`);
+          const len = mem.readU32(base + 8 * i + 4, `builders[${i}].len`);
+          builders.push(mem.view(ptr, len, `builders[${i}]`));
+        }
+        mem.check(outGraph, 4, "out_graph_ptr");
+        return {
+          async: () => host.load(builders, encoding >>> 0, target >>> 0),
+          sync: () => host.loadSync!(builders, encoding >>> 0, target >>> 0),
+          done: writeGraph(outGraph),
+        };
+      },
+    ),
+    load_by_name: heavy(
+      "load_by_name",
+      "loadByNameSync",
+      (namePtr, nameLen, outGraph) =>
+        loadByName(namePtr, nameLen, 0, 0, outGraph),
+    ),
+    load_by_name_with_config: heavy(
+      "load_by_name_with_config",
+      "loadByNameSync",
+      loadByName,
+    ),
+    init_execution_context: sync("init_execution_context", (graph, outCtx) => {
+      memory().check(outCtx, 4, "out_ctx_ptr");
+      const ctx = host.initExecutionContext(handles.graph(graph >>> 0));
+      memory().writeU32(outCtx, handles.addContext(ctx), "out_ctx_ptr");
+      return Errno.Success;
+    }),
+    set_input: heavy(
+      "set_input",
+      "setInputSync",
+      (guestCtx, index, tensorPtr) => {
+        const ctx = handles.context(guestCtx >>> 0);
+        const mem = memory();
+        const base = mem.check(tensorPtr, 20, "tensor");
+        const dimsPtr = mem.readU32(base, "tensor.dims_ptr");
+        const dimsLen = mem.readU32(base + 4, "tensor.dims_len");
+        const type = mem.readU32(base + 8, "tensor.type") & 0xff;
+        const dataPtr = mem.readU32(base + 12, "tensor.data_ptr");
+        const dataLen = mem.readU32(base + 16, "tensor.data_len");
+        checkTensorType(type);
+        const dimsBase = mem.check(dimsPtr, dimsLen * 4, "tensor.dims");
+        const dims: number[] = [];
+        for (let i = 0; i < dimsLen; i++) {
+          dims.push(mem.readU32(dimsBase + 4 * i, `tensor.dims[${i}]`));
+        }
+        const tensor: TensorInput = {
+          dims,
+          type,
+          data: mem.view(dataPtr, dataLen, "tensor.data"),
+        };
+        return {
+          async: () => host.setInput(ctx, index >>> 0, tensor),
+          sync: () => host.setInputSync!(ctx, index >>> 0, tensor),
+          done: success,
+        };
+      },
+    ),
+    compute: heavy("compute", "computeSync", (guestCtx) => {
+      const ctx = handles.context(guestCtx >>> 0);
+      return {
+        async: () => host.compute(ctx),
+        sync: () => host.computeSync!(ctx),
+        done: success,
+      };
+    }),
+    get_output: getOutput("get_output", false),
+    get_output_single: getOutput("get_output_single", true),
+    compute_single: heavy("compute_single", "computeSingleSync", (guestCtx) => {
+      const ctx = handles.context(guestCtx >>> 0);
+      return {
+        async: () => host.computeSingle(ctx),
+        sync: () => host.computeSingleSync!(ctx),
+        done: success,
+      };
+    }),
+    fini_single: sync("fini_single", (ctx) => {
+      host.finiSingle(handles.context(ctx >>> 0));
+      return Errno.Success;
+    }),
+    unload: sync("unload", (graph) => {
+      host.unload(handles.graph(graph >>> 0));
+      handles.removeGraph(graph >>> 0);
+      return Errno.Success;
+    }),
+    finalize_execution_context: sync("finalize_execution_context", (ctx) => {
+      host.finalizeExecutionContext(handles.context(ctx >>> 0));
+      handles.removeContext(ctx >>> 0);
+      return Errno.Success;
+    }),
+  };
+  const release = (): void => {
+    const { graphs, contexts } = handles.held();
+    handles.clear();
+    for (const c of contexts) {
+      try {
+        host.finalizeExecutionContext(c);
+      } catch { /* already gone (idle expiry, host closed) */ }
+    }
+    for (const g of graphs) {
+      try {
+        host.unload(g);
+      } catch { /* already gone */ }
+    }
+  };
+  return { [WASI_NN_MODULE]: functions, [Symbol.dispose]: release };
+}
