@@ -39,6 +39,8 @@ export interface BenchOptions {
   maxAttempts: number;
   /** `--families`: run only the second-turn leg, on these families (undefined: every leg). */
   families?: ModelFamily[];
+  /** `--startup`: run only the start-up leg (whole processes, one token). */
+  startup: boolean;
 }
 
 /** Usage text. */
@@ -59,6 +61,10 @@ alternating ours and theirs (A B A B) in one run.
                   LIST (comma-separated; default all, also in the full
                   bench, with at most 3 pairs there):
                   ${GENERATING_FAMILIES.join(", ")}
+  --startup       run only the start-up leg (also in the full bench): whole
+                  processes, wall time and peak RSS (GNU time), of one token
+                  from build/guests/oneshot.wasm through cli.ts against
+                  llama-completion -n 1, and cli.ts --version alone
   --max-foreign-load X
                   run a pair again when other processes used more than X
                   CPUs on average during it (default 0.15; spin-waiting thread
@@ -127,6 +133,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         families: { type: "string" },
         quick: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        startup: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -145,6 +152,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       }'`,
     );
   }
+  if (v.startup && v.families !== undefined) {
+    throw new UsageError("--startup and --families each run one leg: pick one");
+  }
   return {
     pairs,
     threads: positiveInt("threads", v.threads, 2),
@@ -159,5 +169,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     maxForeignLoad: mfl,
     maxAttempts: pairs * 3,
     families: v.families === undefined ? undefined : families(v.families),
+    startup: v.startup ?? false,
   };
 }

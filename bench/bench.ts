@@ -20,15 +20,18 @@
  * summary ratio is the median of the per-pair ratios. A pair during which
  * other processes took CPU time is run again (`--max-foreign-load`).
  *
- * Then the concurrency and prompt-cache legs (_concurrent.ts) and the
- * second chat turn on every model family (_families.ts; alone with
- * `--families`).
+ * Then start-up and footprint, whole processes (_startup.ts; alone with
+ * `--startup`): one token from a guest through `cli.ts` against
+ * `llama-completion -n 1`, and `cli.ts --version`; the concurrency and
+ * prompt-cache legs (_concurrent.ts) and the second chat turn on every model
+ * family (_families.ts; alone with `--families`).
  *
  * @example
  * ```sh
  * deno task bench                 # 5 pairs, table on stdout
  * deno task bench --quick --json  # smoke test, one JSON object on stdout
  * deno task bench --families      # only the second-turn leg, every family
+ * deno task bench --startup --pairs 3  # only the start-up leg
  * ```
  * @module
  */
@@ -57,6 +60,12 @@ import {
   GENERATING_FAMILIES,
 } from "./_families.ts";
 import { oursE2e, oursPp, oursTg } from "./_ours.ts";
+import {
+  benchStartup,
+  startupLines,
+  type StartupResult,
+  type StartupSkipped,
+} from "./_startup.ts";
 import { spawnAsyncLegs } from "./_async_legs.ts";
 import { cpuSnapshot, foreignLoad } from "./_load.ts";
 import { fmtMs, fmtRate, fmtRatio, median, table } from "./_report.ts";
@@ -125,6 +134,7 @@ export async function runBench(
   const llamaBench = `${bin}/llama-bench`;
   const llamaCompletion = `${bin}/llama-completion`;
   if (opts.families) return await familiesReport(opts, llamaBench);
+  if (opts.startup) return await startupReport(opts, llamaCompletion);
   for (const b of [llamaBench, llamaCompletion]) {
     if (!isFile(b)) {
       throw new Error(`${b} not found: run \`deno task build:reference\``);
@@ -308,8 +318,23 @@ export async function runBench(
       : { skipped: guestSkipped ?? "the guest leg failed" },
     per_pair: pairs,
   };
-  // Concurrent sessions through the scheduler against llama-batched-bench.
   model[Symbol.dispose]();
+  log(
+    "startup: whole processes, one token: the guest via cli.ts vs llama-completion -n 1",
+  );
+  const startup = await benchStartup({
+    ...settings,
+    model: modelPath,
+    prompt: E2E_PROMPT,
+    nCtx,
+    pairs: opts.pairs,
+    maxForeignLoad: opts.maxForeignLoad,
+    llamaCompletion,
+    log,
+  });
+  if ("skipped" in startup) log(`startup: skipped (${startup.skipped})`);
+  report.startup = startup;
+  // Concurrent sessions through the scheduler against llama-batched-bench.
   log(
     "concurrent sessions: ours (decode only, and scheduler with sampling) vs llama-batched-bench",
   );
@@ -374,6 +399,40 @@ async function familiesReport(
       llamaBench: haveBench ? llamaBench : undefined,
       log,
     }),
+  };
+}
+
+/** `--startup`: the start-up leg alone (llama-bench not needed). */
+async function startupReport(
+  opts: BenchOptions,
+  llamaCompletion: string,
+): Promise<Record<string, unknown>> {
+  const modelPath = opts.model ?? (await ensureModel("bench")).path;
+  log(
+    `startup: model ${modelPath}, ${opts.threads} threads, ${opts.pairs} pairs`,
+  );
+  const startup = await benchStartup({
+    model: modelPath,
+    prompt: E2E_PROMPT,
+    threads: opts.threads,
+    nCtx: 512,
+    batch: opts.batch,
+    poll: opts.poll,
+    pairs: opts.pairs,
+    maxForeignLoad: opts.maxForeignLoad,
+    llamaCompletion,
+    log,
+  });
+  if ("skipped" in startup) {
+    throw new Error(`the startup leg cannot run: ${startup.skipped}`);
+  }
+  return {
+    device: deviceName(),
+    threads: opts.threads,
+    pairs: opts.pairs,
+    quick: opts.quick,
+    max_foreign_load: opts.maxForeignLoad,
+    startup,
   };
 }
 
@@ -510,6 +569,7 @@ export function renderTable(
     hasGuest ? `guest: ${guest.path}` : `guest: skipped (${guest.skipped})`,
     `ratios are ours / theirs per pair; the median row's ratio is the median of the pair ratios`,
     `other CPUs: other processes' load during the pair; ${discarded} pair(s) above ${r.max_foreign_load} were discarded and run again`,
+    ...startupLines(r.startup as StartupResult | StartupSkipped | undefined),
     ...concurrentLines(r),
     ...familiesLines((r.families as FamilyRow[] | undefined) ?? []),
   ].join("\n");
@@ -565,6 +625,13 @@ if (import.meta.main) {
       [
         `device ${report.device}; ${report.threads} threads`,
         ...familiesLines(report.families as FamilyRow[]),
+      ].join("\n"),
+    );
+  } else if (opts.startup) {
+    console.log(
+      [
+        `device ${report.device}; ${report.threads} threads`,
+        ...startupLines(report.startup as StartupResult),
       ].join("\n"),
     );
   } else console.log(renderTable(report, report.per_pair as PairResult[]));

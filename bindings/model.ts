@@ -116,8 +116,8 @@ export class Model {
   }
 
   /**
-   * Loads a GGUF file with a blocking call (for hosts that cannot await,
-   * e.g. WASI-NN guests without JSPI). No progress or cancel.
+   * Loads a GGUF file with a blocking call (for scripts and tools that do
+   * not need the event loop meanwhile). No progress or cancel.
    */
   static loadSync(path: string, options: ModelLoadOptions = {}): Model {
     const out = new BigUint64Array(1);

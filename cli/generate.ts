@@ -24,7 +24,6 @@ import {
 import { ensureModel } from "../gguf/mod.ts";
 import {
   type ChatMessage,
-  chatOptions,
   parseMessages,
   tokenizeChat,
 } from "../wasi_nn/engine/chat.ts";
@@ -44,9 +43,13 @@ import {
 } from "../wasi_nn/config/layers.ts";
 import { Errno, WasiNnError } from "../wasi_nn/errno.ts";
 import { generate } from "../wasi_nn/engine/generate.ts";
-import { samplerParams } from "../wasi_nn/config/_sampler_options.ts";
-import { contextOptions, modelOptions } from "../wasi_nn/config/options.ts";
-import { taskOptions } from "../wasi_nn/config/_task_options.ts";
+import {
+  chatOptions,
+  contextOptions,
+  modelOptions,
+  samplerParams,
+  taskOptions,
+} from "../wasi_nn/config/options.ts";
 import { escapeLogText, LOG_LEVELS } from "../wasi_nn/log.ts";
 import { checkModelFile } from "../wasi_nn/host/_model_source.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
@@ -302,7 +305,7 @@ export async function generateCommand(args: string[]): Promise<number> {
         contextShift: task.contextShift,
         nKeep: task.nKeep,
         nDiscard: task.nDiscard,
-        nProbs: (cfg.n_probs as number | undefined) ?? 0,
+        nProbs: cfg.n_probs ?? 0,
         signal: ac.signal,
         onText: opts.json
           ? undefined

@@ -93,9 +93,9 @@ export class InterruptHandler {
   }
 
   /**
-   * `host` with every method forwarded (whatever methods it has, blocking
-   * variants included) and every call that returns a promise covered by the
-   * handler while it is pending.
+   * `host` with every method forwarded (whatever methods it has) and every
+   * call that returns a promise covered by the handler while it is pending.
+   * The one wrapper of a host: nothing else wraps it on the way to a guest.
    */
   wrap<T extends object>(host: T): T {
     return new Proxy(host, {

@@ -8,7 +8,10 @@
  * line: control characters in messages and properties are shown as escapes
  * (`\n`, `\x1b`; see `wasi_nn/log.ts`).
  *
- * This is the only module that imports LogTape.
+ * This is the only module that imports LogTape, and it loads it only when
+ * something is written: {@linkcode configureLogging} loads it, and
+ * {@linkcode cliLogger} without a log file defers that to the first record
+ * that passes the level (a run that logs nothing never loads it).
  *
  * @example
  * ```ts
@@ -19,22 +22,16 @@
  * @module
  */
 
-import {
-  configure,
-  getLogger,
-  getTextFormatter,
-  jsonLinesFormatter,
-  type LogRecord,
-  type Sink,
-} from "@logtape/logtape";
+import type { LogRecord, Sink } from "@logtape/logtape";
 import {
   escapedLines,
   escapeJsonLine,
   escapeLogText,
+  LOG_LEVELS,
   type Logger,
   type LogLevel,
 } from "../wasi_nn/log.ts";
-import { parseConfig } from "../wasi_nn/config/parse.ts";
+import { type ConfigValues, parseConfig } from "../wasi_nn/config/parse.ts";
 import { CliUsageError } from "./args.ts";
 import { openLogFile } from "./log_file.ts";
 
@@ -48,6 +45,26 @@ export interface LoggingOptions {
   file?: string;
   /** Write to stderr (default true). */
   stderr?: boolean;
+}
+
+type LogTape = typeof import("@logtape/logtape");
+let logtape: LogTape | undefined;
+
+/** LogTape, imported on first use. */
+async function loadLogTape(): Promise<LogTape> {
+  return logtape ??= await import("@logtape/logtape");
+}
+
+/**
+ * A category's LogTape logger, looked up when it is first used after
+ * {@linkcode configureLogging} has loaded LogTape; undefined before, when
+ * nothing is configured and LogTape would drop the record anyway.
+ */
+function lazyLogger(
+  category: string,
+): () => ReturnType<LogTape["getLogger"]> | undefined {
+  let l: ReturnType<LogTape["getLogger"]> | undefined;
+  return () => l ??= logtape?.getLogger(["wasi_nn", category]);
 }
 
 const LT_LEVEL = {
@@ -98,6 +115,8 @@ function oneLine(
 export async function configureLogging(
   options: LoggingOptions = {},
 ): Promise<void> {
+  const { configure, getTextFormatter, jsonLinesFormatter } =
+    await loadLogTape();
   const format = oneLine(
     options.format === "json"
       ? jsonLinesFormatter
@@ -147,7 +166,8 @@ export interface CategoryLogger {
 }
 
 /**
- * The logger of a category under `wasi_nn`.
+ * The logger of a category under `wasi_nn` (records logged before
+ * {@linkcode configureLogging} go nowhere, as in LogTape).
  *
  * @example
  * ```ts
@@ -156,12 +176,19 @@ export interface CategoryLogger {
  * ```
  */
 export function logger(category: string): CategoryLogger {
-  return getLogger(["wasi_nn", category]);
+  const l = lazyLogger(category);
+  return {
+    debug: (m, p) => l()?.debug(m, p),
+    info: (m, p) => l()?.info(m, p),
+    warn: (m, p) => l()?.warn(m, p),
+    error: (m, p) => l()?.error(m, p),
+  };
 }
 
 /**
  * A {@linkcode Logger} writing plain text to one category. Category
- * "llama" (llama.cpp's log) is split into one record per line.
+ * "llama" (llama.cpp's log) is split into one record per line (records
+ * before {@linkcode configureLogging} go nowhere, as in LogTape).
  *
  * @example
  * ```ts
@@ -170,10 +197,10 @@ export function logger(category: string): CategoryLogger {
  * ```
  */
 export function logFunction(category: string): Logger {
-  const l = getLogger(["wasi_nn", category]);
+  const l = lazyLogger(category);
   const write = (level: LogLevel, msg: string) => {
     // Plain text: escape LogTape's {placeholder} braces.
-    l[level](msg.replaceAll("{", "{{").replaceAll("}", "}}"));
+    l()?.[level](msg.replaceAll("{", "{{").replaceAll("}", "}}"));
   };
   if (category !== "llama") return write;
   return (level, msg) => {
@@ -189,18 +216,26 @@ export function logFunction(category: string): Logger {
  * asks for it. Throws {@linkcode CliUsageError} for a config that does not
  * validate or a `log_file` that cannot be opened.
  *
+ * With a `log_file` or at level info or debug (records are expected),
+ * LogTape is configured (and the file opened) before this resolves. At
+ * warn or error (the default) without a file, LogTape loads when the first
+ * record that passes the level arrives: the records until it has loaded
+ * wait, in order, and {@linkcode CliLogger.flush} waits until they are
+ * written.
+ *
  * @example
  * ```ts
  * import { cliLogger } from "./logging.ts";
  * const log = await cliLogger("info", { log_format: "json" });
  * log("info", "model loaded");
+ * await log.flush();
  * ```
  */
 export async function cliLogger(
   level: LogLevel | undefined,
   hostConfig: Record<string, unknown> | undefined,
-): Promise<Logger> {
-  let v: Record<string, unknown>;
+): Promise<CliLogger> {
+  let v: ConfigValues;
   try {
     v = parseConfig(hostConfig).values;
   } catch (err) {
@@ -209,19 +244,75 @@ export async function cliLogger(
     });
   }
   const fromConfig = v.log_level === "fatal" ? "error" : v.log_level;
-  try {
-    await configureLogging({
-      level: level ?? (fromConfig as LogLevel | undefined) ?? "warn",
-      format: v.log_format === "json" ? "json" : "text",
-      file: typeof v.log_file === "string" ? v.log_file : undefined,
-    });
-  } catch (err) {
-    throw new CliUsageError(`--config: ${(err as Error).message}`, {
-      cause: err,
-    });
+  const options: LoggingOptions = {
+    level: level ?? fromConfig ?? "warn",
+    format: v.log_format === "json" ? "json" : "text",
+    file: typeof v.log_file === "string" ? v.log_file : undefined,
+  };
+  const eager = options.file !== undefined ||
+    LOG_LEVELS.indexOf(options.level!) < LOG_LEVELS.indexOf("warn");
+  if (eager) {
+    try {
+      await configureLogging(options);
+    } catch (err) {
+      throw new CliUsageError(`--config: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return Object.assign(routedLogger(), { flush: () => Promise.resolve() });
   }
+  return deferredLogger(options);
+}
+
+/** The host's and llama.cpp's records to their categories (LogTape loaded). */
+function routedLogger(): Logger {
   const host = logFunction("host");
   const llama = logFunction("llama");
   return (at, message, category) =>
     category === "llama" ? llama(at, message) : host(at, message);
+}
+
+/**
+ * A {@linkcode Logger} with a way to wait until every record it was given
+ * has been written.
+ *
+ * @example
+ * ```ts
+ * import { cliLogger, type CliLogger } from "./logging.ts";
+ * const log: CliLogger = await cliLogger("warn", undefined);
+ * log("warn", "low memory");
+ * await log.flush(); // written
+ * ```
+ */
+export type CliLogger = Logger & {
+  /** Resolves once every record logged so far is written. */
+  flush(): Promise<void>;
+};
+
+/**
+ * {@linkcode cliLogger} without a log file: drops what the level filters
+ * out, as LogTape's configuration does (category "llama" always passes:
+ * the host forwards it only when asked), and loads LogTape on the first
+ * record that passes.
+ */
+function deferredLogger(options: LoggingOptions): CliLogger {
+  const least = LOG_LEVELS.indexOf(options.level ?? "warn");
+  let direct: Logger | undefined;
+  let waiting: Parameters<Logger>[] = [];
+  let loading: Promise<void> | undefined;
+  const log: Logger = (at, message, category) => {
+    if (direct) return direct(at, message, category);
+    if (category !== "llama" && LOG_LEVELS.indexOf(at) < least) return;
+    waiting.push([at, message, category]);
+    loading ??= configureLogging(options).then(routedLogger, (err) => {
+      // Cannot happen without a file; the records are written all the same.
+      console.error(`error: logging: ${escapeLogText(String(err))}`);
+      return ((a, m) => console.error(`${a}: ${escapeLogText(m)}`)) as Logger;
+    }).then((d) => {
+      for (const r of waiting) d(...r);
+      waiting = [];
+      direct = d;
+    });
+  };
+  return Object.assign(log, { flush: () => loading ?? Promise.resolve() });
 }

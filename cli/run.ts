@@ -4,6 +4,10 @@
  * logging, Ctrl-C handling and a load progress line. Every error is one line
  * on stderr and an {@linkcode EXIT_CODES} code.
  *
+ * What a run needs beyond parsing loads when the run gets there: the guest
+ * is read and compiled (on V8's background threads) while the logging and
+ * config modules load, then the host and the guest runner.
+ *
  * @example
  * ```ts ignore
  * import { parseCliArgs } from "./args.ts";
@@ -18,19 +22,27 @@ import { CliUsageError, parseHostConfig, type RunArgs } from "./args.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
 import { InterruptHandler } from "./interrupt.ts";
 import { LoadProgress } from "./load_progress.ts";
-import { cliLogger } from "./logging.ts";
-import { escapeLogText, type Logger } from "../wasi_nn/log.ts";
+import type { CliLogger } from "./logging.ts";
+import { escapeLogText } from "../wasi_nn/log.ts";
 import { ModelRegistry } from "../wasi_nn/host/registry.ts";
-import {
-  GuestLinkError,
-  PreopenError,
-  runGuest,
-  TRAP_EXIT_CODE,
-} from "../wasi_nn/abi/run_guest.ts";
-import { checkPreopens } from "../wasi_nn/abi/_preopens.ts";
+import type { TRAP_EXIT_CODE } from "../wasi_nn/abi/run_guest.ts";
+import { checkPreopens, PreopenError } from "../wasi_nn/abi/_preopens.ts";
 
 // The runner's trap code is the one EXIT_CODES documents (checked by the type checker).
-const _trapCodesAgree: typeof EXIT_CODES.trap = TRAP_EXIT_CODE;
+const _trapCodesAgree: typeof TRAP_EXIT_CODE extends typeof EXIT_CODES.trap
+  ? true
+  : never = true;
+
+/** The guest file compiled, or why it could not be. */
+async function compileGuest(
+  path: string,
+): Promise<{ module: WebAssembly.Module } | { error: unknown }> {
+  try {
+    return { module: await WebAssembly.compile(await Deno.readFile(path)) };
+  } catch (error) {
+    return { error };
+  }
+}
 
 /** An error message as one line of stderr (control characters escaped). */
 function oneLine(message: string): string {
@@ -74,9 +86,12 @@ function checkDirs(preopens: Record<string, string>): void {
  * ```
  */
 export async function runCommand(cmd: RunArgs): Promise<number> {
+  // Reported in its turn, after the usage errors.
+  const guest = compileGuest(cmd.wasm);
   const registry = new ModelRegistry();
   let hostConfig: Record<string, unknown> | undefined;
-  let log: Logger;
+  let log: CliLogger;
+  const { cliLogger } = await import("./logging.ts");
   try {
     for (const preload of cmd.preloads) registry.preload(preload);
     for (const dir of cmd.allowDirs) registry.allowDir(dir);
@@ -87,16 +102,33 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
     console.error(`error: ${oneLine((err as Error).message)}`);
     return EXIT_CODES.usage;
   }
-
-  let module: WebAssembly.Module;
   try {
-    module = await WebAssembly.compile(await Deno.readFile(cmd.wasm));
-  } catch (err) {
+    return await runCompiled(cmd, registry, hostConfig, log, await guest);
+  } finally {
+    // Records that waited for LogTape to load are written before the exit.
+    await log.flush();
+  }
+}
+
+async function runCompiled(
+  cmd: RunArgs,
+  registry: ModelRegistry,
+  hostConfig: Record<string, unknown> | undefined,
+  log: CliLogger,
+  guest: { module: WebAssembly.Module } | { error: unknown },
+): Promise<number> {
+  if ("error" in guest) {
     console.error(
-      `error: cannot load guest '${cmd.wasm}': ${(err as Error).message}`,
+      `error: cannot load guest '${cmd.wasm}': ${
+        (guest.error as Error).message
+      }`,
     );
     return EXIT_CODES.noInput;
   }
+  const module = guest.module;
+  const { GuestLinkError, runGuest } = await import(
+    "../wasi_nn/abi/run_guest.ts"
+  );
 
   const progress = new LoadProgress();
   let host;
@@ -122,6 +154,8 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
     return EXIT_CODES.unavailable;
   }
 
+  // Whatever the host logged on its way up comes before the guest's output.
+  await log.flush();
   const interrupts = new InterruptHandler({
     cancel: () => host.cancelAll(),
     beforeMessage: () => progress.clear(),

@@ -25,18 +25,16 @@ export async function versionText(): Promise<string> {
   return `wasi-nn-llamacpp ${PACKAGE_VERSION}\nllama.cpp ${await llamaCommit()}`;
 }
 
-/** llama.cpp's commit, from the library when it loads, else the pinned one. */
+/**
+ * llama.cpp's commit, from the library when it loads, else the pinned one.
+ * Read straight from the bindings (what `LlamaHost.llamaBuild` reports),
+ * without loading the host and its config schema.
+ */
 async function llamaCommit(): Promise<string> {
   try {
-    const { LlamaHost } = await import("../wasi_nn/host/host.ts");
-    const { ModelRegistry } = await import("../wasi_nn/host/registry.ts");
-    const host = await LlamaHost.create({ registry: new ModelRegistry() });
-    try {
-      const { commit, number } = host.llamaBuild;
-      return `${commit} (build ${number})`;
-    } finally {
-      host.close();
-    }
+    const { backendInfo } = await import("../bindings/mod.ts");
+    const info = backendInfo();
+    return `${info.llama_commit} (build ${info.llama_build_number})`;
   } catch {
     return `${LLAMA_CPP_COMMIT} (pinned; the library did not load)`;
   }

@@ -21,7 +21,18 @@ import {
   parseProcStatBusy,
 } from "../bench/_load.ts";
 import { referenceTool, run, tinyModel } from "./_helpers.ts";
+import { isFile } from "../_internal/fs.ts";
+import { paths } from "../paths.ts";
 import { GENERATING_FAMILIES } from "../bench/_families.ts";
+import {
+  GNU_TIME,
+  parseTimeLine,
+  STARTUP_GOAL_RSS_MIB,
+  STARTUP_GOAL_WALL_RATIO,
+  startupCommands,
+  startupLines,
+  summarizeStartup,
+} from "../bench/_startup.ts";
 
 const llamaBench = referenceTool("llama-bench");
 const llamaCompletion = referenceTool("llama-completion");
@@ -180,6 +191,151 @@ Deno.test("bench: --families picks the second-turn leg's families", () => {
   assert.ok(!GENERATING_FAMILIES.includes("bert"));
   assert.throws(() => parseBenchArgs(["--families", "bert"]), UsageError);
   assert.throws(() => parseBenchArgs(["--families", "gpt2"]), UsageError);
+});
+
+Deno.test("bench: the startup leg's flags, GNU time's line, its summary and commands", () => {
+  assert.equal(parseBenchArgs([]).startup, false);
+  assert.equal(parseBenchArgs(["--startup", "--pairs", "3"]).startup, true);
+  assert.throws(
+    () => parseBenchArgs(["--startup", "--families", "llama"]),
+    UsageError,
+  );
+
+  assert.deepEqual(parseTimeLine("0.21 91236 0 0.18 0.02\n"), {
+    wallS: 0.21,
+    maxRssKiB: 91236,
+    exit: 0,
+    userS: 0.18,
+    sysS: 0.02,
+  });
+  assert.deepEqual(
+    parseTimeLine(
+      "Command exited with non-zero status 3\n1.50 2048 3 1.20 0.10\n",
+    ),
+    { wallS: 1.5, maxRssKiB: 2048, exit: 3, userS: 1.2, sysS: 0.1 },
+  );
+  assert.throws(() => parseTimeLine("garbage"), Error);
+
+  const f = (wall_ms: number, peak_rss_mib: number) => ({
+    wall_ms,
+    peak_rss_mib,
+    cpu_ms: wall_ms / 2,
+  });
+  const pairs = [
+    { native: f(200, 100), guest: f(280, 130), version: f(90, 40) },
+    { native: f(210, 100), guest: f(420, 150), version: f(95, 41) },
+    { native: f(190, 101), guest: f(250, 131), version: f(100, 42) },
+  ].map((p) => ({ ...p, foreign_load: 0 }));
+  const s = summarizeStartup(pairs);
+  assert.deepEqual(s.native, f(200, 100));
+  assert.deepEqual(s.guest, f(280, 131));
+  assert.deepEqual(s.version, f(95, 41));
+  // Medians of the per-pair ratio (1.4, 2, 1.316) and difference (30, 50, 30).
+  assert.equal(s.wall_ratio, 1.4);
+  assert.equal(s.rss_diff_mib, 30);
+  assert.deepEqual(s.goal, {
+    wall_ratio: STARTUP_GOAL_WALL_RATIO,
+    rss_diff_mib: STARTUP_GOAL_RSS_MIB,
+  });
+  assert.equal(s.goal_met, true);
+  assert.equal(
+    summarizeStartup(pairs.map((p) => ({ ...p, guest: f(400, 130) })))
+      .goal_met,
+    false,
+  );
+  assert.equal(
+    summarizeStartup(pairs.map((p) => ({ ...p, guest: f(250, 150) })))
+      .goal_met,
+    false,
+  );
+
+  const c = startupCommands(
+    {
+      model: "m.gguf",
+      prompt: "Once",
+      threads: 2,
+      nCtx: 512,
+      batch: 512,
+      poll: 50,
+      llamaCompletion: "/b/llama-completion",
+    },
+    "deno",
+    "/repo",
+  );
+  assert.equal(c.native[0], "/b/llama-completion");
+  assert.equal(c.native[c.native.indexOf("-n") + 1], "1");
+  assert.ok(c.native.includes("-no-cnv"));
+  assert.deepEqual(c.guest.slice(0, 4), ["deno", "run", "-A", "/repo/cli.ts"]);
+  assert.ok(c.guest.includes("default:GGML:AUTO:m.gguf"));
+  assert.deepEqual(c.guest.slice(-3), [
+    "/repo/build/guests/oneshot.wasm",
+    "default",
+    "Once",
+  ]);
+  const env = c.guest[c.guest.indexOf("--env") + 1];
+  assert.ok(env.startsWith("WASI_NN_CONFIG="));
+  const config = JSON.parse(env.slice("WASI_NN_CONFIG=".length));
+  assert.equal(config["n-predict"], 1);
+  assert.equal(config.threads, 2);
+  assert.equal(config["ctx-size"], 512);
+  assert.deepEqual(c.version, [
+    "deno",
+    "run",
+    "-A",
+    "/repo/cli.ts",
+    "--version",
+  ]);
+
+  const text = startupLines({
+    model: "m.gguf",
+    threads: 2,
+    n_ctx: 512,
+    commands: c,
+    ...s,
+    discarded_pairs: 0,
+    per_pair: pairs,
+  }).join("\n");
+  assert.match(text, /1\.40x, \+30\.0 MiB, met/);
+  assert.deepEqual(startupLines({ skipped: "no time" }), [
+    "",
+    "startup: skipped (no time)",
+  ]);
+});
+
+Deno.test({
+  name:
+    "bench: --startup runs llama-completion, the guest and --version as whole processes",
+  ignore: llamaCompletion === undefined || !isFile(GNU_TIME) ||
+    !isFile(`${paths().root}/build/guests/oneshot.wasm`),
+  async fn() {
+    const root = new URL("../", import.meta.url).pathname;
+    const out = await run(Deno.execPath(), [
+      "run",
+      "-A",
+      "--config",
+      `${root}deno.json`,
+      `${root}bench/bench.ts`,
+      "--startup",
+      "--pairs",
+      "1",
+      "--model",
+      await tinyModel(),
+      "--max-foreign-load",
+      "1000",
+      "--json",
+    ], { timeoutMs: 120_000 });
+    assert.equal(out.code, 0, out.stderr.slice(-2000));
+    const s = JSON.parse(out.stdout).startup;
+    assert.equal(s.per_pair.length, 1, out.stdout.slice(0, 500));
+    for (const k of ["native", "guest", "version"]) {
+      for (const f of ["wall_ms", "peak_rss_mib", "cpu_ms"]) {
+        assert.ok(Number.isFinite(s[k][f]) && s[k][f] > 0, `${k}.${f}`);
+      }
+    }
+    assert.ok(Number.isFinite(s.wall_ratio) && s.wall_ratio > 0);
+    assert.ok(Number.isFinite(s.rss_diff_mib));
+    assert.equal(typeof s.goal_met, "boolean");
+  },
 });
 
 Deno.test("bench: the families leg reports a cached second turn on kv and recurrent memory", async () => {

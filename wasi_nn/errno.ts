@@ -65,6 +65,74 @@ export class WasiNnError extends Error {
 }
 
 /**
+ * Which rule a config value broke.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigRule } from "./errno.ts";
+ * const rule: ConfigRule = "range";
+ * console.log(rule);
+ * ```
+ */
+export type ConfigRule =
+  | "type"
+  | "range"
+  | "enum"
+  | "format"
+  | "unknown_key"
+  | "conflict"
+  | "requires"
+  | "limit";
+
+/**
+ * A config value that breaks a rule. Guests get errno InvalidArgument (1);
+ * TypeScript callers get the field as written, the value, the rule and a
+ * suggestion. Every layer may throw it (the config layer, and the engine for
+ * chat templates and messages), so it lives here.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError } from "./errno.ts";
+ * import { parseConfig } from "./config/parse.ts";
+ * try {
+ *   parseConfig({ n_predict: -5 });
+ * } catch (e) {
+ *   const err = e as ConfigError;
+ *   console.log(err.message); // Field 'n_predict': Value must be between -1 <= value <= 2147483647, but got -5
+ *   console.log(err.field, err.value, err.rule, err.errno); // n_predict -5 range 1
+ * }
+ * ```
+ */
+export class ConfigError extends WasiNnError {
+  /** The key as written (a dotted path inside sections). */
+  readonly field: string;
+  /** The offending value. */
+  readonly value: unknown;
+  /** The rule it broke. */
+  readonly rule: ConfigRule;
+  /** A hint to fix it. */
+  readonly suggestion?: string;
+
+  /** Creates a config error; the message reads `Field '<field>': <message> (<suggestion>)`. */
+  constructor(
+    field: string,
+    value: unknown,
+    message: string,
+    suggestion?: string,
+    rule: ConfigRule = "range",
+  ) {
+    super(
+      Errno.InvalidArgument,
+      `Field '${field}': ${message}${suggestion ? ` (${suggestion})` : ""}`,
+    );
+    this.field = field;
+    this.value = value;
+    this.suggestion = suggestion;
+    this.rule = rule;
+  }
+}
+
+/**
  * Maps an error of the bindings to the errno a guest gets: a full KV cache is
  * ContextFull, a bad argument or grammar InvalidArgument, the rest
  * RuntimeError. A WasiNnError passes through.

@@ -58,7 +58,6 @@ export {
   type WasiNnFunctionName,
   type WasiNnImports,
   type WasiNnImportsOptions,
-  type WasiNnSyncHostApi,
 } from "./abi/guest_imports.ts";
 export { Errno, WasiNnError } from "./errno.ts";
 export {

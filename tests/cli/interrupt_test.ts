@@ -1,7 +1,7 @@
 /**
  * The CLI's Ctrl-C handling (cli/interrupt.ts): one wrapper that forwards
- * every host method, blocking variants included (the hand-written list it
- * replaces dropped every `*Sync`), and covers the calls in flight: the first
+ * every host method, the synchronous ones too (not a hand-written list), and
+ * covers the calls in flight: the first
  * Ctrl-C cancels, a second exits with 130, and with nothing in flight Ctrl-C
  * keeps its default effect. The signal cases run in a child process.
  */
@@ -12,7 +12,7 @@ import { EXIT_CODES } from "../../cli/exit_codes.ts";
 const CHILD = new URL("./_interrupt_child.ts", import.meta.url).pathname;
 const TIMEOUT_MS = 60_000;
 
-Deno.test("wrap forwards every method, blocking variants and all, on the host itself", async () => {
+Deno.test("wrap forwards every method, synchronous ones and all, on the host itself", async () => {
   class Host {
     #calls: string[] = [];
     readonly name = "host";
@@ -20,12 +20,12 @@ Deno.test("wrap forwards every method, blocking variants and all, on the host it
       this.#calls.push("load");
       return Promise.resolve(bytes.length);
     }
-    loadSync(bytes: Uint8Array[]): number {
-      this.#calls.push("loadSync");
-      return bytes.length;
+    initExecutionContext(graph: number): number {
+      this.#calls.push("initExecutionContext");
+      return graph;
     }
-    computeSync(_ctx: number): void {
-      this.#calls.push("computeSync");
+    finiSingle(_ctx: number): void {
+      this.#calls.push("finiSingle");
     }
     cancelAll(): void {
       this.#calls.push("cancelAll");
@@ -39,16 +39,16 @@ Deno.test("wrap forwards every method, blocking variants and all, on the host it
   try {
     const wrapped = interrupts.wrap(host);
     assert.equal(await wrapped.load([new Uint8Array(1)]), 1);
-    assert.equal(wrapped.loadSync([new Uint8Array(1), new Uint8Array(2)]), 2);
-    assert.equal(wrapped.computeSync(0), undefined);
+    assert.equal(wrapped.initExecutionContext(2), 2);
+    assert.equal(wrapped.finiSingle(0), undefined);
     wrapped.cancelAll();
     assert.equal(wrapped.name, "host");
-    assert.ok("computeSync" in wrapped);
-    assert.ok(!("computeSingleSync" in wrapped));
+    assert.ok("finiSingle" in wrapped);
+    assert.ok(!("computeSingle" in wrapped));
     assert.deepEqual(wrapped.calls, [
       "load",
-      "loadSync",
-      "computeSync",
+      "initExecutionContext",
+      "finiSingle",
       "cancelAll",
     ]);
   } finally {

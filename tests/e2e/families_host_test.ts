@@ -2,8 +2,8 @@
  * A two-turn chat on every model family, the way WasmEdge chat guests send
  * it (the whole conversation on every set_input): the second turn through the
  * prompt cache equals a fresh execution context given the same text. Through
- * the guest imports in blocking mode (guests without JSPI) and through the
- * host API that JSPI guests reach (the scheduler).
+ * the guest imports (a forwarding guest, entered through JSPI) and through the
+ * host API those imports reach (the scheduler).
  */
 import assert from "node:assert/strict";
 import {
@@ -13,6 +13,7 @@ import {
 } from "../../gguf/mod.ts";
 import { createWasiNnImports } from "../../wasi_nn/abi/guest_imports.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
+import { nnCaller } from "../_nn_guest.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -21,16 +22,10 @@ const TURN1 = `User: ${
   Array.from({ length: 600 }, (_, i) => `w${(i * 7) % 53}`).join(" ")
 }\nAssistant:`;
 
-type Fn = (...args: number[]) => number;
-
-/** A guest instance without JSPI: the imports' plain functions over a memory of its own. */
-function blockingGuest(host: LlamaHost) {
+/** A guest instance: the guest imports over a memory of its own. */
+async function guest(host: LlamaHost) {
   const memory = new WebAssembly.Memory({ initial: 4 });
-  const nn = createWasiNnImports(host, {
-    getMemory: () => memory,
-    mode: "sync",
-  })
-    .wasi_ephemeral_nn as unknown as Record<string, Fn>;
+  const call = nnCaller(createWasiNnImports(host, { getMemory: () => memory }));
   const put = (p: number, b: Uint8Array) =>
     new Uint8Array(memory.buffer).set(b, p);
   const u32 = (p: number) => new DataView(memory.buffer).getUint32(p, true);
@@ -42,29 +37,35 @@ function blockingGuest(host: LlamaHost) {
     assert.equal(e, 0, `${what}: errno ${e}`);
   put(100, enc.encode("default"));
   put(200, enc.encode(CONFIG));
-  ok(nn.load_by_name_with_config(100, 7, 200, CONFIG.length, 96), "load");
+  ok(
+    await call("load_by_name_with_config", 100, 7, 200, CONFIG.length, 96),
+    "load",
+  );
   const graph = u32(96);
   return {
-    context(): number {
-      ok(nn.init_execution_context(graph, 92), "init");
+    async context(): Promise<number> {
+      ok(await call("init_execution_context", graph, 92), "init");
       return u32(92);
     },
     /** set_input(prompt), compute, get_output(0) and (1). */
-    turn(
+    async turn(
       ctx: number,
       prompt: string,
-    ): { text: string; meta: Record<string, number> } {
+    ): Promise<{ text: string; meta: Record<string, number> }> {
       const data = enc.encode(prompt);
       putU32(300, 1);
       put(65536, data);
       putU32(320, 300, 1, 3, 65536, data.length);
-      ok(nn.set_input(ctx, 0, 320), "set_input");
-      ok(nn.compute(ctx), "compute");
-      const read = (index: number) => {
-        ok(nn.get_output(ctx, index, 131072, 65536, 88), "get_output");
+      ok(await call("set_input", ctx, 0, 320), "set_input");
+      ok(await call("compute", ctx), "compute");
+      const read = async (index: number) => {
+        ok(
+          await call("get_output", ctx, index, 131072, 65536, 88),
+          "get_output",
+        );
         return dec.decode(new Uint8Array(memory.buffer, 131072, u32(88)));
       };
-      return { text: read(0), meta: JSON.parse(read(1)) };
+      return { text: await read(0), meta: JSON.parse(await read(1)) };
     },
   };
 }
@@ -80,14 +81,14 @@ async function newHost(family: (typeof MODEL_FAMILIES)[number]) {
 for (
   const family of MODEL_FAMILIES.filter((f) => MODEL_FAMILY_TRAITS[f].generates)
 ) {
-  Deno.test(`${family}: a guest's second turn (blocking) reuses the first and equals a fresh context`, async () => {
+  Deno.test(`${family}: a guest's second turn reuses the first and equals a fresh context`, async () => {
     using host = await newHost(family);
-    const g = blockingGuest(host);
-    const chat = g.context();
-    const r1 = g.turn(chat, TURN1);
+    const g = await guest(host);
+    const chat = await g.context();
+    const r1 = await g.turn(chat, TURN1);
     const turn2 = `${TURN1}${r1.text}\nUser: and then?\nAssistant:`;
-    const r2 = g.turn(chat, turn2);
-    const fresh = g.turn(g.context(), turn2);
+    const r2 = await g.turn(chat, turn2);
+    const fresh = await g.turn(await g.context(), turn2);
     assert.equal(r2.text, fresh.text);
     assert.equal(fresh.meta.cached_tokens ?? 0, 0);
     // At least the first turn's prompt, less the checkpoint's 4 tokens.
@@ -97,7 +98,7 @@ for (
     );
   });
 
-  Deno.test(`${family}: a second turn through the scheduler (JSPI guests) equals a fresh context`, async () => {
+  Deno.test(`${family}: a second turn through the host API (the scheduler) equals a fresh context`, async () => {
     using host = await newHost(family);
     const g = await host.loadByName("default", CONFIG);
     const chat = host.initExecutionContext(g);

@@ -1,8 +1,8 @@
 /**
  * A child process for grammar_test.ts: sends hostile grammars and JSON
- * schemas to a host the way a guest can (the config of set_input(1), or of
- * run_inference), on the async and the blocking path, and prints one JSON
- * line per probe: {name, errno, message, ms}. Then it checks that a normal
+ * schemas to a host the way a guest can (the config of run_inference, or of
+ * set_input(1) before compute), on both paths, and prints one JSON line per
+ * probe: {name, errno, message, ms}. Then it checks that a normal
  * grammar still constrains the output ({name: "after", text}).
  *
  * Run it in a process of its own: on a host without the limits, the first
@@ -85,16 +85,16 @@ for (const [name, cfg] of Object.entries(PROBES)) {
   } catch (e) {
     reportProbe(name, t0, e);
   }
-  // the blocking path (guests without JSPI)
+  // the guest's path: set_input(1) with the config, set_input(0), compute
   const c = host.initExecutionContext(graph);
   t0 = performance.now();
   try {
-    host.setInputSync(c, 1, text(JSON.stringify(cfg)));
-    host.setInputSync(c, 0, text("Hi"));
-    host.computeSync(c);
-    reportProbe(`${name}:sync`, t0, undefined);
+    await host.setInput(c, 1, text(JSON.stringify(cfg)));
+    await host.setInput(c, 0, text("Hi"));
+    await host.compute(c);
+    reportProbe(`${name}:set_input`, t0, undefined);
   } catch (e) {
-    reportProbe(`${name}:sync`, t0, e);
+    reportProbe(`${name}:set_input`, t0, e);
   }
 }
 

@@ -4,13 +4,13 @@
  * Prints one JSON line last.
  *
  * - `raw FILE`: llama.cpp directly through the bindings (no checks).
- * - `host bytes|path sync|async FILE [HOST_CONFIG_JSON]`: through `LlamaHost`:
- *   `load` of the file's bytes, or `load_by_name` of the file.
- * - `matrix FILE`: all four of `host` (bytes and path, sync and async), as
- *   a JSON object of outcomes.
- * - `cycles FILE BAD_FILE...`: load/unload cycles from bytes and failed loads
- *   of each BAD_FILE; after each, lists what is in $TMPDIR and which memory
- *   files are still open.
+ * - `host bytes|path FILE [HOST_CONFIG_JSON]`: through `LlamaHost`: `load` of
+ *   the file's bytes, or `load_by_name` of the file.
+ * - `matrix FILE`: both ways of `host` (bytes and path), as a JSON object of
+ *   outcomes.
+ * - `cycles FILE BAD_FILE...`: load/unload cycles from bytes and two failed
+ *   loads of each BAD_FILE; after each, lists what is in $TMPDIR and which
+ *   memory files are still open.
  * - `hold FILE`: loads the bytes, prints `LOADED`, then loads and unloads
  *   forever printing `CYCLE n` (for a SIGKILL from the parent).
  * - `cap SIZE_MB LIMIT_MB`: `load` of SIZE_MB untouched zero bytes with
@@ -71,20 +71,13 @@ if (mode === "raw") {
     report(outcome(e));
   }
 } else if (mode === "host") {
-  const [how, sync, file, cfg] = args;
+  const [how, file, cfg] = args;
   using h = await makeHost(file, cfg);
   try {
     const bytes = how === "bytes" ? Deno.readFileSync(file) : undefined;
-    let g: number;
-    if (bytes) {
-      g = sync === "sync"
-        ? h.loadSync([bytes], 6, 0)
-        : await h.load([bytes], 6, 0);
-    } else {
-      g = sync === "sync"
-        ? h.loadByNameSync("default")
-        : await h.loadByName("default");
-    }
+    const g = bytes
+      ? await h.load([bytes], 6, 0)
+      : await h.loadByName("default");
     h.unload(g);
     report({ ok: true });
   } catch (e) {
@@ -95,19 +88,15 @@ if (mode === "raw") {
   const bytes = Deno.readFileSync(file);
   const out: Record<string, unknown> = {};
   for (const how of ["bytes", "path"]) {
-    for (const sync of [true, false]) {
-      using h = await makeHost(file);
-      try {
-        const g = how === "bytes"
-          ? (sync ? h.loadSync([bytes], 6, 0) : await h.load([bytes], 6, 0))
-          : (sync
-            ? h.loadByNameSync("default")
-            : await h.loadByName("default"));
-        h.unload(g);
-        out[`${how} ${sync ? "sync" : "async"}`] = { ok: true };
-      } catch (e) {
-        out[`${how} ${sync ? "sync" : "async"}`] = outcome(e);
-      }
+    using h = await makeHost(file);
+    try {
+      const g = how === "bytes"
+        ? await h.load([bytes], 6, 0)
+        : await h.loadByName("default");
+      h.unload(g);
+      out[`${how} async`] = { ok: true };
+    } catch (e) {
+      out[`${how} async`] = outcome(e);
     }
   }
   report(out);
@@ -118,17 +107,16 @@ if (mode === "raw") {
   const after: { step: string; tmp: string[]; memfds: number }[] = [];
   const errors: unknown[] = [];
   for (let i = 0; i < 20; i++) {
-    const g = i % 2 ? h.loadSync([bytes], 6, 0) : await h.load([bytes], 6, 0);
+    const g = await h.load([bytes], 6, 0);
     after.push({ step: `load ${i}`, ...leftovers() });
     h.unload(g);
     after.push({ step: `unload ${i}`, ...leftovers() });
   }
   for (const f of bad) {
-    for (const sync of [false, true]) {
+    for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const b = Deno.readFileSync(f);
-        if (sync) h.loadSync([b], 6, 0);
-        else await h.load([b], 6, 0);
+        await h.load([b], 6, 0);
         errors.push({ file: f, ok: true });
       } catch (e) {
         errors.push({ file: f, ...outcome(e) });

@@ -2,8 +2,9 @@
  * A child process for template_test.ts: feeds hostile chat templates to a
  * host the way a guest can (a `chat_template` key in set_input(1), a
  * messages prompt in set_input(0), a model loaded from its own bytes whose
- * GGUF template is hostile), on the async and the blocking path, and prints
- * one JSON line per probe: {name, errno, message, ms}. Then it checks that
+ * GGUF template is hostile), through set_input and through runInference with
+ * a per-call template, and prints one JSON line per probe:
+ * {name, errno, message, ms}. Then it checks that
  * the host still answers a normal chat ({name: "after", text}).
  *
  * Run in a process of its own (with a memory limit): on a host that renders
@@ -48,7 +49,7 @@ const host = await LlamaHost.create({
 const graph = await host.loadByName("default");
 
 for (const [name, template] of Object.entries(PROBES)) {
-  // async (JSPI) path: set_input(1) with the template, set_input(0) with a chat
+  // the guest's path: set_input(1) with the template, set_input(0) with a chat
   const ctx = host.initExecutionContext(graph);
   let t0 = performance.now();
   try {
@@ -62,19 +63,19 @@ for (const [name, template] of Object.entries(PROBES)) {
   } catch (e) {
     reportProbe(name, t0, e);
   }
-  // the blocking path (guests without JSPI)
-  const sync = host.initExecutionContext(graph);
+  // runInference: the same chat with the template as a per-call config
   t0 = performance.now();
   try {
-    host.setInputSync(
-      sync,
-      1,
-      text(JSON.stringify({ chat_template: template })),
+    await host.runInference(
+      host.initExecutionContext(graph),
+      JSON.parse(chat),
+      {
+        chat_template: template,
+      },
     );
-    host.setInputSync(sync, 0, text(chat));
-    reportProbe(`${name}:sync`, t0, undefined);
+    reportProbe(`${name}:run_inference`, t0, undefined);
   } catch (e) {
-    reportProbe(`${name}:sync`, t0, e);
+    reportProbe(`${name}:run_inference`, t0, e);
   }
 }
 

@@ -12,41 +12,9 @@
  * @module
  */
 
+import { section, sleb, str, uleb, vec } from "../_wasm.ts";
+
 const enc = new TextEncoder();
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const str = (s: string) => {
-  const b = enc.encode(s);
-  return [...uleb(b.length), ...b];
-};
-const section = (
-  id: number,
-  body: number[],
-) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 
 /**
  * The guest's bytes. The name sits at offset 16 of its memory, the config

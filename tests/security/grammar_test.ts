@@ -78,7 +78,7 @@ Deno.test({
       ],
     ];
     for (const [name, re] of expect) {
-      for (const n of [name, `${name}:sync`]) {
+      for (const n of [name, `${name}:set_input`]) {
         const l = by.get(n);
         assert.ok(l, `no answer for ${n}: ${stdout.slice(-1500)}`);
         assert.equal(l.errno, 1, `${n}: ${l.message}`);

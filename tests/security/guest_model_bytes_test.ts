@@ -154,7 +154,7 @@ Deno.test("max_load_mb defaults to 4096 and is read from the host config only", 
         e instanceof WasiNnError && e.errno === Errno.InvalidArgument &&
         /over the host's max_load_mb of 1 \(1048576 bytes\)/.test(e.message),
     );
-    assert.throws(() => h.loadSync([bytes], 6, 0), /max_load_mb of 1 /);
+    await assert.rejects(() => h.load([bytes], 6, 0), /max_load_mb of 1 /);
   }
   {
     using h = await make();
@@ -181,7 +181,7 @@ Deno.test("guest models are cached by a unique id, not by their memory file's re
   const gb = await h.load([b], 6, 0);
   // Copied into memory by llama.cpp instead of mapped: the same once closed.
   const noMmap = new TextEncoder().encode('{"use_mmap":false}');
-  const gc = h.loadSync([a, noMmap], 6, 0);
+  const gc = await h.load([a, noMmap], 6, 0);
   const models = h.status().models;
   assert.equal(models.length, 3, JSON.stringify(models));
   assert.equal(new Set(models.map((m) => m.path)).size, 3);
@@ -197,8 +197,8 @@ Deno.test("guest models are cached by a unique id, not by their memory file's re
   const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
   const outputs = [];
   for (const c of ctxs) {
-    h.setInputSync(c, 0, text("Once upon a time"));
-    h.setInputSync(c, 1, text('{"n_predict":8,"temp":0}'));
+    await h.setInput(c, 0, text("Once upon a time"));
+    await h.setInput(c, 1, text('{"n_predict":8,"temp":0}'));
     await h.compute(c);
     outputs.push(new TextDecoder().decode(h.getOutput(c, 0)));
   }

@@ -3,13 +3,14 @@
  * instance has its own graph and context handles (as in wasmtime and
  * WasmEdge), and TypeScript callers' chosen session ids never resume another
  * caller's unnamed session. On the real llama.cpp, through the guest imports
- * (sync mode: plain functions over a guest memory).
+ * (a forwarding guest over a memory of its own, entered through JSPI).
  */
 import assert from "node:assert/strict";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { createWasiNnImports } from "../../wasi_nn/abi/guest_imports.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
+import { nnCaller } from "../_nn_guest.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -29,14 +30,16 @@ async function newHost(): Promise<LlamaHost> {
 
 type Fn = (...args: number[]) => number;
 
-/** One guest instance: its imports (sync mode) over a memory of its own. */
+/**
+ * One guest instance: its imports over a memory of its own. The calls that
+ * reach the host's async operations go through the guest (JSPI); the others
+ * are the imports' plain functions.
+ */
 function guest(host: LlamaHost) {
   const memory = new WebAssembly.Memory({ initial: 2 });
-  const imports = createWasiNnImports(host, {
-    getMemory: () => memory,
-    mode: "sync",
-  });
+  const imports = createWasiNnImports(host, { getMemory: () => memory });
   const nn = imports.wasi_ephemeral_nn as unknown as Record<string, Fn>;
+  const call = nnCaller(imports);
   const bytes = () => new Uint8Array(memory.buffer);
   const u32 = (p: number) => new DataView(memory.buffer).getUint32(p, true);
   const put = (p: number, b: Uint8Array) => bytes().set(b, p);
@@ -46,14 +49,18 @@ function guest(host: LlamaHost) {
     );
   return {
     imports,
-    loadByName(name: string, config?: string): [number, number] {
+    async loadByName(
+      name: string,
+      config?: string,
+    ): Promise<[number, number]> {
       put(100, enc.encode(name));
       if (config === undefined) {
-        const e = nn.load_by_name(100, name.length, 96);
+        const e = await call("load_by_name", 100, name.length, 96);
         return [e, u32(96)];
       }
       put(4096, enc.encode(config));
-      const e = nn.load_by_name_with_config(
+      const e = await call(
+        "load_by_name_with_config",
         100,
         name.length,
         4096,
@@ -66,14 +73,14 @@ function guest(host: LlamaHost) {
       const e = nn.init_execution_context(graph, 92);
       return [e, u32(92)];
     },
-    setInput(ctx: number, index: number, text: string): number {
+    setInput(ctx: number, index: number, text: string): Promise<number> {
       const data = enc.encode(text);
       putU32(200, 1); // dims [1]
       put(8192, data);
       putU32(300, 200, 1, 3, 8192, data.length);
-      return nn.set_input(ctx, index, 300);
+      return call("set_input", ctx, index, 300);
     },
-    compute: (ctx: number) => nn.compute(ctx),
+    compute: (ctx: number) => call("compute", ctx),
     output(ctx: number, index = 0): [number, string] {
       const e = nn.get_output(ctx, index, 20000, 40000, 88);
       return [
@@ -89,15 +96,15 @@ function guest(host: LlamaHost) {
 Deno.test("a second guest cannot read, replace, finalize or unload the first guest's handles", async () => {
   using host = await newHost();
   const a = guest(host), b = guest(host);
-  const [e1, ga] = a.loadByName(
+  const [e1, ga] = await a.loadByName(
     "default",
     '{"n-predict":6,"temp":0,"ctx-size":256}',
   );
   assert.equal(e1, 0);
   const [e2, ca] = a.init(ga);
   assert.equal(e2, 0);
-  assert.equal(a.setInput(ca, 0, "Once upon a time"), 0);
-  assert.equal(a.compute(ca), 0);
+  assert.equal(await a.setInput(ca, 0, "Once upon a time"), 0);
+  assert.equal(await a.compute(ca), 0);
   const [e3, victim] = a.output(ca);
   assert.equal(e3, 0);
   assert.ok(victim.length > 0);
@@ -105,29 +112,35 @@ Deno.test("a second guest cannot read, replace, finalize or unload the first gue
   // B holds nothing yet: A's handles do not exist for B.
   assert.equal(b.output(ca)[0], Errno.InvalidArgument);
   assert.equal(b.output(ca, 1)[0], Errno.InvalidArgument);
-  assert.equal(b.setInput(ca, 0, "intruder prompt"), Errno.InvalidArgument);
-  assert.equal(b.setInput(ca, 1, '{"n-predict":1}'), Errno.InvalidArgument);
-  assert.equal(b.compute(ca), Errno.InvalidArgument);
+  assert.equal(
+    await b.setInput(ca, 0, "intruder prompt"),
+    Errno.InvalidArgument,
+  );
+  assert.equal(
+    await b.setInput(ca, 1, '{"n-predict":1}'),
+    Errno.InvalidArgument,
+  );
+  assert.equal(await b.compute(ca), Errno.InvalidArgument);
   assert.equal(b.init(ga)[0], Errno.InvalidArgument);
   assert.equal(b.finalize(ca), Errno.InvalidArgument);
   assert.equal(b.unload(ga), Errno.InvalidArgument);
 
   // B's own handles start at 0 too, and are B's alone.
-  const [, gb] = b.loadByName(
+  const [, gb] = await b.loadByName(
     "default",
     '{"n-predict":3,"temp":0,"ctx-size":256}',
   );
   const [, cb] = b.init(gb);
   assert.equal(gb, ga);
   assert.equal(cb, ca);
-  assert.equal(b.setInput(cb, 0, "intruder prompt"), 0);
-  assert.equal(b.compute(cb), 0);
+  assert.equal(await b.setInput(cb, 0, "intruder prompt"), 0);
+  assert.equal(await b.compute(cb), 0);
   assert.equal(b.finalize(cb), 0);
   assert.equal(b.unload(gb), 0);
 
   // A is untouched: same output, its context and graph still work.
   assert.equal(a.output(ca)[1], victim);
-  assert.equal(a.compute(ca), 0);
+  assert.equal(await a.compute(ca), 0);
   assert.equal(
     a.output(ca)[1],
     victim,
@@ -142,16 +155,16 @@ Deno.test("a second guest cannot read, replace, finalize or unload the first gue
 Deno.test("each guest's load_by_name cache is its own; ending a guest frees what it held", async () => {
   using host = await newHost();
   const a = guest(host), b = guest(host);
-  const [, ga] = a.loadByName("default", '{"n-predict":2}');
+  const [, ga] = await a.loadByName("default", '{"n-predict":2}');
   assert.deepEqual(
-    a.loadByName("default"),
+    await a.loadByName("default"),
     [0, ga],
     "A's second load: the same handle",
   );
-  const [, gb] = b.loadByName("default", '{"n-predict":5,"temp":0}');
+  const [, gb] = await b.loadByName("default", '{"n-predict":5,"temp":0}');
   const [, cb] = b.init(gb);
-  assert.equal(b.setInput(cb, 0, "Hello"), 0);
-  assert.equal(b.compute(cb), 0);
+  assert.equal(await b.setInput(cb, 0, "Hello"), 0);
+  assert.equal(await b.compute(cb), 0);
   // B's config is B's: A's n-predict 2 did not leak into it.
   assert.equal(JSON.parse(b.output(cb, 1)[1]).output_tokens, 5);
   a.init(ga);

@@ -8,11 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Model } from "../../bindings/mod.ts";
-import {
-  renderChat,
-  renderChatIsolated,
-  renderChatIsolatedSync,
-} from "../../wasi_nn/engine/chat.ts";
+import { renderChat, renderChatIsolated } from "../../wasi_nn/engine/chat.ts";
 import { ConfigError } from "../../wasi_nn/config/parse.ts";
 import { TEMPLATE_LIMITS } from "../../wasi_nn/engine/_chat_sandbox.ts";
 import { paths } from "../../paths.ts";
@@ -45,7 +41,7 @@ Deno.test({
       ["syntax_error", /Parser Error/],
     ];
     for (const [name, re] of expect) {
-      for (const n of [name, `${name}:sync`]) {
+      for (const n of [name, `${name}:run_inference`]) {
         const l = by.get(n);
         assert.ok(l, `no answer for ${n}: ${stdout.slice(-2000)}`);
         assert.equal(l.errno, 1, `${n}: ${l.message}`);
@@ -118,10 +114,6 @@ Deno.test("the sandbox renders llama.cpp's reference templates exactly as the li
   // the model's own template (add_bos: the leading <s> is dropped, as llama.cpp does)
   assert.deepEqual(
     await renderChatIsolated(model, CHAT),
-    renderChat(model, CHAT),
-  );
-  assert.deepEqual(
-    renderChatIsolatedSync(model, CHAT),
     renderChat(model, CHAT),
   );
   assert.ok(compared >= 80, `${compared} renders compared`);

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { hasJspi } from "./_jspi.ts";
- * console.log(hasJspi()); // true on Deno 2.x
+ * console.log(hasJspi()); // true on Deno 2.3.2 and later
  * ```
  * @module
  */
@@ -34,12 +34,34 @@ declare global {
  * @example
  * ```ts
  * import { hasJspi } from "./_jspi.ts";
- * const mode = hasJspi() ? "jspi" : "sync";
- * console.log(mode);
+ * console.log(hasJspi() ? "guests can run here" : "no JSPI");
  * ```
  */
 export function hasJspi(): boolean {
   const wasm = WebAssembly as unknown as Record<string, unknown>;
   return typeof wasm.Suspending === "function" &&
     typeof wasm.promising === "function";
+}
+
+/**
+ * The first Deno whose V8 (13.7, as Chrome 137) has JSPI on without a flag.
+ * Guests run only with JSPI: there is no blocking mode.
+ */
+export const MIN_DENO_FOR_JSPI = "2.3.2";
+
+/**
+ * Throws a TypeError naming what is missing and the Deno release that has it,
+ * unless this runtime supports JSPI.
+ *
+ * @example
+ * ```ts
+ * import { requireJspi } from "./_jspi.ts";
+ * requireJspi(); // returns on Deno 2.3.2 and later
+ * ```
+ */
+export function requireJspi(): void {
+  if (hasJspi()) return;
+  throw new TypeError(
+    `WASI-NN guests need JSPI (WebAssembly.Suspending and WebAssembly.promising), which this runtime lacks: use Deno ${MIN_DENO_FOR_JSPI} or later (V8 13.7)`,
+  );
 }

@@ -9,16 +9,12 @@
  * RuntimeError (5) and is logged. Out-parameters are written only on success,
  * except `out_written` on TooLarge (7).
  *
- * Two modes:
- * - `"jspi"` (default where supported): `load`, `load_by_name`,
- *   `load_by_name_with_config`, `set_input`, `compute` and `compute_single`
- *   are `WebAssembly.Suspending` imports, so the guest suspends while the host
- *   works and the event loop stays live. The guest must be entered through
- *   `WebAssembly.promising` (see `run_guest.ts`).
- * - `"sync"` (for embedders without JSPI): those six functions call the host's
- *   optional synchronous variants ({@linkcode WasiNnSyncHostApi}). A host
- *   without them gets UnsupportedOperation (6) for those calls, logged once per
- *   function; the remaining six functions work as in JSPI mode.
+ * `load`, `load_by_name`, `load_by_name_with_config`, `set_input`, `compute`
+ * and `compute_single` are `WebAssembly.Suspending` imports (JSPI), so the
+ * guest suspends while the host works and the event loop stays live; the
+ * guest must be entered through `WebAssembly.promising` (see `run_guest.ts`).
+ * The other six are plain functions. A runtime without JSPI cannot run guests:
+ * {@linkcode createWasiNnImports} throws there.
  *
  * @example
  * ```ts
@@ -36,14 +32,14 @@
  */
 
 import { Errno, errnoName, WasiNnError } from "../errno.ts";
-import { checkConfigBytes } from "../config/parse.ts";
 import {
+  checkConfigBytes,
   checkTensorType,
   type TensorInput,
   type WasiNnHostApi,
 } from "../host/api.ts";
 import { type GuestMemory, requireGuestMemory } from "./_guest_memory.ts";
-import { hasJspi } from "./_jspi.ts";
+import { requireJspi } from "./_jspi.ts";
 import { GuestHandles } from "./_guest_handles.ts";
 import type { Logger } from "../log.ts";
 
@@ -77,24 +73,6 @@ export const WASI_NN_FUNCTIONS = [
 /** The name of one `wasi_ephemeral_nn` function. */
 export type WasiNnFunctionName = typeof WASI_NN_FUNCTIONS[number];
 
-/**
- * Optional synchronous variants of the host's async operations, used only in
- * `"sync"` mode (embedders without JSPI). Each has the same meaning and errors
- * as its async counterpart in {@linkcode WasiNnHostApi}.
- */
-export interface WasiNnSyncHostApi {
-  /** Synchronous `load`. */
-  loadSync?(builders: Uint8Array[], encoding: number, target: number): number;
-  /** Synchronous `loadByName`. */
-  loadByNameSync?(name: string, config?: string): number;
-  /** Synchronous `setInput`. */
-  setInputSync?(ctx: number, index: number, tensor: TensorInput): void;
-  /** Synchronous `compute`. */
-  computeSync?(ctx: number): void;
-  /** Synchronous `computeSingle`. */
-  computeSingleSync?(ctx: number): void;
-}
-
 /** Options of {@linkcode createWasiNnImports}. */
 export interface WasiNnImportsOptions {
   /**
@@ -105,8 +83,6 @@ export interface WasiNnImportsOptions {
   getMemory?: () => WebAssembly.Memory | undefined;
   /** Receives diagnostics: every non-zero errno at `debug`, unexpected errors at `error`. */
   log?: Logger;
-  /** `"jspi"` (default when the runtime supports it) or `"sync"`. */
-  mode?: "jspi" | "sync";
 }
 
 /**
@@ -115,7 +91,7 @@ export interface WasiNnImportsOptions {
  * finalizes every context and unloads every graph the guest still holds.
  */
 export interface WasiNnImports extends WebAssembly.Imports {
-  /** The twelve functions (some of them `WebAssembly.Suspending` in JSPI mode). */
+  /** The twelve functions (the six that call the host's async operations are `WebAssembly.Suspending`). */
   wasi_ephemeral_nn: Record<WasiNnFunctionName, WebAssembly.ImportValue>;
   /** Frees what the guest still holds on the host. Safe to call twice. */
   [Symbol.dispose](): void;
@@ -126,8 +102,7 @@ type AsyncFn = (...args: number[]) => Promise<number>;
 
 /** How a heavy import calls the host and writes the result back. */
 interface Plan<T> {
-  async: () => Promise<T>;
-  sync: () => T;
+  call: () => Promise<T>;
   done: (result: T) => number;
 }
 
@@ -140,7 +115,8 @@ function isWasiNnError(err: unknown): err is WasiNnError {
 
 /**
  * Creates the `wasi_ephemeral_nn` import object for one guest instance, on top
- * of `host`. See the module documentation for the errno and mode rules.
+ * of `host`. See the module documentation for the errno rules. Throws a
+ * TypeError when the runtime lacks JSPI.
  *
  * @example
  * ```ts
@@ -161,16 +137,11 @@ function isWasiNnError(err: unknown): err is WasiNnError {
  * ```
  */
 export function createWasiNnImports(
-  host: WasiNnHostApi & WasiNnSyncHostApi,
+  host: WasiNnHostApi,
   options: WasiNnImportsOptions = {},
 ): WasiNnImports {
+  requireJspi();
   const log: Logger = options.log ?? (() => {});
-  const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
-  if (mode === "jspi" && !hasJspi()) {
-    throw new TypeError(
-      "JSPI (WebAssembly.Suspending / WebAssembly.promising) is not available in this runtime: use mode 'sync'",
-    );
-  }
 
   // This instance's own handles: other instances' handles do not exist here.
   const handles = new GuestHandles();
@@ -202,7 +173,8 @@ export function createWasiNnImports(
     return Errno.RuntimeError;
   };
 
-  const sync = (name: WasiNnFunctionName, fn: Fn): Fn => (...args) => {
+  /** An import that calls only the host's synchronous operations: a plain function. */
+  const light = (name: WasiNnFunctionName, fn: Fn): Fn => (...args) => {
     try {
       return fn(...args);
     } catch (err) {
@@ -210,46 +182,25 @@ export function createWasiNnImports(
     }
   };
 
-  const warned = new Set<string>();
   /**
-   * An import for a host operation that is async in `WasiNnHostApi`. `plan`
-   * validates and reads the guest's arguments (synchronously), then says how
-   * to call the host (async or sync) and how to write the result back.
-   * JSPI mode: a Suspending import. Sync mode: a plain function that needs the
-   * host's `...Sync` variant.
+   * An import for a host operation that is async in `WasiNnHostApi`: a
+   * Suspending import. `plan` validates and reads the guest's arguments
+   * (synchronously), then says how to call the host and how to write the
+   * result back.
    */
   const heavy = <T>(
     name: WasiNnFunctionName,
-    variant: keyof WasiNnSyncHostApi,
     plan: (...args: number[]) => Plan<T>,
   ): WebAssembly.ImportValue => {
-    if (mode === "jspi") {
-      const fn: AsyncFn = async (...args) => {
-        try {
-          const steps = plan(...args);
-          return steps.done(await steps.async());
-        } catch (err) {
-          return toErrno(name, err);
-        }
-      };
-      return new WebAssembly.Suspending(
-        fn,
-      ) as unknown as WebAssembly.ImportValue;
-    }
-    return sync(name, (...args) => {
-      if (typeof host[variant] !== "function") {
-        if (!warned.has(name)) {
-          warned.add(name);
-          log(
-            "error",
-            `${WASI_NN_MODULE}.${name} needs JSPI (WebAssembly.Suspending) or a host with ${variant}(); returning UnsupportedOperation (6)`,
-          );
-        }
-        return Errno.UnsupportedOperation;
+    const fn: AsyncFn = async (...args) => {
+      try {
+        const steps = plan(...args);
+        return steps.done(await steps.call());
+      } catch (err) {
+        return toErrno(name, err);
       }
-      const steps = plan(...args);
-      return steps.done(steps.sync());
-    });
+    };
+    return new WebAssembly.Suspending(fn) as unknown as WebAssembly.ImportValue;
   };
 
   const readName = (mem: GuestMemory, ptr: number, len: number): string => {
@@ -307,17 +258,16 @@ export function createWasiNnImports(
         memory().writeU32(outGraph, g, "out_graph_ptr");
         return Errno.Success;
       };
-      return { async: () => Promise.resolve(loaded), sync: () => loaded, done };
+      return { call: () => Promise.resolve(loaded), done };
     }
     return {
-      async: () => host.loadByName(name, config),
-      sync: () => host.loadByNameSync!(name, config),
+      call: () => host.loadByName(name, config),
       done: writeGraph(outGraph, name),
     };
   };
 
   const getOutput = (name: WasiNnFunctionName, single: boolean) =>
-    sync(name, (ctx, index, bufPtr, bufMax, outWritten) => {
+    light(name, (ctx, index, bufPtr, bufMax, outWritten) => {
       const mem = memory();
       const max = bufMax >>> 0;
       mem.check(bufPtr, max, "out_buf");
@@ -345,7 +295,6 @@ export function createWasiNnImports(
   const functions: Record<WasiNnFunctionName, WebAssembly.ImportValue> = {
     load: heavy(
       "load",
-      "loadSync",
       (buildersPtr, buildersLen, encoding, target, outGraph) => {
         const mem = memory();
         const count = buildersLen >>> 0;
@@ -358,24 +307,18 @@ export function createWasiNnImports(
         }
         mem.check(outGraph, 4, "out_graph_ptr");
         return {
-          async: () => host.load(builders, encoding >>> 0, target >>> 0),
-          sync: () => host.loadSync!(builders, encoding >>> 0, target >>> 0),
+          call: () => host.load(builders, encoding >>> 0, target >>> 0),
           done: writeGraph(outGraph),
         };
       },
     ),
     load_by_name: heavy(
       "load_by_name",
-      "loadByNameSync",
       (namePtr, nameLen, outGraph) =>
         loadByName(namePtr, nameLen, 0, 0, outGraph),
     ),
-    load_by_name_with_config: heavy(
-      "load_by_name_with_config",
-      "loadByNameSync",
-      loadByName,
-    ),
-    init_execution_context: sync("init_execution_context", (graph, outCtx) => {
+    load_by_name_with_config: heavy("load_by_name_with_config", loadByName),
+    init_execution_context: light("init_execution_context", (graph, outCtx) => {
       memory().check(outCtx, 4, "out_ctx_ptr");
       const ctx = host.initExecutionContext(handles.graph(graph >>> 0));
       memory().writeU32(outCtx, handles.addContext(ctx), "out_ctx_ptr");
@@ -383,7 +326,6 @@ export function createWasiNnImports(
     }),
     set_input: heavy(
       "set_input",
-      "setInputSync",
       (guestCtx, index, tensorPtr) => {
         const ctx = handles.context(guestCtx >>> 0);
         const mem = memory();
@@ -405,40 +347,31 @@ export function createWasiNnImports(
           data: mem.view(dataPtr, dataLen, "tensor.data"),
         };
         return {
-          async: () => host.setInput(ctx, index >>> 0, tensor),
-          sync: () => host.setInputSync!(ctx, index >>> 0, tensor),
+          call: () => host.setInput(ctx, index >>> 0, tensor),
           done: success,
         };
       },
     ),
-    compute: heavy("compute", "computeSync", (guestCtx) => {
+    compute: heavy("compute", (guestCtx) => {
       const ctx = handles.context(guestCtx >>> 0);
-      return {
-        async: () => host.compute(ctx),
-        sync: () => host.computeSync!(ctx),
-        done: success,
-      };
+      return { call: () => host.compute(ctx), done: success };
     }),
     get_output: getOutput("get_output", false),
     get_output_single: getOutput("get_output_single", true),
-    compute_single: heavy("compute_single", "computeSingleSync", (guestCtx) => {
+    compute_single: heavy("compute_single", (guestCtx) => {
       const ctx = handles.context(guestCtx >>> 0);
-      return {
-        async: () => host.computeSingle(ctx),
-        sync: () => host.computeSingleSync!(ctx),
-        done: success,
-      };
+      return { call: () => host.computeSingle(ctx), done: success };
     }),
-    fini_single: sync("fini_single", (ctx) => {
+    fini_single: light("fini_single", (ctx) => {
       host.finiSingle(handles.context(ctx >>> 0));
       return Errno.Success;
     }),
-    unload: sync("unload", (graph) => {
+    unload: light("unload", (graph) => {
       host.unload(handles.graph(graph >>> 0));
       handles.removeGraph(graph >>> 0);
       return Errno.Success;
     }),
-    finalize_execution_context: sync("finalize_execution_context", (ctx) => {
+    finalize_execution_context: light("finalize_execution_context", (ctx) => {
       host.finalizeExecutionContext(handles.context(ctx >>> 0));
       handles.removeContext(ctx >>> 0);
       return Errno.Success;

@@ -14,7 +14,8 @@
  *   no `_start`; a thrown `WebAssembly.CompileError` for bytes that are not
  *   wasm; a thrown `Deno.errors.NotFound` for a missing file; a thrown
  *   {@linkcode PreopenError} for a preopened folder that is missing or not a
- *   folder.
+ *   folder; a thrown TypeError, before anything else, when the runtime lacks
+ *   JSPI (guests run only with it).
  *
  * @example
  * ```ts ignore
@@ -36,11 +37,10 @@
  * @module
  */
 
-import process from "node:process";
 import type { WASI } from "node:wasi";
 import { createWasiNnImports, WASI_NN_MODULE } from "./guest_imports.ts";
 import type { WasiNnHostApi } from "../host/api.ts";
-import { hasJspi } from "./_jspi.ts";
+import { requireJspi } from "./_jspi.ts";
 import { escapingLog, type Logger } from "../log.ts";
 import { checkPreopens } from "./_preopens.ts";
 
@@ -71,11 +71,6 @@ export interface RunGuestOptions {
   stderr?: number;
   /** Diagnostics of the import layer and of the run. */
   log?: Logger;
-  /**
-   * `"jspi"` (default where available) or `"sync"`; see `guest_imports.ts`.
-   * In sync mode, loading and computing need a host with synchronous variants.
-   */
-  mode?: "jspi" | "sync";
 }
 
 /**
@@ -122,9 +117,9 @@ export class GuestLinkError extends Error {
  * ```
  */
 export async function runGuest(options: RunGuestOptions): Promise<number> {
+  requireJspi();
   // One line per message: guest-chosen text is escaped (see log.ts).
   const log: Logger = escapingLog(options.log ?? (() => {}));
-  const mode = options.mode ?? (hasJspi() ? "jspi" : "sync");
   const argv0 = options.argv0 ??
     (typeof options.wasm === "string" ? options.wasm : "guest.wasm");
 
@@ -153,7 +148,6 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
   using nn = createWasiNnImports(options.host, {
     getMemory: () => linked.memory,
     log,
-    mode,
   });
   const imports = {
     ...(wasi.getImportObject() as WebAssembly.Imports),
@@ -166,15 +160,12 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
   const start = instance.exports._start as () => unknown;
 
   try {
-    if (mode === "jspi") {
-      // wasi.start() cannot run a guest with Suspending imports: bind WASI to
-      // the instance's memory, then enter _start through promising().
-      (wasi as unknown as { finalizeBindings(i: WebAssembly.Instance): void })
-        .finalizeBindings(instance);
-      await WebAssembly.promising(start)();
-      return 0;
-    }
-    return wasi.start(instance) ?? 0;
+    // wasi.start() cannot run a guest with Suspending imports: bind WASI to
+    // the instance's memory, then enter _start through promising().
+    (wasi as unknown as { finalizeBindings(i: WebAssembly.Instance): void })
+      .finalizeBindings(instance);
+    await WebAssembly.promising(start)();
+    return 0;
   } catch (err) {
     const exit = exitCode(err);
     if (exit !== undefined) return exit;
@@ -188,6 +179,8 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
 async function createWasi(
   options: ConstructorParameters<typeof WASI>[0],
 ): Promise<WASI> {
+  // Loaded with the first guest: library users who never run one skip it.
+  const { default: process } = await import("node:process");
   const original = process.emitWarning;
   // The warning is emitted on import in some versions and on construction in
   // others (Deno 2.9): filter it around both, let every other warning through.

@@ -1,16 +1,26 @@
 /**
  * The one definition of every configuration key: names and spellings, JSON
  * type, range (hard = rejected, soft = clamped, as in llama.cpp's
- * `tools/server/server-schema.cpp`), default, scope and doc. The zod schema
- * of each key is built from the same entry; parsing (config.ts) and the JSON
- * Schema (config_schema.ts) both read it from here.
+ * `tools/server/server-schema.cpp`), default, scope, doc, and the key's own
+ * logic where it has some (its hook: warnings, normalisation, checks). The
+ * zod schema of each key is built from the same entry; parsing (parse.ts)
+ * and the JSON Schema (schema.ts) both read it from here.
+ * `ConfigValueTypes` states each key's value type for the public API, and
+ * `deno check` fails unless it is what the entries give.
  *
  * @module
  */
 
-import { GRAMMAR_TRIGGER_TYPES, POOLING_TYPES } from "../../bindings/types.ts";
+import {
+  GRAMMAR_TRIGGER_TYPES,
+  POOLING_TYPES,
+  type PoolingName,
+} from "../../bindings/types.ts";
+import type { GrammarTrigger } from "../../bindings/mod.ts";
 import { z } from "zod";
+import { ConfigError } from "../errno.ts";
 import { LOG_LEVELS } from "../log.ts";
+import { closest } from "./_key_suggest.ts";
 
 /** JSON types a key accepts ("json": a structured value, see the key's doc). */
 export type KeyType = "int" | "number" | "bool" | "string" | "string[]" | "any";
@@ -46,12 +56,39 @@ export interface KeyDef {
   noEffect?: string;
 }
 
-/** A key plus its zod schema (internal). */
-export interface KeySpec extends KeyDef {
+/** What a key's hook gets besides the value. */
+export interface HookContext {
+  /** The field as written (a dotted path inside sections), for messages. */
+  field: string;
+  /** The key's entry. */
+  def: KeyDef;
+  /** Where warnings go. */
+  warnings: string[];
+}
+
+/**
+ * A key plus its zod schema and hook (internal). `N` is the canonical name
+ * and `V` the type of the value parsing stores for it, both at the type
+ * level; `ConfigValueTypes` must be exactly what the table's entries give.
+ */
+export interface KeySpec<N extends string = string, V = unknown>
+  extends KeyDef {
+  /** Canonical snake_case name. */
+  name: N;
+  /** The default (llama.cpp's `common_params` value where it has one). */
+  default?: V;
   /** Validates (and for soft ranges clamps) one value. */
   schema: z.ZodType;
   /** A float key: messages print numbers as C's `std::to_string(float)` does. */
   float?: boolean;
+  /**
+   * The key's own logic once the schema has accepted the value (called with
+   * the schema's output): warnings, normalisation, checks that throw
+   * ConfigError. Returns the value to store; `undefined` drops it (a lower
+   * layer's value or the default applies). Keys without one store the
+   * schema's output, with a warning where a soft range clamped it.
+   */
+  hook?(value: unknown, ctx: HookContext): V | undefined;
 }
 
 /** INT32_MAX, the server's usual upper bound. */
@@ -88,19 +125,41 @@ const rangeMsg =
       fmtNum(max, float)
     }, but got ${fmtNum(Number(iss.input), float)}`;
 
-interface Opts {
+/** The TypeScript type of each JSON type, as the default schema of a key of that type gives it. */
+interface ValueTypes {
+  int: number;
+  number: number;
+  bool: boolean;
+  string: string;
+  "string[]": string | string[];
+  any: unknown;
+}
+
+/** What a key's schema gives its hook: the output of its own schema, else its `oneOf` strings, else its JSON type's. */
+type Parsed<T extends KeyType, S, O> = S extends z.ZodType ? z.output<S>
+  : O extends readonly string[] ? O[number]
+  : ValueTypes[T];
+
+interface Opts<In, O, S, V> {
   aliases?: string[];
   min?: number;
   max?: number;
   soft?: boolean;
-  oneOf?: readonly string[];
-  default?: unknown;
+  oneOf?: O;
+  default?: NoInfer<V>;
   server?: boolean;
   noEffect?: string;
-  schema?: z.ZodType;
+  schema?: S;
+  hook?: (value: In, ctx: HookContext) => V | undefined;
 }
 
-function numeric(int: boolean, o: Opts): z.ZodType {
+interface NumericOpts {
+  min?: number;
+  max?: number;
+  soft?: boolean;
+}
+
+function numeric(int: boolean, o: NumericOpts): z.ZodType<number> {
   const float = !int;
   const min = o.min ?? -Infinity, max = o.max ?? Infinity;
   const msg = rangeMsg(min, max, float);
@@ -123,14 +182,24 @@ function numeric(int: boolean, o: Opts): z.ZodType {
   return s;
 }
 
-function spec(
-  name: string,
-  type: KeyType,
+/**
+ * One entry of the table. The value type is the hook's result where the key
+ * has a hook, else what its schema gives (see {@linkcode Parsed}).
+ */
+function spec<
+  N extends string,
+  T extends KeyType,
+  S extends z.ZodType | undefined = undefined,
+  const O extends readonly string[] | undefined = undefined,
+  V = Parsed<T, S, O>,
+>(
+  name: N,
+  type: T,
   scope: KeyScope,
   doc: string,
-  o: Opts = {},
-): KeySpec {
-  let schema = o.schema;
+  o: Opts<Parsed<T, S, O>, O, S, V> = {},
+): KeySpec<N, V> {
+  let schema: z.ZodType | undefined = o.schema;
   if (!schema) {
     switch (type) {
       case "int":
@@ -164,7 +233,7 @@ function spec(
         break;
     }
   }
-  const def: KeySpec = { name, type, scope, doc, schema: schema! };
+  const def: KeySpec<N, V> = { name, type, scope, doc, schema: schema! };
   if (o.aliases) def.aliases = o.aliases;
   if (o.min !== undefined) def.min = o.min;
   if (o.max !== undefined) def.max = o.max;
@@ -174,6 +243,7 @@ function spec(
   if (o.server) def.server = true;
   if (o.noEffect) def.noEffect = o.noEffect;
   if (type === "number") def.float = true;
+  if (o.hook) def.hook = o.hook;
   return def;
 }
 
@@ -299,10 +369,370 @@ export const GGML_CACHE_TYPE: Readonly<Record<string, number>> = {
 
 const NOT_HERE = "this host does not implement it";
 
+// ---- per-key hooks (see KeySpec.hook) ----------------------------------------
+
+/** `dry_base`: below 1 the value is ignored, as llama.cpp's server ignores it. */
+function dryBase(
+  v: number,
+  { field, def, warnings }: HookContext,
+): number | undefined {
+  if (v < 1) {
+    warnings.push(
+      `Field '${field}': ${v} is below 1.0 and is ignored (the default ${def.default} or a lower layer's value applies)`,
+    );
+    return undefined;
+  }
+  return v;
+}
+
+/** `repeat_penalty`: must be greater than 0 (1 is off). */
+function positivePenalty(v: number, { field }: HookContext): number {
+  if (!(v > 0)) {
+    throw new ConfigError(
+      field,
+      v,
+      `Value must be finite and greater than 0, but got ${fmtNum(v, true)}`,
+      "1.0 disables the penalty",
+      "range",
+    );
+  }
+  return v;
+}
+
+/** `samplers`: names (an array, or a string split at `;` or `,`) or a string of letters, to canonical names. */
+function samplerList(v: string[] | string, { field }: HookContext): string[] {
+  if (typeof v === "string" && !/[;,]/.test(v)) {
+    const out: string[] = [];
+    for (const c of v) {
+      const name = SAMPLER_CHARS[c];
+      if (!name) {
+        throw new ConfigError(
+          field,
+          v,
+          `unknown sampler letter '${c}'`,
+          `letters: ${
+            Object.entries(SAMPLER_CHARS).map(([k, n]) => `${k} ${n}`).join(
+              ", ",
+            )
+          }`,
+          "enum",
+        );
+      }
+      out.push(name);
+    }
+    return out;
+  }
+  const names = typeof v === "string"
+    ? v.split(/[;,]/).map((s) => s.trim()).filter(Boolean)
+    : v;
+  return names.map((n) => {
+    const name = SAMPLER_NAMES[n.toLowerCase()];
+    if (!name) {
+      const s = closest(n, SAMPLER_SPELLINGS);
+      throw new ConfigError(
+        field,
+        n,
+        `unknown sampler '${n}'`,
+        s
+          ? `did you mean '${s}'?`
+          : `samplers: ${
+            [...new Set(Object.values(SAMPLER_NAMES))].join(", ")
+          }`,
+        "enum",
+      );
+    }
+    return name;
+  });
+}
+
+/** `stop`: one string or a list, empty strings left out. */
+function stopList(v: string | string[]): string[] {
+  return (typeof v === "string" ? [v] : v).filter((s) => s !== "");
+}
+
+/** `pooling_type`: a name to llama.cpp's number. */
+function poolingNumber(v: number | PoolingName): number {
+  return typeof v === "string" ? POOLING_TYPES.indexOf(v) : v;
+}
+
+/** `json_schema`: a string must hold valid JSON; an empty one is no schema. */
+function jsonSchemaText(
+  v: z.output<typeof JSON_SCHEMA>,
+  { field }: HookContext,
+): z.output<typeof JSON_SCHEMA> | undefined {
+  if (typeof v === "string") {
+    if (v.trim() === "") return undefined;
+    try {
+      JSON.parse(v);
+    } catch (e) {
+      throw new ConfigError(
+        field,
+        v,
+        `not valid JSON: ${(e as Error).message}`,
+        "send the schema as a JSON object or as a string holding valid JSON",
+        "format",
+      );
+    }
+  }
+  return v;
+}
+
+/** `grammar_triggers`: words and numbered types to `{type, value}` / `{type, token}`, each with what its type needs. */
+function triggerList(
+  v: z.output<typeof TRIGGERS>,
+  { field }: HookContext,
+): GrammarTrigger[] {
+  return v.map((t, i): GrammarTrigger => {
+    if (typeof t === "string") return { type: "word", value: t };
+    const type = typeof t.type === "number"
+      ? GRAMMAR_TRIGGER_TYPES[t.type]
+      : t.type;
+    if (type === "token" ? t.token === undefined : t.value === undefined) {
+      throw new ConfigError(
+        `${field}[${i}]`,
+        t,
+        type === "token"
+          ? `a "token" trigger needs "token": <id>`
+          : `a "${type}" trigger needs "value": <string>`,
+        undefined,
+        "requires",
+      );
+    }
+    return type === "token"
+      ? { type, token: t.token }
+      : { type, value: t.value };
+  });
+}
+
+/** `logit_bias`: token ids of the pair form are >= 0. */
+function logitBiasIds(
+  v: z.output<typeof LOGIT_BIAS>,
+  { field }: HookContext,
+): z.output<typeof LOGIT_BIAS> {
+  if (Array.isArray(v)) {
+    for (const [tok] of v) {
+      if (typeof tok === "number" && tok < 0) {
+        throw new ConfigError(
+          field,
+          tok,
+          `token ids are >= 0, but got ${tok}`,
+          undefined,
+          "range",
+        );
+      }
+    }
+  }
+  return v;
+}
+
 // ---- the table ------------------------------------------------------------------
 
-/** Every key, in documentation order. */
-export const SPECS: readonly KeySpec[] = [
+/** The KV cache types llama.cpp takes (`cache_type_k`, `cache_type_v`). */
+export type KvCacheType =
+  | "f32"
+  | "f16"
+  | "bf16"
+  | "q8_0"
+  | "q4_0"
+  | "q4_1"
+  | "iq4_nl"
+  | "q5_0"
+  | "q5_1";
+
+/**
+ * Every key's canonical name and the type of the value parsing stores for it
+ * (after the key's schema and hook), in the table's order: the type-level
+ * half of the key table. `deno check` fails unless it is exactly what the
+ * table's entries give (see `_TableMatchesTypes` below), so a key added,
+ * dropped or retyped in one place must be in the other too.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigValueTypes } from "./_keys.ts";
+ * const split: ConfigValueTypes["split_mode"] = "row";
+ * const samplers: ConfigValueTypes["samplers"] = ["top_k", "temperature"];
+ * console.log(split, samplers.length); // row 2
+ * ```
+ */
+export type ConfigValueTypes = {
+  // model
+  n_gpu_layers: number | "auto";
+  main_gpu: number;
+  split_mode: "none" | "layer" | "row";
+  tensor_split: string | number[];
+  use_mmap: boolean;
+  use_mlock: boolean;
+  check_tensors: boolean;
+  numa: boolean | "disabled" | "distribute" | "isolate" | "numactl" | "mirror";
+  mmproj: string;
+  // run
+  image: string;
+  // model
+  cpu_moe: boolean;
+  n_cpu_moe: number;
+  // context
+  ctx_size: number;
+  batch_size: number;
+  ubatch_size: number;
+  threads: number;
+  threads_batch: number;
+  poll: number;
+  flash_attn: boolean | "auto" | "on" | "off" | "enabled" | "disabled";
+  embedding: boolean;
+  pooling_type: number;
+  cache_type_k: KvCacheType;
+  cache_type_v: KvCacheType;
+  rope_freq_base: number;
+  rope_freq_scale: number;
+  no_kv_offload: boolean;
+  swa_full: boolean;
+  kv_unified: boolean;
+  parallel: number;
+  // sampling
+  temp: number;
+  dynatemp_range: number;
+  dynatemp_exponent: number;
+  top_k: number;
+  top_p: number;
+  min_p: number;
+  typical_p: number;
+  top_n_sigma: number;
+  xtc_probability: number;
+  xtc_threshold: number;
+  repeat_penalty: number;
+  presence_penalty: number;
+  frequency_penalty: number;
+  repeat_last_n: number;
+  dry_multiplier: number;
+  dry_base: number;
+  dry_allowed_length: number;
+  dry_penalty_last_n: number;
+  dry_sequence_breakers: string[];
+  mirostat: number;
+  mirostat_tau: number;
+  mirostat_eta: number;
+  adaptive_target: number;
+  adaptive_decay: number;
+  seed: number;
+  n_probs: number;
+  min_keep: number;
+  ignore_eos: boolean;
+  grammar: string;
+  json_schema: string | boolean | Record<string, unknown>;
+  response_format: {
+    type: "text" | "json_object" | "json_schema";
+    schema?: Record<string, unknown>;
+    json_schema?: { schema?: Record<string, unknown>; [key: string]: unknown };
+    [key: string]: unknown;
+  };
+  grammar_lazy: boolean;
+  grammar_triggers: GrammarTrigger[];
+  samplers: string[];
+  logit_bias:
+    | [string | number, number | false][]
+    | Record<string, number | false>;
+  backend_sampling: boolean;
+  // run
+  n_predict: number;
+  stop: string[];
+  reverse_prompt: string;
+  stop_token_ids: number[];
+  loop_max_cycle: number;
+  loop_repeats: number;
+  priority: number;
+  queue_timeout_ms: number;
+  n_keep: number;
+  n_discard: number;
+  ctx_shift: boolean;
+  t_max_predict_ms: number;
+  cache_prompt: boolean;
+  n_cache_reuse: number;
+  n_indent: number;
+  stream: boolean;
+  post_sampling_probs: boolean;
+  stream_stdout: boolean;
+  enable_log: boolean;
+  enable_debug_log: boolean;
+  // host
+  log_level: "debug" | "info" | "warn" | "error" | "fatal";
+  log_file: string;
+  log_format: "text" | "json";
+  log_timestamps: boolean;
+  log_colors: boolean;
+  // run
+  embd_normalize: number;
+  chat_template: string;
+  chat_parse_special: boolean;
+  // host
+  chat_template_timeout_ms: number;
+  chat_template_max_memory_mb: number;
+  chat_template_max_output_bytes: number;
+  max_sessions: number;
+  idle_timeout_ms: number;
+  auto_cleanup: boolean;
+  max_queue: number;
+  default_task_timeout_ms: number;
+  priority_scheduling_enabled: boolean;
+  fair_scheduling_enabled: boolean;
+  auto_queue_cleanup: boolean;
+  queue_warning_threshold: number;
+  queue_reject_threshold: number;
+  cache_strategy: "lru" | "fifo" | "smart";
+  cache_deletion_strategy: "lru" | "fifo" | "smart";
+  max_cache_tokens: number;
+  enable_partial_cache_deletion: boolean;
+  enable_token_cache_reuse: boolean;
+  max_memory_mb: number;
+  max_load_mb: number;
+  memory_pressure_threshold: number;
+  batch_processing: boolean;
+  batch_timeout_ms: number;
+};
+
+/**
+ * The canonical name of a key.
+ *
+ * @example
+ * ```ts
+ * import type { KeyName } from "./_keys.ts";
+ * const k: KeyName = "n_predict";
+ * console.log(k);
+ * ```
+ */
+export type KeyName = keyof ConfigValueTypes;
+
+/**
+ * The type of the value parsing stores for key `K` (after its schema and
+ * hook): `ConfigValue<"n_predict">` is `number`, `ConfigValue<"samplers">`
+ * is `string[]`, `ConfigValue<"split_mode">` is `"none" | "layer" | "row"`.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigValue } from "./_keys.ts";
+ * const n: ConfigValue<"n_predict"> = 64;
+ * console.log(n);
+ * ```
+ */
+export type ConfigValue<K extends KeyName> = ConfigValueTypes[K];
+
+/**
+ * Resolved values by canonical name, each of its key's type (`null` and
+ * unset keys are absent).
+ *
+ * @example
+ * ```ts
+ * import type { ConfigValues } from "./_keys.ts";
+ * const cfg: ConfigValues = { temp: 0.2, n_predict: 64 };
+ * console.log(Object.keys(cfg).length); // 2
+ * ```
+ */
+export type ConfigValues = { [K in KeyName]?: ConfigValue<K> };
+
+/** Any entry of the table, its name typed. */
+export type AnyKeySpec = KeySpec<KeyName, unknown>;
+
+/** Every key, in documentation order (with each entry's name and value type). */
+const TABLE = [
   // model (a change reloads the model)
   spec(
     "n_gpu_layers",
@@ -470,6 +900,7 @@ export const SPECS: readonly KeySpec[] = [
       aliases: ["pooling"],
       schema: POOLING,
       default: -1,
+      hook: poolingNumber,
     },
   ),
   spec("cache_type_k", "string", "context", "KV cache type of K", {
@@ -637,6 +1068,7 @@ export const SPECS: readonly KeySpec[] = [
       aliases: ["penalty_repeat"],
       default: 1,
       server: true,
+      hook: positivePenalty,
     },
   ),
   spec("presence_penalty", "number", "sampling", "presence penalty (0 = off)", {
@@ -686,6 +1118,7 @@ export const SPECS: readonly KeySpec[] = [
     {
       default: 1.75,
       server: true,
+      hook: dryBase,
     },
   ),
   spec(
@@ -814,6 +1247,7 @@ export const SPECS: readonly KeySpec[] = [
     {
       schema: JSON_SCHEMA,
       server: true,
+      hook: jsonSchemaText,
     },
   ),
   spec(
@@ -859,6 +1293,7 @@ export const SPECS: readonly KeySpec[] = [
     {
       schema: TRIGGERS,
       server: true,
+      hook: triggerList,
     },
   ),
   spec(
@@ -881,6 +1316,7 @@ export const SPECS: readonly KeySpec[] = [
         "temperature",
       ],
       server: true,
+      hook: samplerList,
     },
   ),
   spec(
@@ -891,6 +1327,7 @@ export const SPECS: readonly KeySpec[] = [
     {
       schema: LOGIT_BIAS,
       server: true,
+      hook: logitBiasIds,
     },
   ),
   spec("backend_sampling", "bool", "sampling", "sample on the backend device", {
@@ -919,6 +1356,7 @@ export const SPECS: readonly KeySpec[] = [
   spec("stop", "string[]", "run", "stop strings (a string or an array)", {
     aliases: ["stop_sequences"],
     server: true,
+    hook: stopList,
   }),
   spec(
     "reverse_prompt",
@@ -1321,7 +1759,49 @@ export const SPECS: readonly KeySpec[] = [
     "longest wait in ms for more requests before an idle scheduler's first decode",
     { min: 10, max: 1000 },
   ),
-];
+] as const;
+
+/** What the table's entries give: each name to its value type. */
+type TableTypes = {
+  [S in typeof TABLE[number] as S["name"]]: S extends KeySpec<string, infer V>
+    ? V
+    : never;
+};
+
+/** Whether two types are the same (not merely assignable). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends
+  (<T>() => T extends B ? 1 : 2) ? true : false;
+
+/** Keys whose declared type differs from the table's, or that only one of them has. */
+type Mismatched = {
+  [K in keyof TableTypes | KeyName]: K extends keyof TableTypes
+    ? K extends KeyName
+      ? Same<TableTypes[K], ConfigValueTypes[K]> extends true ? never : K
+    : K
+    : K;
+}[keyof TableTypes | KeyName];
+
+type Holds<T extends true> = T;
+/** `ConfigValueTypes` is exactly what the table gives: an error here names the keys that differ. */
+type _TableMatchesTypes = Holds<
+  [Mismatched] extends [never] ? true : Mismatched
+>;
+
+/** Every key, in documentation order. */
+export const SPECS: readonly AnyKeySpec[] = TABLE;
+
+/**
+ * Stores a value that its key's schema and hook accepted (or a value of the
+ * key's type, such as a default): the one place where a value checked at
+ * run time takes its key's static type.
+ */
+export function setValue(
+  values: ConfigValues,
+  key: KeyName,
+  value: unknown,
+): void {
+  (values as Record<KeyName, unknown>)[key] = value;
+}
 
 /** Section names of the original project's nested style (and sub-sections such as `dynatemp`). */
 export const SECTIONS: Readonly<Record<string, string>> = {
@@ -1346,8 +1826,8 @@ export const OBJECT_KEYS: ReadonlySet<string> = new Set([
   "response_format",
 ]);
 
-const BY_SPELLING = new Map<string, KeySpec>();
-const DOTTED = new Map<string, KeySpec>();
+const BY_SPELLING = new Map<string, AnyKeySpec>();
+const DOTTED = new Map<string, AnyKeySpec>();
 for (const k of SPECS) {
   for (const s of [k.name, ...(k.aliases ?? [])]) {
     const map = s.includes(".") ? DOTTED : BY_SPELLING;
@@ -1357,7 +1837,7 @@ for (const k of SPECS) {
 }
 
 /** Looks a key up under any top-level spelling. */
-export function specOf(spelling: string): KeySpec | undefined {
+export function specOf(spelling: string): AnyKeySpec | undefined {
   return BY_SPELLING.get(spelling);
 }
 
@@ -1369,7 +1849,7 @@ export function specOf(spelling: string): KeySpec | undefined {
 export function specIn(
   section: string | undefined,
   key: string,
-): KeySpec | undefined {
+): AnyKeySpec | undefined {
   if (section) {
     const k = key.replaceAll("-", "_");
     return DOTTED.get(`${section}.${k}`) ??
@@ -1414,6 +1894,8 @@ export const SAMPLER_NAMES: Readonly<Record<string, string>> = (() => {
   });
   return out;
 })();
+
+const SAMPLER_SPELLINGS: readonly string[] = Object.keys(SAMPLER_NAMES);
 
 /** Sampler letters (`common_sampler_type_to_chr`). */
 export const SAMPLER_CHARS: Readonly<Record<string, string>> = {

@@ -28,11 +28,11 @@ import {
 import {
   ConfigError,
   type ConfigValues,
-  keyDef,
   mergeConfig,
   parseConfig,
   validateValue,
 } from "./parse.ts";
+import { setValue, specOf } from "./_keys.ts";
 import { checkConfig } from "./check.ts";
 import { checkGrammar, checkJsonSchema } from "./_grammar_limits.ts";
 
@@ -66,15 +66,22 @@ const DIRECT: Record<string, keyof SamplerParams> = {
   grammar_lazy: "grammar_lazy",
 };
 
-/** Values that did not come through parseConfig (e.g. alias names) are validated here. */
-function canonical(cfg: ConfigValues): ConfigValues {
-  const foreign = Object.keys(cfg).filter((k) => keyDef(k)?.name !== k);
-  if (foreign.length === 0) return cfg;
-  const own: ConfigValues = {}, other: ConfigValues = {};
+/**
+ * Values that did not come through parseConfig (e.g. alias names) are
+ * validated here; values under canonical names are taken as they are.
+ */
+function canonical(cfg: Readonly<Record<string, unknown>>): ConfigValues {
+  const own: ConfigValues = {}, other: Record<string, unknown> = {};
+  let foreign = false;
   for (const [k, v] of Object.entries(cfg)) {
-    (foreign.includes(k) ? other : own)[k] = v;
+    const def = specOf(k);
+    if (def?.name === k) setValue(own, def.name, v);
+    else {
+      other[k] = v;
+      foreign = true;
+    }
   }
-  return mergeConfig(own, parseConfig(other).values);
+  return foreign ? mergeConfig(own, parseConfig(other).values) : own;
 }
 
 /**
@@ -97,22 +104,26 @@ function canonical(cfg: ConfigValues): ConfigValues {
  */
 export function samplerParams(
   model: Model,
-  cfg: ConfigValues,
+  values: ConfigValues | Readonly<Record<string, unknown>>,
   nCtx: number,
 ): Partial<SamplerParams> {
-  cfg = canonical(cfg);
+  const cfg = canonical(values);
   checkConfig(cfg, { nVocab: model.nVocab });
   const p: Record<string, unknown> = {};
+  const byName: Readonly<Record<string, unknown>> = cfg;
   for (const [k, target] of Object.entries(DIRECT)) {
-    if (cfg[k] !== undefined) p[target] = cfg[k];
+    if (byName[k] !== undefined) p[target] = byName[k];
   }
-  if (typeof cfg.samplers === "string") {
-    p.samplers = validateValue("samplers", cfg.samplers);
+  // A string of letters or names given under the canonical name (canonical()
+  // takes those as they are): the list it stands for.
+  if (typeof byName.samplers === "string") {
+    p.samplers = validateValue("samplers", byName.samplers);
   }
   if (cfg.repeat_last_n !== undefined) {
-    p.penalty_last_n = cfg.repeat_last_n === -1 ? nCtx : cfg.repeat_last_n;
+    const lastN = cfg.repeat_last_n === -1 ? nCtx : cfg.repeat_last_n;
+    p.penalty_last_n = lastN;
     // llama.cpp's arg parser keeps n_prev >= penalty_last_n
-    p.n_prev = Math.max(64, p.penalty_last_n as number);
+    p.n_prev = Math.max(64, lastN);
   }
   if (cfg.dry_penalty_last_n !== undefined) {
     p.dry_penalty_last_n = cfg.dry_penalty_last_n === -1
@@ -145,11 +156,7 @@ export function samplerParams(
   if (p.grammar === undefined && cfg.response_format !== undefined) {
     // as llama.cpp's server does for OpenAI requests: json_object = any JSON
     // (or its "schema"), json_schema = json_schema.schema
-    const rf = cfg.response_format as {
-      type: string;
-      schema?: unknown;
-      json_schema?: { schema?: unknown };
-    };
+    const rf = cfg.response_format;
     const schema = rf.type === "json_object"
       ? rf.schema ?? {}
       : rf.type === "json_schema"

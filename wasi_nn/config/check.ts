@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ConfigError, type ConfigValues, KEYS } from "./parse.ts";
+import { ConfigError, type ConfigValues, type KeyName, KEYS } from "./parse.ts";
 
 /**
  * What is known about the model and the machine when checking.
@@ -41,7 +41,7 @@ export interface CheckFacts {
 }
 
 const DEFAULTS = new Map(KEYS.map((k) => [k.name, k.default]));
-const CHAIN_KEYS = [
+const CHAIN_KEYS: readonly KeyName[] = [
   "top_k",
   "top_p",
   "min_p",
@@ -77,7 +77,6 @@ export function checkConfig(
 ): { values: ConfigValues; warnings: string[] } {
   const v: ConfigValues = { ...cfg };
   const warnings: string[] = [];
-  const num = (k: string) => v[k] as number | undefined;
   const hasGrammar = (typeof v.grammar === "string" && v.grammar !== "") ||
     v.json_schema !== undefined;
 
@@ -93,7 +92,7 @@ export function checkConfig(
       "conflict",
     );
   }
-  const triggers = v.grammar_triggers as unknown[] | undefined;
+  const triggers = v.grammar_triggers;
   if (v.grammar_lazy === true) {
     if (!triggers || triggers.length === 0) {
       throw new ConfigError(
@@ -117,7 +116,7 @@ export function checkConfig(
 
   // context
   const nCtxTrain = facts.nCtxTrain;
-  const ctxSize = num("ctx_size");
+  const ctxSize = v.ctx_size;
   if (
     nCtxTrain !== undefined && nCtxTrain > 0 && ctxSize !== undefined &&
     ctxSize > nCtxTrain
@@ -128,7 +127,7 @@ export function checkConfig(
   }
   const nCtx = facts.nCtx ??
     (ctxSize !== undefined && ctxSize > 0 ? ctxSize : nCtxTrain);
-  const batch = num("batch_size"), ubatch = num("ubatch_size");
+  const batch = v.batch_size, ubatch = v.ubatch_size;
   if (batch !== undefined && ubatch !== undefined && ubatch > batch) {
     warnings.push(
       `ubatch_size ${ubatch} exceeds batch_size ${batch}; llama.cpp uses ${batch}`,
@@ -143,7 +142,7 @@ export function checkConfig(
       `batch_size ${batch} exceeds the context (${nCtx}); llama.cpp uses ${nCtx}`,
     );
   }
-  const nKeep = num("n_keep");
+  const nKeep = v.n_keep;
   if (
     nKeep !== undefined && nCtx !== undefined && nCtx > 4 && nKeep > nCtx - 4
   ) {
@@ -154,7 +153,7 @@ export function checkConfig(
     );
     v.n_keep = nCtx - 4;
   }
-  const nPredict = num("n_predict");
+  const nPredict = v.n_predict;
   if (
     nPredict !== undefined && nCtx !== undefined && nCtx > 0 &&
     nPredict > nCtx && !v.ctx_shift
@@ -163,8 +162,8 @@ export function checkConfig(
       `n_predict ${nPredict} exceeds the context (${nCtx}); generation stops when the context is full`,
     );
   }
-  for (const k of ["threads", "threads_batch"]) {
-    const t = num(k);
+  for (const k of ["threads", "threads_batch"] as const) {
+    const t = v[k];
     if (
       t !== undefined && facts.cpus !== undefined && facts.cpus > 0 &&
       t > facts.cpus
@@ -178,7 +177,7 @@ export function checkConfig(
   }
 
   // sampling
-  if ((num("mirostat") ?? 0) !== 0) {
+  if ((v.mirostat ?? 0) !== 0) {
     const ignored = CHAIN_KEYS.filter((k) =>
       v[k] !== undefined &&
       JSON.stringify(v[k]) !== JSON.stringify(DEFAULTS.get(k))
@@ -192,16 +191,14 @@ export function checkConfig(
     }
   }
   if (
-    (num("xtc_probability") ?? 0) > 0 && (num("xtc_threshold") ?? 0.1) > 0.5
+    (v.xtc_probability ?? 0) > 0 && (v.xtc_threshold ?? 0.1) > 0.5
   ) {
     warnings.push(`XTC is off: xtc_threshold ${v.xtc_threshold} is above 0.5`);
   }
   if (facts.nVocab !== undefined && v.logit_bias !== undefined) {
     const ids: unknown[] = Array.isArray(v.logit_bias)
-      ? (v.logit_bias as unknown[][]).map((e) => e[0])
-      : Object.keys(v.logit_bias as object).map((k) =>
-        /^\d+$/.test(k) ? Number(k) : k
-      );
+      ? v.logit_bias.map((e) => e[0])
+      : Object.keys(v.logit_bias).map((k) => /^\d+$/.test(k) ? Number(k) : k);
     for (const id of ids) {
       if (typeof id === "number" && (id < 0 || id >= facts.nVocab)) {
         throw new ConfigError(

@@ -36,11 +36,13 @@ import {
 } from "../../bindings/mod.ts";
 import {
   type ConfigValues,
+  type KeyName,
   KEYS,
   type KeyScope,
   mergeConfig,
   validateValue,
 } from "./parse.ts";
+import { setValue, SPECS } from "./_keys.ts";
 
 /**
  * The standard layer names, lowest first.
@@ -89,7 +91,7 @@ export interface ConfigLayer {
   values: ConfigValues | undefined;
 }
 
-const SAMPLER_TO_KEY: Record<string, string> = {
+const SAMPLER_TO_KEY: Readonly<Record<string, KeyName>> = {
   seed: "seed",
   n_probs: "n_probs",
   min_keep: "min_keep",
@@ -144,8 +146,10 @@ function f32(v: number): number {
  */
 export function defaultConfig(): ConfigValues {
   const out: ConfigValues = {};
-  for (const k of KEYS) {
-    if (k.default !== undefined) out[k.name] = structuredClone(k.default);
+  for (const k of SPECS) {
+    if (k.default !== undefined) {
+      setValue(out, k.name, structuredClone(k.default));
+    }
   }
   const s = defaultSamplerParams() as unknown as Record<
     string,
@@ -154,7 +158,7 @@ export function defaultConfig(): ConfigValues {
   for (const [field, key] of Object.entries(SAMPLER_TO_KEY)) {
     const v = s[field];
     if (v === undefined) continue;
-    out[key] = typeof v === "number" ? f32(v) : v;
+    setValue(out, key, typeof v === "number" ? f32(v) : v);
   }
   if (out.seed === 0xFFFFFFFF) out.seed = -1;
   return out;
@@ -163,7 +167,7 @@ export function defaultConfig(): ConfigValues {
 /** `general.sampling.*` metadata keys and the config keys they set. */
 const MODEL_SAMPLING: Record<
   string,
-  { key: string; int?: boolean; list?: boolean }
+  { key: KeyName; int?: boolean; list?: boolean }
 > = {
   "general.sampling.sequence": { key: "samplers", list: true },
   "general.sampling.top_k": { key: "top_k", int: true },
@@ -214,8 +218,9 @@ export function modelConfig(
     if (raw === undefined) continue;
     let v: unknown;
     if (m.list) {
-      v = String(raw).split(";").map((s) => s.trim()).filter(Boolean);
-      if ((v as string[]).length === 0) continue;
+      const list = String(raw).split(";").map((s) => s.trim()).filter(Boolean);
+      if (list.length === 0) continue;
+      v = list;
     } else {
       const n = m.int ? parseInt(String(raw), 10) : parseFloat(String(raw));
       if (Number.isNaN(n)) {
@@ -236,7 +241,7 @@ export function modelConfig(
           `model metadata '${mkey}': ${x.replace(/^Field '[^']*': /, "")}`,
         );
       }
-      if (out !== undefined) values[m.key] = out;
+      if (out !== undefined) setValue(values, m.key, out);
     } catch (e) {
       warnings.push(
         `model metadata '${mkey}' ignored: ${(e as Error).message}`,
@@ -336,7 +341,7 @@ export interface ExplainedValue {
 export function explainConfig(
   layers: readonly ConfigLayer[],
 ): ExplainedValue[] {
-  const final = resolveConfig(layers);
+  const final: Readonly<Record<string, unknown>> = resolveConfig(layers);
   const history = new Map<string, { layer: string; value: unknown }[]>();
   for (const l of layers) {
     for (const [k, v] of Object.entries(l.values ?? {})) {

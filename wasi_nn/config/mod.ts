@@ -8,6 +8,8 @@
  *
  * - {@linkcode parseConfig}: JSON text or an object to canonical values and
  *   warnings; throws {@linkcode ConfigError} naming the field.
+ * - {@linkcode ConfigValues}: those values, each of its key's type
+ *   ({@linkcode ConfigValueTypes}, checked against the key table).
  * - {@linkcode KEYS}: every key, its spellings, type, range, default and
  *   scope (for documentation and tooling).
  * - {@linkcode mergeConfig}, {@linkcode resolveConfig},
@@ -44,11 +46,15 @@
 export {
   ConfigError,
   type ConfigRule,
+  type ConfigValue,
   type ConfigValues,
+  type ConfigValueTypes,
   type KeyDef,
+  type KeyName,
   KEYS,
   type KeyScope,
   type KeyType,
+  type KvCacheType,
   mergeConfig,
   parseConfig,
   type ParsedConfig,

@@ -1,7 +1,16 @@
 /**
- * Config values (canonical names) to the bindings' model and context options:
- * the one place that maps `flash_attn`, `cache_type_k`/`cache_type_v`,
- * `pooling_type`, `no_kv_offload`, RoPE overrides and thread counts.
+ * The one adapter from config values (canonical names) to what the layers
+ * below take:
+ *
+ * - the bindings' model and context options ({@linkcode modelOptions},
+ *   {@linkcode contextOptions}): `flash_attn`, `cache_type_k`/`cache_type_v`,
+ *   `pooling_type`, `no_kv_offload`, RoPE overrides and thread counts;
+ * - the sampler chain's parameters ({@linkcode samplerParams}, with
+ *   {@linkcode grammarTriggers} and {@linkcode logitBias});
+ * - the options of one generation ({@linkcode taskOptions},
+ *   {@linkcode singleStop}): stopping, context shift and scheduling;
+ * - the engine's chat options ({@linkcode chatOptions}) and the limits of
+ *   the chat-template sandbox ({@linkcode templateLimits}).
  *
  * @example
  * ```ts
@@ -14,8 +23,22 @@
 
 import { POOLING_TYPES } from "../../bindings/types.ts";
 import type { ContextOptions, ModelLoadOptions } from "../../bindings/mod.ts";
+import type { ChatOptions } from "../engine/chat.ts";
+import {
+  TEMPLATE_LIMITS,
+  type TemplateLimits,
+} from "../engine/_chat_sandbox.ts";
+import type { TaskSpec } from "../engine/scheduler.ts";
+import type { StopOptions } from "../engine/stopping.ts";
 import type { ConfigValues } from "./parse.ts";
 import { GGML_CACHE_TYPE } from "./_keys.ts";
+
+export {
+  grammarTriggers,
+  logitBias,
+  samplerParams,
+  TRIGGER_LIMITS,
+} from "./_sampler_options.ts";
 
 /**
  * `flash_attn` as the bindings take it.
@@ -62,16 +85,15 @@ export function cpuThreads(asked: unknown): number {
  */
 export function contextOptions(cfg: ConfigValues): ContextOptions {
   const o: ContextOptions = {};
-  const n = (k: string) => cfg[k] as number | undefined;
-  if (n("ctx_size") !== undefined) o.nCtx = n("ctx_size");
-  if (n("batch_size") !== undefined) o.nBatch = n("batch_size");
-  if (n("ubatch_size") !== undefined) o.nUbatch = n("ubatch_size");
+  if (cfg.ctx_size !== undefined) o.nCtx = cfg.ctx_size;
+  if (cfg.batch_size !== undefined) o.nBatch = cfg.batch_size;
+  if (cfg.ubatch_size !== undefined) o.nUbatch = cfg.ubatch_size;
   const threads = cpuThreads(cfg.threads);
   o.nThreads = threads;
-  o.nThreadsBatch = n("threads_batch") !== undefined && n("threads_batch")! > 0
+  o.nThreadsBatch = cfg.threads_batch !== undefined && cfg.threads_batch > 0
     ? cpuThreads(cfg.threads_batch)
     : threads;
-  if (n("poll") !== undefined) o.poll = n("poll");
+  if (cfg.poll !== undefined) o.poll = cfg.poll;
   const fa = flashAttn(cfg.flash_attn);
   if (fa) o.flashAttn = fa;
   if (typeof cfg.cache_type_k === "string") {
@@ -85,11 +107,11 @@ export function contextOptions(cfg: ConfigValues): ContextOptions {
   else if (typeof pooling === "string") {
     o.poolingType = (POOLING_TYPES as readonly string[]).indexOf(pooling);
   }
-  if (n("rope_freq_base") !== undefined && n("rope_freq_base")! > 0) {
-    o.ropeFreqBase = n("rope_freq_base");
+  if (cfg.rope_freq_base !== undefined && cfg.rope_freq_base > 0) {
+    o.ropeFreqBase = cfg.rope_freq_base;
   }
-  if (n("rope_freq_scale") !== undefined && n("rope_freq_scale")! > 0) {
-    o.ropeFreqScale = n("rope_freq_scale");
+  if (cfg.rope_freq_scale !== undefined && cfg.rope_freq_scale > 0) {
+    o.ropeFreqScale = cfg.rope_freq_scale;
   }
   if (cfg.embedding !== undefined) o.embeddings = Boolean(cfg.embedding);
   if (cfg.no_kv_offload !== undefined) o.offloadKqv = !cfg.no_kv_offload;
@@ -114,13 +136,164 @@ export function modelOptions(cfg: ConfigValues): ModelLoadOptions {
   // "auto" left unfitted (the host fits it first) means every layer.
   if (cfg.n_gpu_layers === "auto") o.nGpuLayers = -1;
   if (typeof cfg.main_gpu === "number") o.mainGpu = cfg.main_gpu;
-  if (typeof cfg.split_mode === "string") {
-    o.splitMode = cfg.split_mode as "none" | "layer" | "row";
-  }
+  if (typeof cfg.split_mode === "string") o.splitMode = cfg.split_mode;
   if (typeof cfg.use_mmap === "boolean") o.useMmap = cfg.use_mmap;
   if (typeof cfg.use_mlock === "boolean") o.useMlock = cfg.use_mlock;
   if (typeof cfg.check_tensors === "boolean") {
     o.checkTensors = cfg.check_tensors;
   }
   return o;
+}
+
+/**
+ * Chat options from config values: `chat_template` and `chat_parse_special`.
+ *
+ * @example
+ * ```ts
+ * import { chatOptions } from "./options.ts";
+ * console.log(chatOptions({ chat_template: "{{ messages[0].content }}", chat_parse_special: true }));
+ * // { template: "{{ messages[0].content }}", parseSpecial: true }
+ * ```
+ */
+export function chatOptions(cfg: ConfigValues): ChatOptions {
+  const o: ChatOptions = {};
+  if (typeof cfg.chat_template === "string" && cfg.chat_template !== "") {
+    o.template = cfg.chat_template;
+  }
+  if (typeof cfg.chat_parse_special === "boolean") {
+    o.parseSpecial = cfg.chat_parse_special;
+  }
+  return o;
+}
+
+/**
+ * The chat-template sandbox's limits a host config sets (its
+ * `chat_template_*` keys), the defaults (`TEMPLATE_LIMITS`) for the rest.
+ * Read from the operator's config only, never a guest's.
+ *
+ * @example
+ * ```ts
+ * import { templateLimits } from "./options.ts";
+ * console.log(templateLimits({ chat_template_timeout_ms: 500 }).timeoutMs); // 500
+ * ```
+ */
+export function templateLimits(hostConfig: ConfigValues): TemplateLimits {
+  const n = (v: number | undefined, d: number) => typeof v === "number" ? v : d;
+  return {
+    timeoutMs: n(
+      hostConfig.chat_template_timeout_ms,
+      TEMPLATE_LIMITS.timeoutMs,
+    ),
+    maxMemoryMb: n(
+      hostConfig.chat_template_max_memory_mb,
+      TEMPLATE_LIMITS.maxMemoryMb,
+    ),
+    maxOutputBytes: n(
+      hostConfig.chat_template_max_output_bytes,
+      TEMPLATE_LIMITS.maxOutputBytes,
+    ),
+  };
+}
+
+/**
+ * What {@linkcode taskOptions} reads from a config: the config-given part of
+ * a scheduler task.
+ *
+ * @example
+ * ```ts
+ * import { type TaskOptions, taskOptions } from "./options.ts";
+ * const o: TaskOptions = taskOptions({ n_predict: 8 });
+ * console.log(o.stop.nPredict, o.ignoreEos); // 8 false
+ * ```
+ */
+export type TaskOptions =
+  & Pick<
+    TaskSpec,
+    | "priority"
+    | "maxQueue"
+    | "queueTimeoutMs"
+    | "cachePrompt"
+    | "cacheReuse"
+    | "contextShift"
+    | "nKeep"
+    | "nDiscard"
+  >
+  & {
+    /** Stopping criteria. */
+    stop: StopOptions;
+    /** Generate past end-of-generation tokens. */
+    ignoreEos: boolean;
+  };
+
+/**
+ * The stopping criteria of `compute_single`: as in WasmEdge, n-predict and
+ * stop strings (reverse-prompt) are the guest's to apply, since each piece is
+ * handed out as it comes; stop tokens, the time limit and the loop detector
+ * still apply.
+ *
+ * @example
+ * ```ts
+ * import { singleStop } from "./options.ts";
+ * console.log(singleStop({ n_predict: 8, stop: ["x"], stop_token_ids: [2] }));
+ * // { nPredict: -1, stopTokens: [ 2 ], tMaxPredictMs: undefined, loop: undefined }
+ * ```
+ */
+export function singleStop(cfg: ConfigValues): StopOptions {
+  const { stopTokens, tMaxPredictMs, loop } = taskOptions(cfg).stop;
+  return { nPredict: -1, stopTokens, tMaxPredictMs, loop };
+}
+
+/**
+ * The options of one generation a config asks for: its stopping criteria
+ * (`n_predict`, `stop`, `reverse_prompt`, `stop_token_ids`,
+ * `t_max_predict_ms`, the loop detector), context shift and scheduling. The
+ * host's guest calls and `cli.ts generate` read a config the same way.
+ * `reverse_prompt` (WasmEdge) stays in the output; the server's `stop`
+ * strings do not.
+ *
+ * @example
+ * ```ts
+ * import { taskOptions } from "./options.ts";
+ * const o = taskOptions({ n_predict: 8, stop: ["\n"], ctx_shift: true });
+ * console.log(o.stop.nPredict, o.stop.includeStop, o.contextShift); // 8 false true
+ * ```
+ */
+export function taskOptions(cfg: ConfigValues): TaskOptions {
+  const stop = cfg.stop ?? [];
+  const reverse =
+    typeof cfg.reverse_prompt === "string" && cfg.reverse_prompt !== ""
+      ? [cfg.reverse_prompt]
+      : [];
+  return {
+    stop: {
+      nPredict: cfg.n_predict ?? -1,
+      // WasmEdge keeps reverse-prompt in the output; the server removes `stop` strings.
+      stop: [...reverse, ...stop],
+      includeStop: reverse.length > 0 && stop.length === 0,
+      stopTokens: cfg.stop_token_ids,
+      nIndent: cfg.n_indent,
+      tMaxPredictMs: cfg.t_max_predict_ms ?? cfg.default_task_timeout_ms,
+      loop: cfg.loop_max_cycle
+        ? {
+          maxCycle: cfg.loop_max_cycle,
+          repeats: cfg.loop_repeats ?? 4,
+        }
+        : undefined,
+    },
+    ignoreEos: Boolean(cfg.ignore_eos),
+    priority: cfg.priority_scheduling_enabled === false ? 0 : cfg.priority,
+    maxQueue: cfg.max_queue === undefined &&
+        cfg.queue_reject_threshold === undefined
+      ? undefined
+      : Math.min(
+        cfg.max_queue ?? Infinity,
+        cfg.queue_reject_threshold ?? Infinity,
+      ),
+    queueTimeoutMs: cfg.queue_timeout_ms ?? cfg.default_task_timeout_ms,
+    cachePrompt: cfg.cache_prompt ?? cfg.enable_token_cache_reuse,
+    cacheReuse: cfg.n_cache_reuse,
+    contextShift: cfg.ctx_shift,
+    nKeep: cfg.n_keep,
+    nDiscard: cfg.n_discard,
+  };
 }

@@ -31,20 +31,22 @@
  * @module
  */
 
-import { GRAMMAR_TRIGGER_TYPES, POOLING_TYPES } from "../../bindings/types.ts";
-import { Errno, WasiNnError } from "../errno.ts";
+import { ConfigError, type ConfigRule, Errno, WasiNnError } from "../errno.ts";
 import {
   allSpellings,
+  type AnyKeySpec,
+  type ConfigValue,
+  type ConfigValues,
+  type ConfigValueTypes,
   describeValue,
-  fmtNum,
   type KeyDef,
+  type KeyName,
   type KeyScope,
-  type KeySpec,
   type KeyType,
+  type KvCacheType,
   OBJECT_KEYS,
-  SAMPLER_CHARS,
-  SAMPLER_NAMES,
   SECTIONS,
+  setValue,
   specIn,
   SPECS,
 } from "./_keys.ts";
@@ -57,7 +59,17 @@ import {
 } from "./_limits.ts";
 import { closest, SpellingIndex } from "./_key_suggest.ts";
 
-export type { KeyDef, KeyScope, KeyType };
+export type {
+  ConfigValue,
+  ConfigValues,
+  ConfigValueTypes,
+  KeyDef,
+  KeyName,
+  KeyScope,
+  KeyType,
+  KvCacheType,
+};
+export { ConfigError, type ConfigRule };
 
 /**
  * Every key we understand, with its type, range, default and doc.
@@ -71,87 +83,8 @@ export type { KeyDef, KeyScope, KeyType };
  */
 export const KEYS: readonly KeyDef[] = SPECS;
 
-/**
- * Resolved values by canonical name.
- *
- * @example
- * ```ts
- * import type { ConfigValues } from "./parse.ts";
- * const cfg: ConfigValues = { temp: 0.2, n_predict: 64 };
- * console.log(Object.keys(cfg).length); // 2
- * ```
- */
-export type ConfigValues = Record<string, unknown>;
-
-/**
- * Which rule a value broke.
- *
- * @example
- * ```ts
- * import type { ConfigRule } from "./parse.ts";
- * const rule: ConfigRule = "range";
- * console.log(rule);
- * ```
- */
-export type ConfigRule =
-  | "type"
-  | "range"
-  | "enum"
-  | "format"
-  | "unknown_key"
-  | "conflict"
-  | "requires"
-  | "limit";
-
-/**
- * A config value that breaks a rule. Guests get errno InvalidArgument (1);
- * TypeScript callers get the field as written, the value, the rule and a
- * suggestion.
- *
- * @example
- * ```ts
- * import { ConfigError, parseConfig } from "./parse.ts";
- * try {
- *   parseConfig({ n_predict: -5 });
- * } catch (e) {
- *   const err = e as ConfigError;
- *   console.log(err.message); // Field 'n_predict': Value must be between -1 <= value <= 2147483647, but got -5
- *   console.log(err.field, err.value, err.rule, err.errno); // n_predict -5 range 1
- * }
- * ```
- */
-export class ConfigError extends WasiNnError {
-  /** The key as written (a dotted path inside sections). */
-  readonly field: string;
-  /** The offending value. */
-  readonly value: unknown;
-  /** The rule it broke. */
-  readonly rule: ConfigRule;
-  /** A hint to fix it. */
-  readonly suggestion?: string;
-
-  /** Creates a config error; the message reads `Field '<field>': <message> (<suggestion>)`. */
-  constructor(
-    field: string,
-    value: unknown,
-    message: string,
-    suggestion?: string,
-    rule: ConfigRule = "range",
-  ) {
-    super(
-      Errno.InvalidArgument,
-      `Field '${field}': ${message}${suggestion ? ` (${suggestion})` : ""}`,
-    );
-    this.field = field;
-    this.value = value;
-    this.suggestion = suggestion;
-    this.rule = rule;
-  }
-}
-
 /** Every spelling, indexed once for suggestions. */
 let spellingIndex: SpellingIndex | undefined;
-const SAMPLER_SPELLINGS: readonly string[] = Object.keys(SAMPLER_NAMES);
 
 /**
  * The closest known spelling (of any style, or a section name) to an unknown
@@ -221,7 +154,7 @@ const utf8 = new TextDecoder();
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
-function typeSuggestion(def: KeySpec, v: unknown): string | undefined {
+function typeSuggestion(def: AnyKeySpec, v: unknown): string | undefined {
   if (typeof v === "string") {
     const t = v.trim();
     if (
@@ -243,153 +176,18 @@ function typeSuggestion(def: KeySpec, v: unknown): string | undefined {
   return undefined;
 }
 
-function samplerList(field: string, v: string[] | string): string[] {
-  const names = typeof v === "string"
-    ? (/[;,]/.test(v)
-      ? v.split(/[;,]/).map((s) => s.trim()).filter(Boolean)
-      : undefined)
-    : v;
-  if (names === undefined) {
-    const out: string[] = [];
-    for (const c of v as string) {
-      const name = SAMPLER_CHARS[c];
-      if (!name) {
-        throw new ConfigError(
-          field,
-          v,
-          `unknown sampler letter '${c}'`,
-          `letters: ${
-            Object.entries(SAMPLER_CHARS).map(([k, n]) => `${k} ${n}`).join(
-              ", ",
-            )
-          }`,
-          "enum",
-        );
-      }
-      out.push(name);
-    }
-    return out;
-  }
-  return names.map((n) => {
-    const name = SAMPLER_NAMES[n.toLowerCase()];
-    if (!name) {
-      const s = closest(n, SAMPLER_SPELLINGS);
-      throw new ConfigError(
-        field,
-        n,
-        `unknown sampler '${n}'`,
-        s
-          ? `did you mean '${s}'?`
-          : `samplers: ${
-            [...new Set(Object.values(SAMPLER_NAMES))].join(", ")
-          }`,
-        "enum",
-      );
-    }
-    return name;
-  });
-}
-
-/** Type-specific normalisation after the schema accepted the value; `undefined` drops it. */
+/**
+ * After the schema accepted the value: the key's hook (see `KeySpec.hook`),
+ * else the clamp warning of a soft range. `undefined` drops the value.
+ */
 function normalize(
   field: string,
-  def: KeySpec,
+  def: AnyKeySpec,
   input: unknown,
   v: unknown,
   warnings: string[],
 ): unknown {
-  switch (def.name) {
-    case "dry_base":
-      if ((v as number) < 1) {
-        warnings.push(
-          `Field '${field}': ${v} is below 1.0 and is ignored (the default ${def.default} or a lower layer's value applies)`,
-        );
-        return undefined;
-      }
-      return v;
-    case "repeat_penalty":
-      if (!((v as number) > 0)) {
-        throw new ConfigError(
-          field,
-          v,
-          `Value must be finite and greater than 0, but got ${
-            fmtNum(v as number, true)
-          }`,
-          "1.0 disables the penalty",
-          "range",
-        );
-      }
-      return v;
-    case "samplers":
-      return samplerList(field, v as string[] | string);
-    case "stop": {
-      const list = (typeof v === "string" ? [v] : v as string[]).filter((s) =>
-        s !== ""
-      );
-      return list;
-    }
-    case "pooling_type":
-      return typeof v === "string"
-        ? (POOLING_TYPES as readonly string[]).indexOf(v)
-        : v;
-    case "json_schema":
-      if (typeof v === "string") {
-        if (v.trim() === "") return undefined;
-        try {
-          JSON.parse(v);
-        } catch (e) {
-          throw new ConfigError(
-            field,
-            v,
-            `not valid JSON: ${(e as Error).message}`,
-            "send the schema as a JSON object or as a string holding valid JSON",
-            "format",
-          );
-        }
-      }
-      return v;
-    case "grammar_triggers":
-      return (v as unknown[]).map((t, i) => {
-        if (typeof t === "string") return { type: "word", value: t };
-        const o = t as {
-          type: number | string;
-          value?: string;
-          token?: number;
-        };
-        const type = typeof o.type === "number"
-          ? GRAMMAR_TRIGGER_TYPES[o.type]
-          : o.type;
-        if (type === "token" ? o.token === undefined : o.value === undefined) {
-          throw new ConfigError(
-            `${field}[${i}]`,
-            t,
-            type === "token"
-              ? `a "token" trigger needs "token": <id>`
-              : `a "${type}" trigger needs "value": <string>`,
-            undefined,
-            "requires",
-          );
-        }
-        return type === "token"
-          ? { type, token: o.token }
-          : { type, value: o.value };
-      });
-    case "logit_bias":
-      if (Array.isArray(v)) {
-        for (const [tok] of v as [unknown, unknown][]) {
-          if (typeof tok === "number" && tok < 0) {
-            throw new ConfigError(
-              field,
-              tok,
-              `token ids are >= 0, but got ${tok}`,
-              undefined,
-              "range",
-            );
-          }
-        }
-      }
-      return v;
-  }
+  if (def.hook) return def.hook(v, { field, def, warnings });
   if (def.clamp && typeof input === "number" && v !== input) {
     const n = (x: number) =>
       Number.isFinite(x) ? String(x) : x > 0 ? "inf" : "-inf";
@@ -416,6 +214,19 @@ function normalize(
  * console.log(validateValue("samplers", "kmt")); // ["top_k", "min_p", "temperature"]
  * ```
  */
+export function validateValue<K extends KeyName>(
+  field: K,
+  value: unknown,
+  warnings?: string[],
+  label?: string,
+): ConfigValue<K> | undefined;
+/** Validates one value of a key given by any spelling or a dotted path. */
+export function validateValue(
+  field: string,
+  value: unknown,
+  warnings?: string[],
+  label?: string,
+): unknown;
 export function validateValue(
   field: string,
   value: unknown,
@@ -425,7 +236,7 @@ export function validateValue(
   const parts = field.split(".");
   const key = parts.pop()!;
   const section = parts.length ? SECTIONS[parts[parts.length - 1]] : undefined;
-  const def = specIn(section, key) as KeySpec | undefined;
+  const def = specIn(section, key);
   if (!def) {
     const s = suggestKey(field);
     throw new ConfigError(
@@ -441,7 +252,7 @@ export function validateValue(
 
 function check(
   field: string,
-  def: KeySpec,
+  def: AnyKeySpec,
   v: unknown,
   warnings: string[],
 ): unknown {
@@ -581,7 +392,7 @@ export function parseConfig(
       `config must be a JSON object, but is ${describeValue(obj)}`,
     );
   }
-  const seen = new Map<string, string>();
+  const seen = new Map<KeyName, string>();
   // Unknown keys past the first MAX_KEY_SUGGESTIONS: no search, one warning.
   const moreUnknown: string[] = [];
   let nUnknown = 0;
@@ -658,7 +469,7 @@ export function parseConfig(
       }
       seen.set(def.name, path);
       if (value === undefined) delete values[def.name];
-      else values[def.name] = value;
+      else setValue(values, def.name, value);
     }
   };
   visit(obj, "", undefined, 0);
@@ -687,7 +498,7 @@ export function parseConfig(
 }
 
 /** Keys that replace each other across layers: a layer setting one clears the others below it. */
-const EXCLUSIVE: readonly (readonly string[])[] = [["grammar", "json_schema"]];
+const EXCLUSIVE: readonly (readonly KeyName[])[] = [["grammar", "json_schema"]];
 
 /**
  * Merges layers, lowest first: each key takes the value of the highest layer
@@ -728,7 +539,7 @@ export function mergeConfig(
  */
 export function changedScopes(a: ConfigValues, b: ConfigValues): Set<KeyScope> {
   const out = new Set<KeyScope>();
-  for (const k of KEYS) {
+  for (const k of SPECS) {
     if (JSON.stringify(a[k.name]) !== JSON.stringify(b[k.name])) {
       out.add(k.scope);
     }

@@ -21,7 +21,7 @@
  */
 
 import { paths } from "../../paths.ts";
-import { ConfigError, type ConfigValues } from "../config/parse.ts";
+import { ConfigError } from "../errno.ts";
 
 /**
  * Limits of one template rendering (the renders of one prompt together).
@@ -60,29 +60,6 @@ export const TEMPLATE_LIMITS: Readonly<TemplateLimits> = Object.freeze({
   maxMemoryMb: 256,
   maxOutputBytes: 4 << 20,
 });
-
-/**
- * The limits a host config sets (its `chat_template_*` keys), the defaults
- * for the rest. Read from the operator's config only, never a guest's.
- *
- * @example
- * ```ts
- * import { templateLimits } from "./_chat_sandbox.ts";
- * console.log(templateLimits({ chat_template_timeout_ms: 500 }).timeoutMs); // 500
- * ```
- */
-export function templateLimits(hostConfig: ConfigValues): TemplateLimits {
-  const n = (k: string, d: number) =>
-    typeof hostConfig[k] === "number" ? hostConfig[k] as number : d;
-  return {
-    timeoutMs: n("chat_template_timeout_ms", TEMPLATE_LIMITS.timeoutMs),
-    maxMemoryMb: n("chat_template_max_memory_mb", TEMPLATE_LIMITS.maxMemoryMb),
-    maxOutputBytes: n(
-      "chat_template_max_output_bytes",
-      TEMPLATE_LIMITS.maxOutputBytes,
-    ),
-  };
-}
 
 /**
  * What `wnb-chat-render` reads: a template, what it needs of the model, and
@@ -308,52 +285,5 @@ export async function renderIsolated(
     );
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/**
- * `renderIsolated` with a blocking wait, for hosts that cannot await (guests
- * without JSPI). The wait is bounded by the child itself: it stops at its
- * wall-clock limit (SIGALRM) and at its CPU limit (RLIMIT_CPU).
- *
- * @example
- * ```ts
- * import { renderIsolatedSync, TEMPLATE_LIMITS } from "./_chat_sandbox.ts";
- * const [text] = renderIsolatedSync({ template: "{{ messages[0].content }}!", bos_token: "", eos_token: "", add_bos: false, add_eos: false, renders: [{ messages: [{ role: "user", content: "Hi" }], add_generation_prompt: false }] }, TEMPLATE_LIMITS);
- * console.log(text); // Hi!
- * ```
- */
-export function renderIsolatedSync(
-  request: RenderRequest,
-  limits: TemplateLimits,
-  what = "the chat template",
-): string[] {
-  // A blocking call cannot feed stdin: the request goes in a private file.
-  const file = Deno.makeTempFileSync({ prefix: "wnb-chat-", suffix: ".json" });
-  try {
-    Deno.writeTextFileSync(file, JSON.stringify(request));
-    let out: Deno.CommandOutput;
-    try {
-      out = new Deno.Command(paths().chatRender, {
-        args: [...limitArgs(limits), file],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).outputSync();
-    } catch (e) {
-      throw missing(e);
-    }
-    return interpret(
-      out.code,
-      out.signal,
-      out.stdout.subarray(0, answerCap(limits)),
-      out.stderr,
-      limits,
-      false,
-      request.template,
-      what,
-    );
-  } finally {
-    Deno.removeSync(file);
   }
 }

@@ -46,7 +46,7 @@ export interface GenerationOptions {
   ignoreEos?: boolean;
   /** Record the top N candidates of every token (`n_probs`); 0 = off. */
   nProbs?: number;
-  /** In `run` and `runSync`: shift the context when it fills instead of stopping (the model says whether it adds a BOS). */
+  /** In `run`: shift the context when it fills instead of stopping (the model says whether it adds a BOS). */
   contextShift?: Omit<ShiftOptions, "addBos">;
 }
 
@@ -115,7 +115,7 @@ export function shiftSpan(
   return discard > 0 ? { keep, discard } : undefined;
 }
 
-/** Options of `Generation.run` and `runSync`. */
+/** Options of `Generation.run`. */
 export interface RunOptions {
   /** Sequence id in the context (default 0). */
   seqId?: number;
@@ -125,6 +125,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Each sampled token and what it means (its bytes, the text it releases). */
   onToken?: (token: number, out: TokenOutcome) => void;
+  /** Each step is a blocking FFI call (faster for small models; the event loop waits). */
+  blocking?: boolean;
 }
 
 /** What one sampled token means. */
@@ -214,27 +216,11 @@ export class Generation {
   }
 
   /**
-   * Generates on `ctx` until a stopping criterion is met, with blocking
-   * calls: each step samples, then decodes the token at `pos`, `pos + 1`, ...
-   * `onToken` gets each token and the text it releases.
+   * Generates on `ctx` until a stopping criterion is met: each step samples,
+   * then decodes the token at `pos`, `pos + 1`, ... `onToken` gets each token
+   * and the text it releases. With `blocking`, each step is one blocking FFI
+   * call (the event loop waits); otherwise it runs while the loop goes on.
    */
-  runSync(
-    ctx: Context,
-    sampler: Sampler,
-    pos: number,
-    options: RunOptions = {},
-  ): GenerationStop {
-    for (;;) {
-      const stop = this.#before(options.signal);
-      if (stop) return stop;
-      const r = ctx.stepSync(sampler, { pos, seqId: options.seqId });
-      const next = this.#next(ctx, sampler, r, pos, options);
-      if (typeof next !== "number") return next;
-      pos = next;
-    }
-  }
-
-  /** `runSync` with non-blocking calls: the event loop runs during each step. */
   async run(
     ctx: Context,
     sampler: Sampler,
@@ -244,7 +230,10 @@ export class Generation {
     for (;;) {
       const stop = this.#before(options.signal);
       if (stop) return stop;
-      const r = await ctx.step(sampler, { pos, seqId: options.seqId });
+      const at = { pos, seqId: options.seqId };
+      const r = options.blocking
+        ? ctx.stepSync(sampler, at)
+        : await ctx.step(sampler, at);
       const next = this.#next(ctx, sampler, r, pos, options);
       if (typeof next !== "number") return next;
       pos = next;

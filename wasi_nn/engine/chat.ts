@@ -39,11 +39,10 @@
  */
 
 import { LlamaError, type Model } from "../../bindings/mod.ts";
-import { ConfigError, type ConfigValues } from "../config/parse.ts";
+import { ConfigError } from "../errno.ts";
 import { jsonDepth } from "./_json_depth.ts";
 import {
   renderIsolated,
-  renderIsolatedSync,
   type RenderRequest,
   TEMPLATE_LIMITS,
   type TemplateLimits,
@@ -303,27 +302,6 @@ export function promptInput(text: string): string | ChatMessage[] {
     !v.every((m) => isObject(m) && typeof m.role === "string")
   ) return text;
   return parseMessages(v);
-}
-
-/**
- * Chat options from config values: `chat_template` and `chat_parse_special`.
- *
- * @example
- * ```ts
- * import { chatOptions } from "./chat.ts";
- * console.log(chatOptions({ chat_template: "{{ messages[0].content }}", chat_parse_special: true }));
- * // { template: "{{ messages[0].content }}", parseSpecial: true }
- * ```
- */
-export function chatOptions(cfg: ConfigValues): ChatOptions {
-  const o: ChatOptions = {};
-  if (typeof cfg.chat_template === "string" && cfg.chat_template !== "") {
-    o.template = cfg.chat_template;
-  }
-  if (typeof cfg.chat_parse_special === "boolean") {
-    o.parseSpecial = cfg.chat_parse_special;
-  }
-  return o;
 }
 
 const MARK = (i: number) => `\uE000${i}\uE001`;
@@ -616,34 +594,6 @@ export async function renderChatIsolated(
 ): Promise<RenderedChat> {
   const plan = planChat(model, messages, options);
   const [text, marked] = await renderIsolated(
-    isolatedRequest(model, plan),
-    limits,
-    templateName(plan),
-  );
-  return finishChat(plan, text, marked);
-}
-
-/**
- * {@linkcode renderChatIsolated} with a blocking wait (bounded by the time
- * limit), for hosts that cannot await: guests without JSPI.
- *
- * @example
- * ```ts
- * import { Model } from "../../bindings/mod.ts";
- * import { ensureModel } from "../../gguf/mod.ts";
- * import { renderChatIsolatedSync } from "./chat.ts";
- * using model = await Model.load((await ensureModel("tiny")).path);
- * console.log(renderChatIsolatedSync(model, [{ role: "user", content: "Hi" }]).text); // [INST] Hi [/INST]
- * ```
- */
-export function renderChatIsolatedSync(
-  model: Model,
-  messages: readonly ChatMessage[],
-  options: ChatOptions = {},
-  limits: TemplateLimits = TEMPLATE_LIMITS,
-): RenderedChat {
-  const plan = planChat(model, messages, options);
-  const [text, marked] = renderIsolatedSync(
     isolatedRequest(model, plan),
     limits,
     templateName(plan),

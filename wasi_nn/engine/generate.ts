@@ -162,14 +162,13 @@ export async function generateAfterPrompt(
   const run = {
     seqId: options.seqId,
     signal: options.signal,
+    blocking: options.sync,
     onToken: (token: number, out: TokenOutcome) => {
       if (!out.eog) options.onToken?.(out.bytes, token);
       if (out.emit) options.onText?.(out.emit);
     },
   };
-  const stop = options.sync
-    ? gen.runSync(ctx, sampler, promptLength, run)
-    : await gen.run(ctx, sampler, promptLength, run);
+  const stop = await gen.run(ctx, sampler, promptLength, run);
   const rest = gen.finish();
   if (rest) options.onText?.(rest);
   const text = gen.text;

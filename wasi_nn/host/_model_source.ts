@@ -19,14 +19,11 @@
  */
 
 import { MemFile } from "../../bindings/mod.ts";
-import {
-  GgufError,
-  validateGgufFile,
-  validateGgufFileSync,
-} from "../../gguf/mod.ts";
+import { GgufError, validateGgufFile } from "../../gguf/mod.ts";
 import type { ConfigValues } from "../config/parse.ts";
 import { specOf } from "../config/_keys.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
+import { mib } from "./_memory.ts";
 
 /** Model bytes a guest passed to `load`, held in memory while they load. */
 export interface GuestModel {
@@ -95,36 +92,12 @@ export async function openGuestModel(bytes: Uint8Array): Promise<GuestModel> {
   } catch (e) {
     throw toWasiNn(e);
   }
-  return checkedGuestModel(file, true) as Promise<GuestModel>;
-}
-
-/** Blocking {@linkcode openGuestModel}, for guests without JSPI. */
-export function openGuestModelSync(bytes: Uint8Array): GuestModel {
-  let file: MemFile;
-  try {
-    file = MemFile.createSync(bytes);
-  } catch (e) {
-    throw toWasiNn(e);
-  }
-  return checkedGuestModel(file, false) as GuestModel;
-}
-
-function checkedGuestModel(
-  file: MemFile,
-  async: boolean,
-): GuestModel | Promise<GuestModel> {
   const id = `guest model #${++guestModels} (${file.size} bytes)`;
-  const fail = (e: unknown): never => {
+  try {
+    await validateGgufFile(file.path, id);
+  } catch (e) {
     file.close();
     throw e instanceof GgufError ? malformedModel(e) : toWasiNn(e);
-  };
-  if (async) {
-    return validateGgufFile(file.path, id).then(() => ({ id, file }), fail);
-  }
-  try {
-    validateGgufFileSync(file.path, id);
-  } catch (e) {
-    fail(e);
   }
   return { id, file };
 }
@@ -184,20 +157,4 @@ export async function checkModelFile(path: string): Promise<void> {
     throw e instanceof GgufError ? malformedModel(e) : toWasiNn(e);
   }
   remember(path, id);
-}
-
-/** Blocking {@linkcode checkModelFile}. */
-export function checkModelFileSync(path: string): void {
-  const id = identity(path);
-  if (id === undefined || checked.get(path) === id) return;
-  try {
-    validateGgufFileSync(path);
-  } catch (e) {
-    throw e instanceof GgufError ? malformedModel(e) : toWasiNn(e);
-  }
-  remember(path, id);
-}
-
-function mib(x: number): string {
-  return `${(x / 1048576).toFixed(0)} MiB`;
 }

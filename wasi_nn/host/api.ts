@@ -24,6 +24,12 @@
 
 import { Errno, WasiNnError } from "../errno.ts";
 
+/**
+ * Refuses a config of more bytes than the host takes, before a byte of it
+ * is read from guest memory: the one config limit the guest side checks.
+ */
+export { checkConfigBytes } from "../config/parse.ts";
+
 /** Tensor type names by number (the low byte of the guest's field): 0 F16 ... 5 I64. */
 export const TENSOR_TYPES = ["F16", "F32", "F64", "U8", "I32", "I64"] as const;
 

@@ -23,10 +23,19 @@
 
 import { Errno, WasiNnError } from "../errno.ts";
 
+/** A stored session, when it was last used, and the order it was added in. */
+interface Entry<S> {
+  s: S;
+  lastUsed: number;
+  seq: number;
+}
+
 /** What the store needs of a session. */
 export interface StoredSession {
   /** Unique id. */
   readonly id: string;
+  /** A number it is also found by (`byHandle`), if it has one. */
+  readonly handle?: number;
   /** Busy sessions are never evicted or expired. */
   readonly busy: boolean;
   /** Frees the session's resources. */
@@ -51,7 +60,10 @@ export interface SessionStoreOptions<S extends StoredSession = StoredSession> {
 
 /** A bounded, self-cleaning set of sessions. */
 export class SessionStore<S extends StoredSession> {
-  #sessions = new Map<string, { s: S; lastUsed: number }>();
+  /** By id, least recently used first. */
+  #sessions = new Map<string, Entry<S>>();
+  #added = 0;
+  #byHandle = new Map<number, S>();
   #max: number;
   #idle: number;
   #now: () => number;
@@ -95,9 +107,13 @@ export class SessionStore<S extends StoredSession> {
       );
     }
     if (this.#sessions.size >= this.#max) {
-      let lru: { s: S; lastUsed: number } | undefined;
+      // Least recently used first: the first idle one is the one to evict.
+      let lru: S | undefined;
       for (const e of this.#sessions.values()) {
-        if (!e.s.busy && (!lru || e.lastUsed < lru.lastUsed)) lru = e;
+        if (!e.s.busy) {
+          lru = e.s;
+          break;
+        }
       }
       if (!lru) {
         throw new WasiNnError(
@@ -105,32 +121,51 @@ export class SessionStore<S extends StoredSession> {
           `all ${this.#max} sessions are busy (max_sessions); retry later or raise max_sessions`,
         );
       }
-      this.#evict(lru.s, "lru");
+      this.#evict(lru, "lru");
     }
-    this.#sessions.set(s.id, { s, lastUsed: this.#now() });
+    this.#sessions.set(s.id, { s, lastUsed: this.#now(), seq: this.#added++ });
+    if (s.handle !== undefined) this.#byHandle.set(s.handle, s);
   }
 
   /** The session with this id (and marks it used), or undefined. */
   get(id: string): S | undefined {
     const e = this.#sessions.get(id);
     if (!e) return undefined;
-    e.lastUsed = this.#now();
+    this.#use(e);
     return e.s;
+  }
+
+  /** The session with this handle (and marks it used), or undefined. */
+  byHandle(handle: number): S | undefined {
+    const s = this.#byHandle.get(handle);
+    if (s) this.touch(s.id);
+    return s;
   }
 
   /** Marks a session used now. */
   touch(id: string): void {
     const e = this.#sessions.get(id);
-    if (e) e.lastUsed = this.#now();
+    if (e) this.#use(e);
   }
 
   /** Removes a session without closing it. */
   delete(id: string): boolean {
-    return this.#sessions.delete(id);
+    const e = this.#sessions.get(id);
+    if (!e) return false;
+    this.#sessions.delete(id);
+    if (e.s.handle !== undefined) this.#byHandle.delete(e.s.handle);
+    return true;
+  }
+
+  /** Marks used now: to the end of the order. */
+  #use(e: Entry<S>): void {
+    e.lastUsed = this.#now();
+    this.#sessions.delete(e.s.id);
+    this.#sessions.set(e.s.id, e);
   }
 
   #evict(s: S, why: "idle" | "lru"): void {
-    this.#sessions.delete(s.id);
+    this.delete(s.id);
     try {
       s.close();
     } finally {
@@ -144,7 +179,8 @@ export class SessionStore<S extends StoredSession> {
     const now = this.#now();
     const gone: string[] = [];
     for (const e of [...this.#sessions.values()]) {
-      if (!e.s.busy && now - e.lastUsed > this.#idle) {
+      if (now - e.lastUsed <= this.#idle) break; // the rest were used later
+      if (!e.s.busy) {
         gone.push(e.s.id);
         this.#evict(e.s, "idle");
       }
@@ -155,7 +191,8 @@ export class SessionStore<S extends StoredSession> {
   /** Every session with its idle time. */
   entries(): { session: S; idleMs: number }[] {
     const now = this.#now();
-    return [...this.#sessions.values()].map((e) => ({
+    const all = [...this.#sessions.values()].sort((a, b) => a.seq - b.seq);
+    return all.map((e) => ({
       session: e.s,
       idleMs: now - e.lastUsed,
     }));
@@ -165,7 +202,7 @@ export class SessionStore<S extends StoredSession> {
   close(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     for (const e of [...this.#sessions.values()]) {
-      this.#sessions.delete(e.s.id);
+      this.delete(e.s.id);
       e.s.close();
     }
   }

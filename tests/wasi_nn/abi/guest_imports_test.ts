@@ -17,7 +17,6 @@ import {
   WASI_NN_FUNCTIONS,
   type WasiNnFunctionName,
   type WasiNnImports,
-  type WasiNnSyncHostApi,
 } from "../../../wasi_nn/abi/guest_imports.ts";
 import type { LogLevel as WasiNnLogLevel } from "../../../wasi_nn/log.ts";
 import { Errno, WasiNnError } from "../../../wasi_nn/errno.ts";
@@ -28,44 +27,12 @@ import {
 } from "../../../wasi_nn/abi/run_guest.ts";
 import type { TensorInput, WasiNnHostApi } from "../../../wasi_nn/host/api.ts";
 import "../../../wasi_nn/abi/_jspi.ts";
+import { NN_PARAMS, section, str, uleb, vec } from "../../_wasm.ts";
 
 // ---------------------------------------------------------------- wasm bytes
 
-const PARAMS: Record<WasiNnFunctionName, number> = {
-  load: 5,
-  load_by_name: 3,
-  load_by_name_with_config: 5,
-  init_execution_context: 2,
-  set_input: 3,
-  compute: 1,
-  get_output: 5,
-  get_output_single: 5,
-  compute_single: 1,
-  fini_single: 1,
-  unload: 1,
-  finalize_execution_context: 1,
-};
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
-const str = (s: string) => {
-  const b = [...new TextEncoder().encode(s)];
-  return [...leb(b.length), ...b];
-};
-const section = (id: number, body: number[]) => [
-  id,
-  ...leb(body.length),
-  ...body,
-];
+const PARAMS = NN_PARAMS;
+const leb = uleb;
 
 interface ImportSpec {
   module: string;
@@ -268,7 +235,6 @@ interface Guest {
 function guest(
   options: {
     withMemory?: boolean;
-    mode?: "jspi" | "sync";
     host?: RecordingHost;
   } = {},
 ): Guest {
@@ -281,7 +247,6 @@ function guest(
       (linked.instance?.exports.memory as WebAssembly.Memory | undefined) ??
         linked.lent,
     log: (level, msg) => logs.push([level, msg]),
-    mode: options.mode ?? "jspi",
   });
   const instance = linked.instance = new WebAssembly.Instance(
     options.withMemory === false ? WITHOUT_MEMORY : WITH_MEMORY,
@@ -300,9 +265,7 @@ function guest(
     memory,
     imports,
     call: (name, ...args) =>
-      options.mode === "sync"
-        ? Promise.resolve(exports[`call_${name}`](...args))
-        : WebAssembly.promising(exports[`call_${name}`])(...args),
+      WebAssembly.promising(exports[`call_${name}`])(...args),
     bytes: (ptr, len) => [...mem().subarray(ptr, ptr + len)],
     u32: (ptr) => new DataView(memory.buffer).getUint32(ptr, true),
     put: (ptr, data) =>
@@ -1015,9 +978,9 @@ Deno.test("a guest without exported memory gets MissingMemory (3), never a trap"
   ]);
 });
 
-Deno.test("without getMemory, memory calls are MissingMemory", async () => {
+Deno.test("without getMemory, memory calls are MissingMemory", () => {
   const host = new RecordingHost();
-  const imports = createWasiNnImports(host, { mode: "sync" });
+  const imports = createWasiNnImports(host);
   const fns = imports.wasi_ephemeral_nn as Record<
     string,
     (...a: number[]) => number
@@ -1025,10 +988,6 @@ Deno.test("without getMemory, memory calls are MissingMemory", async () => {
   assertEquals(fns.get_output(0, 0, 0, 0, 0), Errno.MissingMemory);
   // A call that needs no memory checks the handle (none here) instead.
   assertEquals(fns.fini_single(0), Errno.InvalidArgument);
-  assertEquals(
-    await Promise.resolve(fns.compute(0)),
-    Errno.UnsupportedOperation,
-  );
   deepStrictEqual(host.calls, []);
 });
 
@@ -1039,7 +998,7 @@ Deno.test("the import object has exactly the 12 ABI functions", () => {
     Object.keys(imports.wasi_ephemeral_nn).sort(),
     [...WASI_NN_FUNCTIONS].sort(),
   );
-  // Light calls are plain functions in either mode.
+  // Light calls are plain functions, heavy ones Suspending.
   assertEquals(typeof imports.wasi_ephemeral_nn.get_output, "function");
   assertEquals(
     imports.wasi_ephemeral_nn.compute instanceof WebAssembly.Suspending,
@@ -1048,76 +1007,30 @@ Deno.test("the import object has exactly the 12 ABI functions", () => {
   assertEquals(typeof imports[Symbol.dispose], "function");
 });
 
-// ------------------------------------------------------------------- sync mode
-
-Deno.test("sync mode: async-only host calls are UnsupportedOperation, logged once", async () => {
-  const g = guest({ mode: "sync" });
-  g.put(100, "default");
-  g.putU32(200, SENTINEL);
-  assertEquals(
-    await g.call("load_by_name", 100, 7, 200),
-    Errno.UnsupportedOperation,
-  );
-  assertEquals(
-    await g.call("load_by_name", 100, 7, 200),
-    Errno.UnsupportedOperation,
-  );
-  assertEquals(await g.call("compute", 0), Errno.UnsupportedOperation);
-  assertEquals(g.u32(200), SENTINEL);
-  deepStrictEqual(g.host.calls, []);
-  deepStrictEqual(g.logs.map(([level]) => level), ["error", "error"]);
-  // Light calls need no ...Sync variant: given a graph (here through
-  // loadByNameSync, the only variant this host has), they work.
-  const host = new RecordingHost() as RecordingHost & WasiNnSyncHostApi;
-  host.loadByNameSync = () => 21;
-  const h = guest({ mode: "sync", host });
-  const { ctx } = await open(h);
-  h.putU32(100, SENTINEL);
-  assertEquals(await h.call("get_output", ctx, 0, 5000, 64, 100), 0);
-  assertEquals(h.u32(100), 11);
-  assertEquals(await h.call("compute", ctx), Errno.UnsupportedOperation);
-  deepStrictEqual(host.calls, [["getOutput", 3, 0]]);
-});
-
-Deno.test("sync mode: the host's ...Sync variants are used when present", async () => {
-  const host = new RecordingHost() as RecordingHost & WasiNnSyncHostApi;
-  const seen: unknown[] = [];
-  host.loadByNameSync = (name, config) => {
-    seen.push(["loadByNameSync", name, config]);
-    return 21;
-  };
-  host.setInputSync = (ctx, index, tensor) => {
-    seen.push(["setInputSync", ctx, index, tensor.type, [...tensor.data]]);
-  };
-  host.computeSync = (ctx) => {
-    seen.push(["computeSync", ctx]);
-    throw new WasiNnError(Errno.ContextFull, "full");
-  };
-  const g = guest({ mode: "sync", host });
-  g.put(100, "default");
-  g.putU32(200, SENTINEL, SENTINEL);
-  assertEquals(
-    await g.call("load_by_name_with_config", 100, 7, 100, 7, 200),
-    0,
-  );
-  assertEquals(g.u32(200), 0);
-  assertEquals(await g.call("init_execution_context", 0, 204), 0);
-  const ctx = g.u32(204);
-  assertEquals(ctx, 0);
-  g.putU32(400, 1);
-  g.put(2000, "hi");
-  putTensor(g, 300, { dataLen: 2 });
-  assertEquals(await g.call("set_input", ctx, 0, 300), 0);
-  assertEquals(await g.call("compute", ctx), Errno.ContextFull);
-  // Unknown contexts never reach the ...Sync variants either.
-  assertEquals(await g.call("set_input", 3, 0, 300), Errno.InvalidArgument);
-  assertEquals(await g.call("compute", -1), Errno.InvalidArgument);
-  deepStrictEqual(seen, [
-    ["loadByNameSync", "default", "default"],
-    ["setInputSync", 3, 0, 3, [104, 105]],
-    ["computeSync", 3],
-  ]);
-  deepStrictEqual(host.calls, [["initExecutionContext", 21]]);
+Deno.test("without JSPI, createWasiNnImports and runGuest throw, naming what is missing and the Deno that has it", async () => {
+  const wasm = WebAssembly as unknown as Record<string, unknown>;
+  const suspending = wasm.Suspending;
+  const missing = (e: unknown) =>
+    e instanceof TypeError &&
+    /WebAssembly\.Suspending and WebAssembly\.promising/.test(e.message) &&
+    /Deno 2\.3\.2 or later/.test(e.message);
+  wasm.Suspending = undefined;
+  try {
+    let thrown: unknown;
+    try {
+      createWasiNnImports(new RecordingHost());
+    } catch (e) {
+      thrown = e;
+    }
+    assertEquals(missing(thrown), true, String(thrown));
+    await rejects(
+      runGuest({ wasm: WITH_MEMORY, args: [], host: new RecordingHost() }),
+      missing,
+    );
+  } finally {
+    wasm.Suspending = suspending;
+  }
+  assertEquals(typeof createWasiNnImports(new RecordingHost()), "object");
 });
 
 // ------------------------------------------------------- per-instance handles
@@ -1145,88 +1058,62 @@ function prepare(g: Guest) {
   g.put(5000, new Array(16).fill(0xee));
 }
 
-/** Sync variants that record into `host.calls`, for sync-mode instances. */
-function withSyncVariants(host: RecordingHost): RecordingHost {
-  const h = host as RecordingHost & WasiNnSyncHostApi;
-  let next = 51;
-  h.loadByNameSync = (name, config) => {
-    h.calls.push(["loadByNameSync", name, config]);
-    return next++;
-  };
-  h.loadSync = () => {
-    h.calls.push(["loadSync"]);
-    return 90;
-  };
-  h.setInputSync = (ctx, index) => {
-    h.calls.push(["setInputSync", ctx, index]);
-  };
-  h.computeSync = (ctx) => {
-    h.calls.push(["computeSync", ctx]);
-  };
-  h.computeSingleSync = (ctx) => {
-    h.calls.push(["computeSingleSync", ctx]);
-  };
-  return h;
-}
-
-for (const mode of ["jspi", "sync"] as const) {
-  Deno.test(`${mode}: handles this instance never got are InvalidArgument; the host is not called`, async () => {
-    const g = guest({ mode, host: withSyncVariants(new RecordingHost()) });
-    // A fresh instance holds nothing: not even 0.
-    const unknown = [0, 1, 3, 7, -1, -2, -0x80000000, 0x7fffffff];
-    const check = async (handles: number[], label: string) => {
-      for (const [fn, , rest] of HANDLE_CALLS) {
-        for (const h of handles) {
-          prepare(g);
-          assertEquals(
-            await g.call(fn, h, ...rest),
-            Errno.InvalidArgument,
-            `${label}: ${fn}(${h})`,
-          );
-          assertEquals(g.u32(40), SENTINEL, `${fn}(${h}) wrote out_ctx`);
-          assertEquals(g.u32(100), SENTINEL, `${fn}(${h}) wrote out_written`);
-          deepStrictEqual(g.bytes(5000, 16), new Array(16).fill(0xee));
-          const line = debugLines(g).at(-1) ?? "";
-          assertEquals(
-            /no (graph|execution context) with handle/.test(line),
-            true,
-            line,
-          );
-        }
-      }
-    };
-    await check(unknown, "fresh");
-    deepStrictEqual(g.host.calls, []);
-    // Holding graphs 0 and 1 (host 7 and 8, or 51 and 52 in sync mode) and context 0: the host's
-    // numbers and the next ones are still unknown to this guest.
-    const { graph, ctx } = await open(g);
-    await open(g, "other");
-    deepStrictEqual([graph, ctx], [0, 0]);
-    const contexts = HANDLE_CALLS.filter(([, kind]) => kind === "ctx");
-    const graphs = HANDLE_CALLS.filter(([, kind]) => kind === "graph");
-    for (const [fn, , rest] of contexts) {
-      for (const h of [2, 3, 4, -1, -2]) {
+Deno.test("handles this instance never got are InvalidArgument; the host is not called", async () => {
+  const g = guest();
+  // A fresh instance holds nothing: not even 0.
+  const unknown = [0, 1, 3, 7, -1, -2, -0x80000000, 0x7fffffff];
+  const check = async (handles: number[], label: string) => {
+    for (const [fn, , rest] of HANDLE_CALLS) {
+      for (const h of handles) {
         prepare(g);
         assertEquals(
           await g.call(fn, h, ...rest),
           Errno.InvalidArgument,
-          `${fn}(${h})`,
+          `${label}: ${fn}(${h})`,
         );
-      }
-    }
-    for (const [fn, , rest] of graphs) {
-      for (const h of [2, 7, 51, -1, -2]) {
-        prepare(g);
+        assertEquals(g.u32(40), SENTINEL, `${fn}(${h}) wrote out_ctx`);
+        assertEquals(g.u32(100), SENTINEL, `${fn}(${h}) wrote out_written`);
+        deepStrictEqual(g.bytes(5000, 16), new Array(16).fill(0xee));
+        const line = debugLines(g).at(-1) ?? "";
         assertEquals(
-          await g.call(fn, h, ...rest),
-          Errno.InvalidArgument,
-          `${fn}(${h})`,
+          /no (graph|execution context) with handle/.test(line),
+          true,
+          line,
         );
       }
     }
-    deepStrictEqual(g.host.calls, []);
-  });
-}
+  };
+  await check(unknown, "fresh");
+  deepStrictEqual(g.host.calls, []);
+  // Holding graphs 0 and 1 (host 7 and 8) and context 0: the host's
+  // numbers and the next ones are still unknown to this guest.
+  const { graph, ctx } = await open(g);
+  await open(g, "other");
+  deepStrictEqual([graph, ctx], [0, 0]);
+  const contexts = HANDLE_CALLS.filter(([, kind]) => kind === "ctx");
+  const graphs = HANDLE_CALLS.filter(([, kind]) => kind === "graph");
+  for (const [fn, , rest] of contexts) {
+    for (const h of [2, 3, 4, -1, -2]) {
+      prepare(g);
+      assertEquals(
+        await g.call(fn, h, ...rest),
+        Errno.InvalidArgument,
+        `${fn}(${h})`,
+      );
+    }
+  }
+  for (const [fn, , rest] of graphs) {
+    for (const h of [2, 7, 51, -1, -2]) {
+      prepare(g);
+      assertEquals(
+        await g.call(fn, h, ...rest),
+        Errno.InvalidArgument,
+        `${fn}(${h})`,
+      );
+    }
+  }
+  deepStrictEqual(g.host.calls, []);
+});
 
 Deno.test("two instances on one host: each sees its own handles from 0; neither reaches the other's", async () => {
   const host = new RecordingHost();
@@ -1315,17 +1202,6 @@ Deno.test("load_by_name: a name this instance holds returns its handle without t
   ]);
 });
 
-Deno.test("sync mode: the name cache holds there too", async () => {
-  const host = withSyncVariants(new RecordingHost());
-  const g = guest({ mode: "sync", host });
-  g.put(100, "default");
-  g.putU32(200, SENTINEL, SENTINEL);
-  assertEquals(await g.call("load_by_name", 100, 7, 200), 0);
-  assertEquals(await g.call("load_by_name", 100, 7, 204), 0);
-  deepStrictEqual([g.u32(200), g.u32(204)], [0, 0]);
-  deepStrictEqual(host.calls, [["loadByNameSync", "default", undefined]]);
-});
-
 Deno.test("[Symbol.dispose] finalizes held contexts and unloads held graphs once", async () => {
   const host = new RecordingHost();
   const g = guest({ host });
@@ -1390,22 +1266,19 @@ Deno.test("[Symbol.dispose]: a host that already freed a handle does not stop th
   assertEquals(host.calls.length, 4);
 });
 
-Deno.test("`using` an import object releases what its instance holds", () => {
+Deno.test("`using` an import object releases what its instance holds", async () => {
   const host = new RecordingHost();
   {
     const memory = new WebAssembly.Memory({ initial: 1 });
-    using imports = createWasiNnImports(host, {
-      getMemory: () => memory,
-      mode: "sync",
-    });
-    const fns = imports.wasi_ephemeral_nn as Record<
-      string,
-      (...a: number[]) => number
-    >;
+    using imports = createWasiNnImports(host, { getMemory: () => memory });
+    const exports = new WebAssembly.Instance(WITH_MEMORY, imports)
+      .exports as Record<string, (...a: number[]) => number>;
+    const call = (name: WasiNnFunctionName, ...args: number[]) =>
+      WebAssembly.promising(exports[`call_${name}`])(...args);
     new Uint8Array(memory.buffer).set(new TextEncoder().encode("default"), 0);
-    (host as RecordingHost & WasiNnSyncHostApi).loadByNameSync = () => 7;
-    assertEquals(fns.load_by_name(0, 7, 100), 0);
-    assertEquals(fns.init_execution_context(0, 104), 0);
+    assertEquals(await call("load_by_name", 0, 7, 100), 0);
+    host.calls = []; // the load itself (host graph 7)
+    assertEquals(await call("init_execution_context", 0, 104), 0);
   }
   deepStrictEqual(host.calls, [
     ["initExecutionContext", 7],

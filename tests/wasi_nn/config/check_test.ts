@@ -33,11 +33,17 @@ Deno.test("a lazy grammar needs triggers (the server's rule)", () => {
   });
   assert.deepEqual(ok.warnings, []);
   assert.deepEqual(
-    checkConfig({ grammar_lazy: true, grammar_triggers: ["x"] }).warnings,
+    checkConfig({
+      grammar_lazy: true,
+      grammar_triggers: [{ type: "word", value: "x" }],
+    }).warnings,
     ["grammar_lazy is set but there is no grammar or json_schema to apply"],
   );
   assert.deepEqual(
-    checkConfig({ grammar: "g", grammar_triggers: ["x"] }).warnings,
+    checkConfig({
+      grammar: "g",
+      grammar_triggers: [{ type: "word", value: "x" }],
+    }).warnings,
     ["grammar_triggers have no effect unless grammar_lazy is true"],
   );
 });

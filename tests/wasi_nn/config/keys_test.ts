@@ -8,6 +8,9 @@
 import assert from "node:assert/strict";
 import {
   ConfigError,
+  type ConfigValue,
+  type ConfigValues,
+  type KeyName,
   KEYS,
   parseConfig,
 } from "../../../wasi_nn/config/parse.ts";
@@ -2007,5 +2010,60 @@ Deno.test("null means 'not set here' for every key", () => {
     values: {},
     warnings: [],
     notes: [],
+  });
+});
+
+// ---- value types come from the table (checked when this file is type-checked) ----
+
+/** Whether two types are the same (not merely assignable). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends
+  (<T>() => T extends B ? 1 : 2) ? true : false;
+/** Compiles only when `T` is `true`: a compile-time assertion. */
+function holds<T extends true>(_proof: T): void {}
+
+Deno.test("config values are typed from the key table, hooks included", () => {
+  holds<Same<ConfigValues["n_predict"], number | undefined>>(true);
+  holds<Same<ConfigValues["temp"], number | undefined>>(true);
+  holds<Same<ConfigValues["use_mmap"], boolean | undefined>>(true);
+  holds<Same<ConfigValue<"n_gpu_layers">, number | "auto">>(true);
+  holds<Same<ConfigValue<"split_mode">, "none" | "layer" | "row">>(true);
+  holds<Same<ConfigValue<"log_format">, "text" | "json">>(true);
+  // what a key's hook returns, not what its schema accepts
+  holds<Same<ConfigValue<"samplers">, string[]>>(true);
+  holds<Same<ConfigValue<"stop">, string[]>>(true);
+  holds<Same<ConfigValue<"pooling_type">, number>>(true);
+  holds<Same<keyof ConfigValues, KeyName>>(true);
+  // @ts-expect-error: n_predict is a number
+  const _wrongType: ConfigValues = { n_predict: "8" };
+  // @ts-expect-error: not a key
+  const _typo: ConfigValues = { n_predcit: 8 };
+  assert.deepEqual(
+    [...KEYS.map((k) => k.name)].sort(),
+    Object.keys(TABLE).sort(),
+  );
+
+  // and parsing stores values of those types: the hooks still run
+  const { values, warnings } = parseConfig({
+    n_predict: 8,
+    samplers: "kt",
+    stop: "\n",
+    pooling: "cls",
+    dry_base: 0.5,
+    repeat_penalty: 1.1,
+  });
+  const n: number | undefined = values.n_predict;
+  const samplers: string[] | undefined = values.samplers;
+  assert.equal(n, 8);
+  assert.deepEqual(samplers, ["top_k", "temperature"]);
+  assert.deepEqual(values.stop, ["\n"]);
+  assert.equal(values.pooling_type, 2);
+  assert.equal(values.repeat_penalty, 1.1);
+  assert.equal("dry_base" in values, false);
+  assert.deepEqual(warnings, [
+    "Field 'dry_base': 0.5 is below 1.0 and is ignored (the default 1.75 or a lower layer's value applies)",
+  ]);
+  assert.throws(() => parseConfig({ repeat_penalty: 0 }), {
+    message:
+      "Field 'repeat_penalty': Value must be finite and greater than 0, but got 0.000000 (1.0 disables the penalty)",
   });
 });

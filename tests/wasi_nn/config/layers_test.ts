@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { defaultSamplerParams, Model } from "../../../bindings/mod.ts";
 import { ensureModel } from "../../../gguf/mod.ts";
-import { KEYS, parseConfig } from "../../../wasi_nn/config/parse.ts";
+import {
+  type KeyName,
+  KEYS,
+  parseConfig,
+} from "../../../wasi_nn/config/parse.ts";
 import {
   defaultConfig,
   explainConfig,
@@ -20,7 +24,7 @@ import {
 Deno.test("the default layer is llama.cpp's common_params_sampling, and the table agrees with it", () => {
   const lib = defaultSamplerParams();
   const d = defaultConfig();
-  const pairs: [string, number | boolean][] = [
+  const pairs: [KeyName, number | boolean][] = [
     ["temp", lib.temp],
     ["top_k", lib.top_k],
     ["top_p", lib.top_p],

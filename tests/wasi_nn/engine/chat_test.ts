@@ -9,7 +9,6 @@ import { Model } from "../../../bindings/mod.ts";
 import { ensureModel } from "../../../gguf/mod.ts";
 import {
   type ChatMessage,
-  chatOptions,
   parseMessages,
   promptInput,
   renderChat,
@@ -18,6 +17,7 @@ import {
   tokenizeSegments,
 } from "../../../wasi_nn/engine/chat.ts";
 import { ConfigError, parseConfig } from "../../../wasi_nn/config/parse.ts";
+import { chatOptions } from "../../../wasi_nn/config/options.ts";
 import { tinyModel } from "../../_helpers.ts";
 
 const BOS = 1, EOS = 2;

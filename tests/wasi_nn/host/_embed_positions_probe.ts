@@ -1,7 +1,8 @@
 /**
  * Child process of embeddings_test.ts: one embedding of an N-token input
- * through LlamaHost (JSPI, then blocking). Prints one JSON line per mode:
- * `{"mode":"jspi","errno":0,"n":64}` or `{"mode":..,"errno":102,"message":..}`.
+ * through LlamaHost (set_input and compute, then runInference). Prints one
+ * JSON line per way: `{"mode":"compute","errno":0,"n":64}` or
+ * `{"mode":..,"errno":102,"message":..}`.
  * A llama.cpp abort ends this process instead of the test run.
  *
  * Usage: deno run -A _embed_positions_probe.ts MODEL WORDS
@@ -17,13 +18,18 @@ using h = await LlamaHost.create({
   log: () => {},
 });
 const g = await h.loadByName("m", '{"embedding":true}');
-for (const mode of ["jspi", "sync"]) {
+for (const mode of ["compute", "runInference"]) {
   const c = h.initExecutionContext(g);
-  h.setInputSync(c, 0, { dims: [1], type: 3, data: enc.encode(text) });
   try {
-    if (mode === "jspi") await h.compute(c);
-    else h.computeSync(c);
-    const out = JSON.parse(new TextDecoder().decode(h.getOutput(c, 0)));
+    let json: string;
+    if (mode === "compute") {
+      await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode(text) });
+      await h.compute(c);
+      json = new TextDecoder().decode(h.getOutput(c, 0));
+    } else {
+      json = (await h.runInference(c, text)).text;
+    }
+    const out = JSON.parse(json);
     console.log(JSON.stringify({ mode, errno: 0, n: out.n_embedding }));
   } catch (e) {
     if (!(e instanceof WasiNnError)) throw e;

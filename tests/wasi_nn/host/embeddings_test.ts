@@ -4,8 +4,8 @@
  * llama.cpp's own `llama-embedding` for the same text, pooling and
  * normalisation (within 1e-4 a value; llama-embedding prints 7 decimals,
  * and whole numbers for `--embd-normalize 0`). Through `LlamaHost`
- * (`runInference` and the blocking `computeSync`) and through a guest (the
- * ABI probe's `embedding` case, with JSPI and with blocking calls).
+ * (`runInference`, and `setInput` with `compute`) and through a guest (the
+ * ABI probe's `embedding` case).
  */
 import assert from "node:assert/strict";
 import { closeSync, openSync } from "node:fs";
@@ -121,7 +121,7 @@ function parse(text: string): number[] {
   return out.embedding;
 }
 
-/** Ours through runInference (JSPI) and through computeSync (blocking). */
+/** Ours through runInference and through setInput and compute. */
 async function ours(h: LlamaHost, want: Want) {
   const g = await h.loadByName("m", '{"embedding":true}');
   const a = h.initExecutionContext(g);
@@ -129,13 +129,13 @@ async function ours(h: LlamaHost, want: Want) {
   h.finalizeExecutionContext(a);
   const b = h.initExecutionContext(g);
   const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
-  h.setInputSync(b, 0, text(TEXT));
-  h.setInputSync(b, 1, text(JSON.stringify(config(want))));
-  h.computeSync(b);
-  const viaSync = parse(dec.decode(h.getOutput(b, 0)));
+  await h.setInput(b, 0, text(TEXT));
+  await h.setInput(b, 1, text(JSON.stringify(config(want))));
+  await h.compute(b);
+  const viaCompute = parse(dec.decode(h.getOutput(b, 0)));
   h.finalizeExecutionContext(b);
   h.unload(g);
-  return { viaRun, viaSync };
+  return { viaRun, viaCompute };
 }
 
 async function parity(family: ModelFamily, wants: Want[]) {
@@ -144,9 +144,9 @@ async function parity(family: ModelFamily, wants: Want[]) {
   for (const want of wants) {
     const label = `${family} ${JSON.stringify(want)}`;
     const ref = await reference(path, want);
-    const { viaRun, viaSync } = await ours(h, want);
+    const { viaRun, viaCompute } = await ours(h, want);
     assertClose(viaRun, ref, want, `${label} runInference`);
-    assertClose(viaSync, ref, want, `${label} computeSync`);
+    assertClose(viaCompute, ref, want, `${label} compute`);
   }
 }
 
@@ -207,10 +207,13 @@ Deno.test({
       assert.equal(ref.length, 1, "one score: no classifier labels");
       // embd_normalize does not apply to scores (one normalised score is ±1).
       for (const norm of [undefined, 2, -1]) {
-        const { viaRun, viaSync } = await ours(h, { pooling: "rank", norm });
+        const { viaRun, viaCompute } = await ours(h, {
+          pooling: "rank",
+          norm,
+        });
         const label = `${family} rank norm ${norm}`;
         assertClose(viaRun, ref, {}, `${label} runInference`);
-        assertClose(viaSync, ref, {}, `${label} computeSync`);
+        assertClose(viaCompute, ref, {}, `${label} compute`);
       }
     }
   },
@@ -218,7 +221,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "embeddings: a guest (ABI probe, JSPI and blocking) gets llama-embedding's vector from bert and from qwen3 with mean pooling",
+    "embeddings: a guest (ABI probe) gets llama-embedding's vector from bert and from qwen3 with mean pooling",
   ignore: missing,
   async fn() {
     const guests = await buildGuests({ only: ["abi_probe"], quiet: true });
@@ -230,37 +233,34 @@ Deno.test({
     for (const [family, want] of cases) {
       const { path } = await ensureFamilyModel(family);
       const ref = await reference(path, want);
-      for (const mode of ["jspi", "sync"] as const) {
-        using h = await hostFor(path);
-        const file = await Deno.makeTempFile();
-        const fd = openSync(file, "w");
-        let code: number;
-        try {
-          code = await runGuest({
-            wasm: guests.abi_probe,
-            args: [
-              "embedding",
-              "default",
-              TEXT,
-              JSON.stringify({ embedding: true, ...config(want) }),
-            ],
-            host: h,
-            stdout: fd,
-            mode,
-          });
-        } finally {
-          closeSync(fd);
-        }
-        const lines = parseProbeOutput(await Deno.readTextFile(file));
-        await Deno.remove(file);
-        const label = `${family} ${JSON.stringify(want)} guest ${mode}`;
-        assert.equal(code, 0, label);
-        assert.equal(findLine(lines, "compute").errno, 0, label);
-        const text = findLine(lines, "get_output", "text");
-        assert.equal(text.errno, 0, label);
-        const v = parse(dec.decode(hexBytes(text.hex as string)));
-        assertClose(v, ref, want, label);
+      using h = await hostFor(path);
+      const file = await Deno.makeTempFile();
+      const fd = openSync(file, "w");
+      let code: number;
+      try {
+        code = await runGuest({
+          wasm: guests.abi_probe,
+          args: [
+            "embedding",
+            "default",
+            TEXT,
+            JSON.stringify({ embedding: true, ...config(want) }),
+          ],
+          host: h,
+          stdout: fd,
+        });
+      } finally {
+        closeSync(fd);
       }
+      const lines = parseProbeOutput(await Deno.readTextFile(file));
+      await Deno.remove(file);
+      const label = `${family} ${JSON.stringify(want)} guest`;
+      assert.equal(code, 0, label);
+      assert.equal(findLine(lines, "compute").errno, 0, label);
+      const text = findLine(lines, "get_output", "text");
+      assert.equal(text.errno, 0, label);
+      const v = parse(dec.decode(hexBytes(text.hex as string)));
+      assertClose(v, ref, want, label);
     }
   },
 });

@@ -27,16 +27,16 @@ async function host(
 }
 
 /** A new execution context with a prompt (set_input 0) and a config (set_input 1). */
-function openSession(
+async function openSession(
   h: LlamaHost,
   graph: number,
   prompt: string,
   config: object = {},
-): number {
+): Promise<number> {
   const c = h.initExecutionContext(graph);
   const text = (t: string) => ({ dims: [1], type: 3, data: enc.encode(t) });
-  h.setInputSync(c, 0, text(prompt));
-  h.setInputSync(c, 1, text(JSON.stringify(config)));
+  await h.setInput(c, 0, text(prompt));
+  await h.setInput(c, 1, text(JSON.stringify(config)));
   return c;
 }
 
@@ -400,20 +400,19 @@ Deno.test("a model that fails to load says why, with its size and the free memor
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings, stop tokens", async () => {
+Deno.test("compute and compute_single stop the same way twice over: n_probs, stop strings, stop tokens", async () => {
   using h = await host();
-  const g = h.loadByNameSync("default", '{"temp":0,"ctx-size":256}');
+  const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
   const open = (o: object) => openSession(h, g, "Once upon a time", o);
   const errnoOf = (e: unknown) => {
     if (e instanceof WasiNnError) return e.errno;
     throw e;
   };
-  const oneShot = async (sync: boolean, o: object) => {
-    const c = open(o);
+  const oneShot = async (o: object) => {
+    const c = await open(o);
     let errno = 0;
     try {
-      if (sync) h.computeSync(c);
-      else await h.compute(c);
+      await h.compute(c);
     } catch (e) {
       errno = errnoOf(e);
     }
@@ -425,14 +424,13 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
     h.finalizeExecutionContext(c);
     return r;
   };
-  const stream = async (sync: boolean, o: object) => {
-    const c = open(o);
+  const stream = async (o: object) => {
+    const c = await open(o);
     const pieces: string[] = [];
     let errno = 0;
     while (pieces.length < 64) {
       try {
-        if (sync) h.computeSingleSync(c);
-        else await h.computeSingle(c);
+        await h.computeSingle(c);
       } catch (e) {
         errno = errnoOf(e);
         break;
@@ -445,7 +443,7 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
   };
 
   const probs = { n_predict: 8, n_probs: 2 };
-  const [a, b] = [await oneShot(false, probs), await oneShot(true, probs)];
+  const [a, b] = [await oneShot(probs), await oneShot(probs)];
   assert.equal(b.text, a.text);
   assert.equal(b.meta.probs.length, 8);
   const tokens: number[] = a.meta.probs.map((p: { token: number }) => p.token);
@@ -453,7 +451,7 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
 
   const stopAt = ` ${a.text.trim().split(" ")[2]}`;
   const stop = { n_predict: 8, stop: [stopAt] };
-  const [sa, sb] = [await oneShot(false, stop), await oneShot(true, stop)];
+  const [sa, sb] = [await oneShot(stop), await oneShot(stop)];
   assert.equal(sb.meta.stop_reason, "stop");
   assert.equal(sb.meta.stopped_by, stopAt);
   assert.equal(sb.text, sa.text);
@@ -463,7 +461,7 @@ Deno.test("blocking calls (no JSPI) stop as JSPI calls do: n_probs, stop strings
   const k = tokens.findIndex((t, i) => i >= 2 && tokens.indexOf(t) === i);
   assert.ok(k >= 2, `no fresh token in ${tokens}`);
   const st = { stop_token_ids: [tokens[k]] };
-  const [ta, tb] = [await stream(false, st), await stream(true, st)];
+  const [ta, tb] = [await stream(st), await stream(st)];
   assert.equal(ta.errno, Errno.EndOfSequence);
   assert.equal(tb.errno, Errno.EndOfSequence);
   assert.equal(tb.pieces.length, k + 1);
@@ -505,23 +503,22 @@ Deno.test("the config's context keys reach the sessions' context: cache_type_k f
   assert.equal(kv.f32, 4 * 256 * 2 * 64 * (4 + 2));
 });
 
-Deno.test("pooled embeddings: last equals no pooling's last token, mean differs; names and numbers, JSPI and blocking", async () => {
+Deno.test("pooled embeddings: last equals no pooling's last token, mean differs; names and numbers", async () => {
   using h = await host();
-  const embed = async (pooling: string | number, sync = false) => {
+  const embed = async (pooling: string | number) => {
     const g = await h.loadByName(`default`);
-    const c = openSession(h, g, "embed this sentence", {
+    const c = await openSession(h, g, "embed this sentence", {
       embedding: true,
       pooling,
     });
-    if (sync) h.computeSync(c);
-    else await h.compute(c);
+    await h.compute(c);
     const out = JSON.parse(dec.decode(h.getOutput(c, 0)));
     h.finalizeExecutionContext(c);
     return out.embedding as number[];
   };
   const none = await embed("none");
   const last = await embed("last");
-  const last3 = await embed(3, true);
+  const last3 = await embed(3);
   const mean = await embed("mean");
   assert.equal(last.length, 64);
   assert.deepEqual(last, none);
@@ -550,17 +547,17 @@ Deno.test("ctx_size 0 is the model's training context; unset, the training conte
   assert.deepEqual(await perSeq({ "ctx-size": 300, parallel: 1 }), [300]);
 });
 
-Deno.test("blocking compute shifts the context with ctx_shift, as JSPI compute does", async () => {
+Deno.test("compute shifts the context with ctx_shift; without it the context fills", async () => {
   using h = await host();
-  const g = h.loadByNameSync(
+  const g = await h.loadByName(
     "default",
     '{"temp":0,"ctx-size":64,"n-predict":100,"ignore_eos":true}',
   );
-  const run = (shift: boolean) => {
-    const c = openSession(h, g, "Once upon a time", { ctx_shift: shift });
+  const run = async (shift: boolean) => {
+    const c = await openSession(h, g, "Once upon a time", { ctx_shift: shift });
     let errno = 0;
     try {
-      h.computeSync(c);
+      await h.compute(c);
     } catch (e) {
       errno = (e as WasiNnError).errno;
     }
@@ -568,16 +565,16 @@ Deno.test("blocking compute shifts the context with ctx_shift, as JSPI compute d
     h.finalizeExecutionContext(c);
     return { errno, meta };
   };
-  const full = run(false);
+  const full = await run(false);
   assert.equal(full.errno, Errno.ContextFull);
   assert.equal(full.meta.stop_reason, "context_full");
-  const shifted = run(true);
+  const shifted = await run(true);
   assert.equal(shifted.errno, 0);
   assert.equal(shifted.meta.output_tokens, 100);
   assert.equal(shifted.meta.truncated, true);
 });
 
-Deno.test("enable_log forwards llama.cpp's log as category llama, blocking or not; config warnings are logged once", async () => {
+Deno.test("enable_log forwards llama.cpp's log as category llama; config warnings are logged once", async () => {
   const records: { level: string; msg: string; category?: string }[] = [];
   const log = (level: string, msg: string, category?: string) =>
     records.push({ level, msg, category });
@@ -589,14 +586,12 @@ Deno.test("enable_log forwards llama.cpp's log as category llama, blocking or no
     await h.loadByName("default", '{"ctx-size":128}');
     assert.equal(llamaLines(), 0);
   }
-  for (const sync of [false, true]) {
+  {
     records.length = 0;
     using h = await host({ log });
     const cfg = '{"enable_log":true,"ctx-size":128,"temprature":0.5}';
-    const g = sync
-      ? h.loadByNameSync("default", cfg)
-      : await h.loadByName("default", cfg);
-    assert.ok(llamaLines() > 0, `sync ${sync}: no llama.cpp lines`);
+    const g = await h.loadByName("default", cfg);
+    assert.ok(llamaLines() > 0, "no llama.cpp lines");
     assert.ok(
       records.some((r) =>
         r.category === "llama" && /llama_model_loader/.test(r.msg)
@@ -613,37 +608,40 @@ Deno.test("enable_log forwards llama.cpp's log as category llama, blocking or no
   }
 });
 
-Deno.test("blocking compute reuses the cached prompt on the next turn, and gives what a fresh run gives", async () => {
+Deno.test("compute reuses the cached prompt on the next turn, and gives what a fresh run gives", async () => {
   using h = await host();
-  const g = h.loadByNameSync("default", '{"temp":0,"ctx-size":512}');
-  const turn = (c: number, prompt: string) => {
-    h.setInputSync(c, 0, { dims: [1], type: 3, data: enc.encode(prompt) });
-    h.computeSync(c);
+  const g = await h.loadByName("default", '{"temp":0,"ctx-size":512}');
+  const turn = async (c: number, prompt: string) => {
+    await h.setInput(c, 0, { dims: [1], type: 3, data: enc.encode(prompt) });
+    await h.compute(c);
     return {
       text: dec.decode(h.getOutput(c, 0)),
       meta: JSON.parse(dec.decode(h.getOutput(c, 1))),
     };
   };
-  const c = openSession(h, g, "", { n_predict: 8 });
+  const c = await openSession(h, g, "", { n_predict: 8 });
   const t1 = "User: hello there, how are you today?\nAssistant:";
-  const r1 = turn(c, t1);
+  const r1 = await turn(c, t1);
   assert.equal(r1.meta.cached_tokens, 0);
   const t2 = `${t1}${r1.text}\nUser: and tomorrow?\nAssistant:`;
-  const r2 = turn(c, t2);
+  const r2 = await turn(c, t2);
   assert.ok(
     r2.meta.cached_tokens > r1.meta.input_tokens,
     JSON.stringify(r2.meta),
   );
   // The same prompt in a fresh session: the same text.
-  const fresh = openSession(h, g, "", { n_predict: 8 });
-  assert.equal(turn(fresh, t2).text, r2.text);
+  const fresh = await openSession(h, g, "", { n_predict: 8 });
+  assert.equal((await turn(fresh, t2)).text, r2.text);
   // cache_prompt false decodes it all.
-  const off = openSession(h, g, "", { n_predict: 8, cache_prompt: false });
-  turn(off, t1);
-  assert.equal(turn(off, t2).meta.cached_tokens, 0);
+  const off = await openSession(h, g, "", {
+    n_predict: 8,
+    cache_prompt: false,
+  });
+  await turn(off, t1);
+  assert.equal((await turn(off, t2)).meta.cached_tokens, 0);
   // After a reset nothing is reused.
   h.resetSession(c);
-  assert.equal(turn(c, t2).meta.cached_tokens, 0);
+  assert.equal((await turn(c, t2)).meta.cached_tokens, 0);
 });
 
 Deno.test("max_queue applies per request, on the same shared context", async () => {
@@ -652,12 +650,12 @@ Deno.test("max_queue applies per request, on the same shared context", async () 
     "default",
     '{"temp":0,"ctx-size":256,"parallel":1}',
   );
-  const a = openSession(h, g, "Once upon a time", {
+  const a = await openSession(h, g, "Once upon a time", {
     n_predict: 150,
     ignore_eos: true,
   });
-  const b = openSession(h, g, "Hello", { n_predict: 2, max_queue: 1 });
-  const c = openSession(h, g, "Hello", { n_predict: 2 });
+  const b = await openSession(h, g, "Hello", { n_predict: 2, max_queue: 1 });
+  const c = await openSession(h, g, "Hello", { n_predict: 2 });
   const first = h.compute(a);
   const running = async () =>
     (await h.statusWithSchedulers()).models[0]?.schedulers[0]?.running ?? 0;
@@ -678,7 +676,7 @@ Deno.test("per-session config: model keys are flagged, a per-call chat_template 
   const records: string[] = [];
   using h = await host({ log: (_l: string, m: string) => records.push(m) });
   const g = await h.loadByName("default", '{"temp":0,"n_predict":1}');
-  const c = openSession(h, g, "Hi", { n_gpu_layers: 0, use_mmap: false });
+  const c = await openSession(h, g, "Hi", { n_gpu_layers: 0, use_mmap: false });
   assert.equal(
     records.filter((m) => /'n_gpu_layers' applies when the model loads/.test(m))
       .length,
@@ -694,9 +692,13 @@ Deno.test("per-session config: model keys are flagged, a per-call chat_template 
   });
   // "<<hello>>" tokenizes differently from the model's [INST] template.
   assert.notEqual(custom.metadata.input_tokens, plain.metadata.input_tokens);
-  const e = openSession(h, g, "embed me", { embedding: true });
+  const e = await openSession(h, g, "embed me", { embedding: true });
   await assert.rejects(h.computeSingle(e), isErrno(Errno.InvalidArgument));
-  assert.throws(() => h.computeSingleSync(e), isErrno(Errno.InvalidArgument));
+  // Refused again: the refusal leaves the session as it was.
+  await assert.rejects(
+    () => h.computeSingle(e),
+    isErrno(Errno.InvalidArgument),
+  );
 });
 
 Deno.test("the memory check counts the KV cache types asked for, on every path", async () => {
@@ -704,7 +706,7 @@ Deno.test("the memory check counts the KV cache types asked for, on every path",
   const g = await h.loadByName("default", '{"ctx-size":65536,"parallel":1}');
   // f16 K and V: 32 MiB for 65536 tokens of the tiny model, plus about 66
   // MiB of compute buffers (logits for a 512-token batch). It fits.
-  const first = openSession(h, g, "hi", { n_predict: 1 });
+  const first = await openSession(h, g, "hi", { n_predict: 1 });
   await h.compute(first);
   // Finalized, its context is idle: it is freed when memory runs short.
   h.finalizeExecutionContext(first);
@@ -716,17 +718,20 @@ Deno.test("the memory check counts the KV cache types asked for, on every path",
     /needs about \d+ MiB but 10\d MiB is free of max_memory_mb 110/.test(
       e.message,
     );
-  await assert.rejects(h.compute(openSession(h, g, "hi", f32)), refused);
+  await assert.rejects(h.compute(await openSession(h, g, "hi", f32)), refused);
   await assert.rejects(
-    h.compute(openSession(h, g, "hi", { ...f32, embedding: true })),
+    h.compute(await openSession(h, g, "hi", { ...f32, embedding: true })),
     refused,
   );
-  // Blocking contexts get the KV bound: 256 MiB of f32 KV for 262144 tokens.
+  // A bigger context too: 256 MiB of f32 KV alone for 262144 tokens.
   const huge = { ...f32, "ctx-size": 262144 };
-  assert.throws(() => h.computeSync(openSession(h, g, "hi", huge)), refused);
+  await assert.rejects(
+    async () => h.compute(await openSession(h, g, "hi", huge)),
+    refused,
+  );
 });
 
-Deno.test("compute_single applies the loop detector, JSPI and blocking; stop strings stay the guest's", async () => {
+Deno.test("compute_single applies the loop detector; stop strings stay the guest's", async () => {
   using h = await host();
   const g = await h.loadByName("default", '{"temp":0,"ctx-size":256}');
   const base = await h.runInference(
@@ -735,8 +740,8 @@ Deno.test("compute_single applies the loop detector, JSPI and blocking; stop str
     { n_predict: 1, n_probs: 1 },
   );
   const forced = base.metadata.probs![0].token;
-  for (const sync of [false, true]) {
-    const c = openSession(h, g, "Once upon a time", {
+  {
+    const c = await openSession(h, g, "Once upon a time", {
       logit_bias: [[forced, 100]],
       loop_max_cycle: 2,
       loop_repeats: 4,
@@ -745,15 +750,14 @@ Deno.test("compute_single applies the loop detector, JSPI and blocking; stop str
     let pieces = 0, errno = 0;
     for (; pieces < 50; pieces++) {
       try {
-        if (sync) h.computeSingleSync(c);
-        else await h.computeSingle(c);
+        await h.computeSingle(c);
       } catch (e) {
         errno = (e as WasiNnError).errno;
         break;
       }
     }
     assert.equal(errno, Errno.EndOfSequence);
-    assert.equal(pieces, 4, `sync ${sync}`);
+    assert.equal(pieces, 4);
     const meta = JSON.parse(dec.decode(h.getOutputSingle(c, 1)));
     assert.equal(meta.stop_reason, "loop");
   }
@@ -814,16 +818,19 @@ Deno.test("hot swap while a session streams with compute_single: it ends on the 
     h.finiSingle(c);
     return pieces;
   };
-  const first = openSession(h, g, "Swap while streaming");
+  const first = await openSession(h, g, "Swap while streaming");
   const reference = await stream(first, 12);
   h.finalizeExecutionContext(first);
-  const live = openSession(h, g, "Swap while streaming");
+  const live = await openSession(h, g, "Swap while streaming");
   const swapped = await stream(live, 12, async () => {
     current = other;
     await h.reloadModel("default");
   });
   assert.deepEqual(swapped, reference, "the stream ended on the old model");
-  const fresh = await stream(openSession(h, g, "Swap while streaming"), 12);
+  const fresh = await stream(
+    await openSession(h, g, "Swap while streaming"),
+    12,
+  );
   assert.notDeepEqual(fresh, reference, "new sessions get the new model");
   h.finalizeExecutionContext(live);
   const text = logs.join("\n");
@@ -834,13 +841,17 @@ Deno.test("hot swap while a session streams with compute_single: it ends on the 
 Deno.test("a cache type the model's head size cannot take is InvalidArgument naming the field", async () => {
   using h = await host();
   const g = await h.loadByName("default", '{"ctx-size":128}');
-  const c = openSession(h, g, "hi", { n_predict: 1, "cache-type-k": "q8_0" });
+  const c = await openSession(h, g, "hi", {
+    n_predict: 1,
+    "cache-type-k": "q8_0",
+  });
   const named = (e: unknown) =>
     e instanceof WasiNnError && e.errno === Errno.InvalidArgument &&
     /^Field 'cache_type_k': q8_0 stores blocks of 32 values, but this model's attention heads have 16; use f16, bf16 or f32/
       .test(e.message);
   await assert.rejects(h.compute(c), named);
-  assert.throws(() => h.computeSync(c), named);
+  // Refused again: the refusal leaves the session as it was.
+  await assert.rejects(() => h.compute(c), named);
 });
 
 Deno.test("queue_warning_threshold warns for compute and compute_single", async () => {
@@ -853,14 +864,17 @@ Deno.test("queue_warning_threshold warns for compute and compute_single", async 
   const g = await h.loadByName("default", '{"temp":0,"parallel":1}');
   const cfg = { n_predict: 2, queue_warning_threshold: 1 };
   const a = h.compute(
-    openSession(h, g, "Once upon a time", { n_predict: 60, ignore_eos: true }),
+    await openSession(h, g, "Once upon a time", {
+      n_predict: 60,
+      ignore_eos: true,
+    }),
   );
   const running = async () =>
     (await h.statusWithSchedulers()).models[0]?.schedulers[0]?.running ?? 0;
   while (await running() === 0) await new Promise((r) => setTimeout(r, 1));
-  const b = h.compute(openSession(h, g, "b", cfg)); // 1 waiting: no warning
-  const c = h.compute(openSession(h, g, "c", cfg)); // 2 waiting
-  const d = h.computeSingle(openSession(h, g, "d", cfg)); // 3 waiting
+  const b = h.compute(await openSession(h, g, "b", cfg)); // 1 waiting: no warning
+  const c = h.compute(await openSession(h, g, "c", cfg)); // 2 waiting
+  const d = h.computeSingle(await openSession(h, g, "d", cfg)); // 3 waiting
   await Promise.all([a, b, c, d]);
   assert.equal(warnings.length, 2, warnings.join("\n"));
   assert.match(warnings[1], /^3 tasks are waiting for 'default'/);
