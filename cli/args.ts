@@ -17,6 +17,7 @@
  */
 
 import { type NnPreload, parseNnPreload } from "../wasi_nn/host/registry.ts";
+import type { KeyName } from "../wasi_nn/config/_keys.ts";
 import { LOG_LEVELS, type LogLevel } from "../wasi_nn/log.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
 
@@ -40,7 +41,37 @@ export interface RunArgs {
   config?: string;
   /** `--log-level`; unset: the config's `log_level`, else `warn`. */
   logLevel?: LogLevel;
+  /**
+   * The quotas per guest instance given as options (`--guest-max-tokens N`
+   * is the host key `guest_max_tokens`): set on the host config, above
+   * `--config`. Absent when none was given.
+   */
+  guestLimits?: Partial<Record<GuestLimitKey, number>>;
 }
+
+/** The host keys that limit each guest instance: `guest_max_tokens`, .... */
+export type GuestLimitKey = Extract<KeyName, `guest_max_${string}`>;
+
+/**
+ * Each quota per guest instance: its value's name and what it limits, for
+ * `--help`. The option is the key in kebab-case (`--guest-max-tokens`); the
+ * type says this lists every such key of the key table.
+ */
+const GUEST_LIMITS: Record<GuestLimitKey, [string, string]> = {
+  guest_max_tokens: ["N", "tokens it may generate, in all"],
+  guest_max_compute_ms: ["MS", "wall time it may spend computing, in all"],
+  guest_max_contexts: ["N", "execution contexts it may hold at once"],
+  guest_max_kv_tokens: ["N", "KV cache tokens its contexts may hold together"],
+  guest_max_load_mb: ["MB", "MiB of model bytes it may pass to load, in all"],
+};
+
+/** `--guest-max-tokens` -> `guest_max_tokens`, for every quota. */
+const GUEST_LIMIT_OPTIONS: ReadonlyMap<string, GuestLimitKey> = new Map(
+  (Object.keys(GUEST_LIMITS) as GuestLimitKey[]).map((k) => [
+    `--${k.replaceAll("_", "-")}`,
+    k,
+  ]),
+);
 
 /** A parsed command line. */
 export type CliCommand =
@@ -79,6 +110,7 @@ const VALUE_OPTIONS = new Set([
   "--nn-allow-dir",
   "--config",
   "--log-level",
+  ...GUEST_LIMIT_OPTIONS.keys(),
 ]);
 
 /**
@@ -215,6 +247,27 @@ function applyOption(run: RunArgs, name: string, value: string): void {
       run.logLevel = value as LogLevel;
       return;
   }
+  const key = GUEST_LIMIT_OPTIONS.get(name);
+  if (key !== undefined) {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < 1 || n > 2147483647) {
+      throw new CliUsageError(
+        `${name} '${value}': expected a whole number from 1 to 2147483647 (the host key ${key})`,
+      );
+    }
+    (run.guestLimits ??= {})[key] = n;
+  }
+}
+
+/** The `--help` lines of the quota options. */
+function guestLimitHelp(): string {
+  return [...GUEST_LIMIT_OPTIONS].map(([option, key]) => {
+    const [arg, what] = GUEST_LIMITS[key];
+    const head = `  ${option} ${arg}`;
+    return head.length < 24
+      ? `${head.padEnd(24)}${what}`
+      : `${head}\n${"".padEnd(24)}${what}`;
+  }).join("\n");
 }
 
 /**
@@ -311,6 +364,11 @@ Options (WasmEdge-compatible where WasmEdge has them):
   --log-level LEVEL     debug, info, warn (default) or error; logs go to stderr
   -h, --help            show this help
   -v, --version         show this tool's and llama.cpp's versions
+
+Quotas per guest instance (each is the host key of the same name in snake_case,
+e.g. guest_max_tokens, and wins over --config's; unset: no limit). Past one, the
+call returns TooLarge (7), the log names the limit, and the guest runs on:
+${guestLimitHelp()}
 
 Example (a wasmedge-ggml example guest):
   deno run -A cli.ts --dir .:. --env n_predict=64 \\

@@ -96,6 +96,7 @@ export class InterruptHandler {
    * `host` with every method forwarded (whatever methods it has) and every
    * call that returns a promise covered by the handler while it is pending.
    * The one wrapper of a host: nothing else wraps it on the way to a guest.
+   * The view `forGuest` returns (one guest instance's) is covered too.
    */
   wrap<T extends object>(host: T): T {
     return new Proxy(host, {
@@ -104,6 +105,9 @@ export class InterruptHandler {
         if (typeof value !== "function") return value;
         return (...args: unknown[]) => {
           const result = value.apply(target, args);
+          if (key === "forGuest" && typeof result === "object" && result) {
+            return this.wrap(result);
+          }
           return result instanceof Promise
             ? this.#track(!SAME_TURN.has(key), result)
             : result;

@@ -96,6 +96,8 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
     for (const preload of cmd.preloads) registry.preload(preload);
     for (const dir of cmd.allowDirs) registry.allowDir(dir);
     if (cmd.config !== undefined) hostConfig = parseHostConfig(cmd.config);
+    // --guest-max-* options: host keys above --config's.
+    if (cmd.guestLimits) hostConfig = { ...hostConfig, ...cmd.guestLimits };
     checkDirs(cmd.preopens);
     log = await cliLogger(cmd.logLevel, hostConfig);
   } catch (err) {

@@ -22,6 +22,7 @@ export const Errno = {
   Busy: 4,
   RuntimeError: 5,
   UnsupportedOperation: 6,
+  /** An output larger than the guest's buffer, or a call past one of the guest's quotas (`guest_max_*` host keys). */
   TooLarge: 7,
   NotFound: 8,
   EndOfSequence: 100,

@@ -3,7 +3,8 @@
  * until cancelled, wrapped by the CLI's InterruptHandler. Prints `ready`
  * when the call is in flight, `cancel` when the handler cancels, `idle`
  * once nothing is in flight, then waits (so that the parent can check what
- * a Ctrl-C does then). Mode `ignore` never ends the call on cancel.
+ * a Ctrl-C does then). Mode `ignore` never ends the call on cancel; mode
+ * `view` makes the call on the host's `forGuest` view, as a guest does.
  * @module
  */
 import { InterruptHandler } from "../../cli/interrupt.ts";
@@ -20,6 +21,9 @@ class PendingHost {
   release(): void {
     this.#release?.();
   }
+  forGuest(_label: string): { compute(ctx: number): Promise<void> } {
+    return { compute: (ctx) => this.compute(ctx) };
+  }
 }
 
 const host = new PendingHost();
@@ -29,7 +33,10 @@ const interrupts = new InterruptHandler({
     if (mode !== "ignore") host.release();
   },
 });
-const pending = interrupts.wrap(host).compute(0);
+const wrapped = interrupts.wrap(host);
+const pending = mode === "view"
+  ? wrapped.forGuest("guest").compute(0)
+  : wrapped.compute(0);
 say("ready");
 await pending;
 say("idle");

@@ -243,6 +243,51 @@ Deno.test("help lists every option and exit code", () => {
   }
 });
 
+Deno.test("--guest-max-* options: quotas per guest instance, as the host keys of the same name", () => {
+  deepStrictEqual(
+    run([
+      "--guest-max-tokens",
+      "100",
+      "--guest-max-compute-ms=2000",
+      "--guest-max-contexts",
+      "2",
+      "--guest-max-kv-tokens",
+      "4096",
+      "--guest-max-load-mb",
+      "64",
+      "g.wasm",
+    ]).guestLimits,
+    {
+      guest_max_tokens: 100,
+      guest_max_compute_ms: 2000,
+      guest_max_contexts: 2,
+      guest_max_kv_tokens: 4096,
+      guest_max_load_mb: 64,
+    },
+  );
+  assertEquals(run(["g.wasm"]).guestLimits, undefined);
+  for (const bad of ["0", "-1", "1.5", "x", "", "2147483648"]) {
+    usageError(
+      [`--guest-max-tokens=${bad}`, "g.wasm"],
+      `--guest-max-tokens '${bad}': expected a whole number`,
+      "guest_max_tokens",
+    );
+  }
+  const help = helpText();
+  for (
+    const option of [
+      "--guest-max-tokens N",
+      "--guest-max-compute-ms MS",
+      "--guest-max-contexts N",
+      "--guest-max-kv-tokens N",
+      "--guest-max-load-mb MB",
+      "TooLarge (7)",
+    ]
+  ) {
+    assertEquals(help.includes(option), true, option);
+  }
+});
+
 // main() paths that end before the llama.cpp host is created.
 
 async function quietMain(

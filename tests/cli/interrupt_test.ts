@@ -117,3 +117,19 @@ Deno.test("a second Ctrl-C while the call is still in flight exits with 130", as
     await c.close();
   }
 });
+
+Deno.test("Ctrl-C during a call on a guest's view (forGuest) cancels it too", async () => {
+  const c = child("view");
+  try {
+    await c.waitFor("ready");
+    c.proc.kill("SIGINT");
+    await c.waitFor("cancel");
+    await c.waitFor("idle");
+    c.proc.kill("SIGINT");
+    const status = await c.proc.status;
+    assert.equal(status.signal, "SIGINT", await c.stderr);
+    assert.match(await c.stderr, /\^C: stopping generation/);
+  } finally {
+    await c.close();
+  }
+});

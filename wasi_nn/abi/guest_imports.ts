@@ -7,7 +7,8 @@
  * Every function returns an errno (`i32`, 0 = success) and never throws into
  * the guest: a `WasiNnError` becomes its `errno`, any other exception becomes
  * RuntimeError (5) and is logged. Out-parameters are written only on success,
- * except `out_written` on TooLarge (7).
+ * except `out_written` on TooLarge (7). TooLarge is also what a call gets past
+ * one of the host's quotas per guest instance (`guest_max_*`).
  *
  * `load`, `load_by_name`, `load_by_name_with_config`, `set_input`, `compute`
  * and `compute_single` are `WebAssembly.Suspending` imports (JSPI), so the
@@ -83,6 +84,13 @@ export interface WasiNnImportsOptions {
   getMemory?: () => WebAssembly.Memory | undefined;
   /** Receives diagnostics: every non-zero errno at `debug`, unexpected errors at `error`. */
   log?: Logger;
+  /**
+   * Names this guest instance in the host's log and quotas (default
+   * `"guest"`; the host adds a number of its own). When the host offers
+   * `forGuest`, every call of this instance goes through that view, so the
+   * host's `guest_max_*` quotas count this instance alone.
+   */
+  guest?: string;
 }
 
 /**
@@ -115,7 +123,8 @@ function isWasiNnError(err: unknown): err is WasiNnError {
 
 /**
  * Creates the `wasi_ephemeral_nn` import object for one guest instance, on top
- * of `host`. See the module documentation for the errno rules. Throws a
+ * of `shared` (through its `forGuest` view when it has one: the host's
+ * quotas per guest). See the module documentation for the errno rules. Throws a
  * TypeError when the runtime lacks JSPI.
  *
  * @example
@@ -137,11 +146,13 @@ function isWasiNnError(err: unknown): err is WasiNnError {
  * ```
  */
 export function createWasiNnImports(
-  host: WasiNnHostApi,
+  shared: WasiNnHostApi,
   options: WasiNnImportsOptions = {},
 ): WasiNnImports {
   requireJspi();
   const log: Logger = options.log ?? (() => {});
+  // This instance's view of the host, within its own quotas (if the host has them).
+  const host = shared.forGuest?.(options.guest ?? "guest") ?? shared;
 
   // This instance's own handles: other instances' handles do not exist here.
   const handles = new GuestHandles();

@@ -148,6 +148,7 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
   using nn = createWasiNnImports(options.host, {
     getMemory: () => linked.memory,
     log,
+    guest: argv0,
   });
   const imports = {
     ...(wasi.getImportObject() as WebAssembly.Imports),

@@ -684,6 +684,11 @@ export type ConfigValueTypes = {
   enable_token_cache_reuse: boolean;
   max_memory_mb: number;
   max_load_mb: number;
+  guest_max_tokens: number;
+  guest_max_compute_ms: number;
+  guest_max_contexts: number;
+  guest_max_kv_tokens: number;
+  guest_max_load_mb: number;
   memory_pressure_threshold: number;
   batch_processing: boolean;
   batch_timeout_ms: number;
@@ -1743,6 +1748,43 @@ const TABLE = [
     "host",
     "largest model, in MiB, that a guest may pass as bytes to load (default 4096: all that a wasm32 guest's memory can hold); larger bytes are refused before any copy",
     { min: 1, max: I32_MAX, default: 4096 },
+  ),
+  // host: quotas per guest instance (host/_quota.ts). Unset: no limit. Over
+  // one, the call is refused with TooLarge (7) and the guest runs on.
+  spec(
+    "guest_max_tokens",
+    "int",
+    "host",
+    "most tokens one guest instance may generate over all its computes (a compute that would pass it stops at it; the next is refused with TooLarge)",
+    { min: 1, max: I32_MAX },
+  ),
+  spec(
+    "guest_max_compute_ms",
+    "int",
+    "host",
+    "most wall time in ms one guest instance may spend in compute and compute_single (checked before each; the one that passes it finishes)",
+    { min: 1, max: I32_MAX },
+  ),
+  spec(
+    "guest_max_contexts",
+    "int",
+    "host",
+    "most execution contexts one guest instance may hold at once (finalizing one makes room)",
+    { min: 1, max: I32_MAX },
+  ),
+  spec(
+    "guest_max_kv_tokens",
+    "int",
+    "host",
+    "most KV cache tokens the sequences of one guest instance's contexts may hold together (checked before each compute: the prompt plus n_predict)",
+    { min: 1, max: I32_MAX },
+  ),
+  spec(
+    "guest_max_load_mb",
+    "int",
+    "host",
+    "most MiB of model bytes one guest instance may pass to load, over all its load calls (max_load_mb limits each call)",
+    { min: 1, max: I32_MAX },
   ),
   spec(
     "memory_pressure_threshold",

@@ -18,6 +18,7 @@
 import type { ConfigValues } from "../config/parse.ts";
 import { Errno, WasiNnError } from "../errno.ts";
 import type { ModelEntry } from "./_models.ts";
+import type { GuestQuota } from "./_quota.ts";
 
 /** A loaded graph. */
 export interface Graph {
@@ -30,6 +31,8 @@ export interface Graph {
   config: ConfigValues;
   model: ModelEntry;
   unloaded: boolean;
+  /** The quota of the guest instance that loaded it, if one did: its contexts count there. */
+  quota?: GuestQuota;
 }
 
 /** The host's graphs by handle. */
@@ -43,6 +46,7 @@ export class GraphTable {
     config: ConfigValues,
     model: ModelEntry,
     name?: string,
+    quota?: GuestQuota,
   ): number {
     const handle = this.#next++;
     if (name !== undefined) model.keepWarm = true;
@@ -53,6 +57,7 @@ export class GraphTable {
       config,
       unloaded: false,
       model,
+      quota,
     });
     return handle;
   }

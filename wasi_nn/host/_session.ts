@@ -44,6 +44,7 @@ import { embed } from "./_embeddings.ts";
 import type { Graph } from "./_graphs.ts";
 import type { HostLog } from "./_host_log.ts";
 import type { ModelCache, ModelEntry } from "./_models.ts";
+import type { QuotaTicket } from "./_quota.ts";
 
 /** The metadata JSON of get_output index 1, plus our additions. */
 export interface Metadata {
@@ -140,6 +141,11 @@ export class Session {
     this.#env = env;
   }
 
+  /** Tokens its sequence holds in the KV cache now (what its guest's quota counts). */
+  get kvTokens(): number {
+    return this.owner?.cached.length ?? 0;
+  }
+
   /** Computing, or in the middle of a stream: never evicted. */
   get busy(): boolean {
     return this.#running > 0 || this.#stream !== undefined;
@@ -158,6 +164,7 @@ export class Session {
   close(): boolean {
     if (this.#closed) return false;
     this.#closed = true;
+    this.graph.quota?.closed(this);
     this.#abort.abort();
     this.endStream();
     if (this.sched && this.owner) this.sched.dropOwner(this.owner);
@@ -219,8 +226,12 @@ export class Session {
     this.endStream();
     this.#running++;
     const cfg = this.#config(runtime);
+    // The guest's quota, if any: admits the compute, then counts it.
+    let quota: QuotaTicket | undefined;
+    let generated = 0;
     try {
       if (cfg.embedding) {
+        quota = this.graph.quota?.begin(this);
         const { models, log } = this.#env;
         this.output = await embed(models, log, this.model, prompt, cfg);
         this.#outputTokens = 0;
@@ -229,11 +240,18 @@ export class Session {
       }
       const { sched, owner, checked, sampler } = await this.#prepare(cfg);
       try {
+        const opts = taskOptions(checked);
+        quota = this.graph.quota?.begin(this, {
+          prompt: prompt.length,
+          nPredict: opts.stop.nPredict ?? -1,
+          nCtx: sched.nCtxPerSeq,
+        });
+        if (quota) opts.stop = { ...opts.stop, nPredict: quota.nPredict };
         const task = sched.submit({
           owner,
           prompt,
           sampler,
-          ...taskOptions(checked),
+          ...opts,
           nProbs: checked.n_probs,
           signal,
           onText: checked.stream_stdout
@@ -242,6 +260,7 @@ export class Session {
         });
         this.#warnQueue(sched, checked);
         const r = await task.result;
+        generated = r.tokens.length;
         this.output = enc.encode(r.text);
         this.#outputTokens = r.tokens.length;
         const m: Partial<Metadata> = this.#meta = {
@@ -272,6 +291,7 @@ export class Session {
         sampler.close();
       }
     } finally {
+      quota?.end(generated);
       this.#running--;
       this.#env.log.flushLlama(cfg);
     }
@@ -283,11 +303,20 @@ export class Session {
     // Taken now: a cancelAll() during the setup below still stops this stream.
     const signal = this.#signal();
     this.#running++;
+    // One token a step: its guest's quota admits the step, then counts it.
+    let quota: QuotaTicket | undefined;
+    let generated = 0;
     try {
+      quota = this.graph.quota?.begin(this, {
+        prompt: this.#stream ? this.kvTokens : prompt.length,
+        nPredict: 1,
+        nCtx: this.#stream ? this.sched?.nCtxPerSeq : undefined,
+      });
       this.#stream ??= await this.#startStream(prompt, signal);
       const stream = this.#stream;
       const ev = await stream.task.next();
       if (ev) {
+        generated = 1;
         this.#outputTokens++;
         this.lastPiece = ev.bytes;
         this.output = concat(this.output, ev.bytes);
@@ -319,6 +348,7 @@ export class Session {
         `end of sequence (${r.stopReason})`,
       );
     } finally {
+      quota?.end(generated);
       this.#running--;
     }
   }

@@ -95,4 +95,11 @@ export interface WasiNnHostApi {
   unload(graph: number): void;
   /** `finalize_execution_context`: drops one context. */
   finalizeExecutionContext(ctx: number): void;
+  /**
+   * Optional: the host as one guest instance sees it, within that guest's
+   * quotas (the `guest_max_*` host keys; over one, a call throws TooLarge).
+   * `label` names the guest in the host log. The guest imports call it once
+   * per instance and send every call of that instance through the view.
+   */
+  forGuest?(label: string): WasiNnHostApi;
 }

@@ -49,6 +49,7 @@ import { GraphTable, loadRequest } from "./_graphs.ts";
 import { HostLog } from "./_host_log.ts";
 import { checkGuestModelSize } from "./_model_source.ts";
 import { ModelCache } from "./_models.ts";
+import { GuestQuota, guestView } from "./_quota.ts";
 import {
   type Metadata,
   Session,
@@ -115,6 +116,7 @@ export class LlamaHost implements WasiNnHostApi {
   #store: SessionStore<Session>;
   #env: SessionEnv;
   #nextExec = 0;
+  #guests = 0;
   #cancel = new AbortController();
   #build: { number: number; commit: string };
   #closed = false;
@@ -183,23 +185,53 @@ export class LlamaHost implements WasiNnHostApi {
 
   // ---------------------------------------------------------------- graphs
 
+  /**
+   * The host for one guest instance (`label` names it in the log), within
+   * the host's `guest_max_*` quotas: the graphs it loads, and the contexts
+   * and computes of those, count for that guest alone.
+   */
+  forGuest(label: string): WasiNnHostApi {
+    const quota = new GuestQuota(
+      `${label}#${++this.#guests}`,
+      this.#hostConfig,
+      this.#log,
+    );
+    return guestView(this, {
+      load: (builders, encoding, target) =>
+        this.#load(builders, encoding, target, quota),
+      loadByName: (name, config) => this.#loadByName(name, config, quota),
+    });
+  }
+
   /** `load`: GGML encoding (6 WasmEdge, 5 WAMR); builder 0 = GGUF bytes or `preload:<path>`. */
-  async load(
+  load(
     builders: Uint8Array[],
     encoding: number,
     target: number,
+  ): Promise<number> {
+    return this.#load(builders, encoding, target);
+  }
+
+  async #load(
+    builders: Uint8Array[],
+    encoding: number,
+    target: number,
+    quota?: GuestQuota,
   ): Promise<number> {
     this.#assertOpen();
     const req = loadRequest(builders, encoding, target);
     const cfg = req.config ? this.#log.parse(req.config, "load config") : {};
     if (req.preload !== undefined) {
-      return await this.#newGraph(this.#resolvePath(req.preload), cfg);
+      const path = this.#resolvePath(req.preload);
+      return await this.#newGraph(path, cfg, undefined, quota);
     }
     // Over max_load_mb: refused before anything is copied.
     checkGuestModelSize(req.bytes!.length, this.#hostConfig);
     const merged = mergeConfig(this.#hostConfig, cfg);
-    const model = await this.#models.acquireBytes(req.bytes!, merged);
-    return this.#graphs.add(model.path, cfg, model);
+    const acquire = () => this.#models.acquireBytes(req.bytes!, merged);
+    const model = await (quota?.loading(req.bytes!.length, acquire) ??
+      acquire());
+    return this.#graphs.add(model.path, cfg, model, undefined, quota);
   }
 
   /**
@@ -208,7 +240,15 @@ export class LlamaHost implements WasiNnHostApi {
    * (A guest's second `load_by_name` of a name returns its first handle:
    * the guest's own handle table in `guest_imports.ts` does that.)
    */
-  async loadByName(name: string, config?: string): Promise<number> {
+  loadByName(name: string, config?: string): Promise<number> {
+    return this.#loadByName(name, config);
+  }
+
+  async #loadByName(
+    name: string,
+    config?: string,
+    quota?: GuestQuota,
+  ): Promise<number> {
     this.#assertOpen();
     let path: string;
     try {
@@ -218,17 +258,18 @@ export class LlamaHost implements WasiNnHostApi {
       throw e;
     }
     const cfg = this.#log.parse(config, `config of '${name}'`);
-    return await this.#newGraph(path, cfg, name);
+    return await this.#newGraph(path, cfg, name, quota);
   }
 
   async #newGraph(
     path: string,
     cfg: ConfigValues,
     name?: string,
+    quota?: GuestQuota,
   ): Promise<number> {
     const merged = mergeConfig(this.#hostConfig, cfg);
     const model = await this.#models.acquire(path, merged, name ?? path);
-    return this.#graphs.add(path, cfg, model, name);
+    return this.#graphs.add(path, cfg, model, name, quota);
   }
 
   #resolvePath(name: string): string {
@@ -290,9 +331,11 @@ export class LlamaHost implements WasiNnHostApi {
         return existing.handle;
       }
     }
+    g.quota?.checkContexts(); // over guest_max_contexts: TooLarge
     const s = new Session(this.#nextExec++, sessionId, g, this.#env);
     this.#store.add(s);
     g.model.refs++;
+    g.quota?.opened(s);
     return s.handle;
   }
 

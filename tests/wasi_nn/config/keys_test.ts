@@ -1873,6 +1873,81 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
       ),
     ],
   ],
+  guest_max_tokens: [
+    [1, ok],
+    [256, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      2.5,
+      err(
+        "type must be an integer, but is number 2.5 (write a whole number such as 3)",
+      ),
+    ],
+  ],
+  guest_max_compute_ms: [
+    [1, ok],
+    [60000, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      2.5,
+      err(
+        "type must be an integer, but is number 2.5 (write a whole number such as 3)",
+      ),
+    ],
+  ],
+  guest_max_contexts: [
+    [1, ok],
+    [4, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      2.5,
+      err(
+        "type must be an integer, but is number 2.5 (write a whole number such as 3)",
+      ),
+    ],
+  ],
+  guest_max_kv_tokens: [
+    [1, ok],
+    [4096, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      2.5,
+      err(
+        "type must be an integer, but is number 2.5 (write a whole number such as 3)",
+      ),
+    ],
+  ],
+  guest_max_load_mb: [
+    [1, ok],
+    [512, ok],
+    [0, err("Value must be between 1 <= value <= 2147483647, but got 0")],
+    [
+      2147483648,
+      err("Value must be between 1 <= value <= 2147483647, but got 2147483648"),
+    ],
+    [
+      2.5,
+      err(
+        "type must be an integer, but is number 2.5 (write a whole number such as 3)",
+      ),
+    ],
+  ],
   memory_pressure_threshold: [
     [0.5, ok],
     [
