@@ -55,6 +55,7 @@ import {
   systemHasCublas,
 } from "./_build/cuda.ts";
 import { BuildError } from "./_build/errors.ts";
+import { probeAmx } from "./_build/cpu_probe.ts";
 import { requireTool, runLogged, which } from "./_build/exec.ts";
 import { copyIfChanged } from "./_build/fs.ts";
 import { ensureLlamaCppDir } from "./_build/llama_cpp.ts";
@@ -86,6 +87,8 @@ export const REFERENCE_TOOLS: readonly string[] = [
   "llama-bench",
   "llama-batched-bench",
   "llama-quantize",
+  // llama.cpp's tools/mtmd CLI: greedy parity for images and audio in the prompt.
+  "llama-mtmd-cli",
   // llama.cpp's tests/test-chat-template.cpp (defined in native/CMakeLists.txt):
   // renders a chat template for given messages with llama.cpp's chat code.
   "test-chat-template",
@@ -95,6 +98,11 @@ export const REFERENCE_TOOLS: readonly string[] = [
 const LIBRARY_TARGET = "wasi_nn_backend";
 /** The CMake target of the chat-template sandbox, built with the library. */
 const CHAT_RENDER_TARGET = "wnb-chat-render";
+/**
+ * llama.cpp's RPC server (tools/rpc), built with the library from the same
+ * checkout: its protocol must match the library's RPC client exactly.
+ */
+const RPC_SERVER_TARGET = "ggml-rpc-server";
 
 /**
  * Options of {@linkcode build}.
@@ -143,6 +151,8 @@ export interface BuildResult {
   library: string;
   /** The chat-template sandbox: `paths().chatRender`. */
   chatRender: string;
+  /** llama.cpp's RPC server from the same checkout: `paths().rpcServer`. */
+  rpcServer: string;
   /** Its size in bytes. */
   sizeBytes: number;
   /** Whether the library file changed in this run. */
@@ -150,7 +160,7 @@ export interface BuildResult {
   /** The variant built ("cpu" or "cuda"). */
   variant: Variant;
   /** The ggml backends inside the library. */
-  backends: ("cpu" | "cuda")[];
+  backends: ("cpu" | "cuda" | "rpc")[];
   /** The reference tools copied (full paths), empty without `reference`. */
   referenceTools: string[];
   /** The llama.cpp source tree used. */
@@ -420,11 +430,19 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       new URL("./native/", import.meta.url),
       p.root,
     );
+    const portable = options.portable ?? false;
+    const amx = portable ? "absent" : await probeAmx();
+    if (amx === "faults") {
+      reporter.note(
+        "this CPU reports AMX but its tile instructions fault (a virtual machine without the tile state): building without AMX",
+      );
+    }
     const defines = cmakeDefines({
       llamaCppDir,
       variant,
-      portable: options.portable ?? false,
+      portable,
       arch: Deno.build.arch,
+      noAmx: amx === "faults",
       cudaArchitectures: variant === "cuda"
         ? chooseCudaArchitectures(options.cudaArchitectures, gpu)
         : undefined,
@@ -477,6 +495,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     const targets = [
       LIBRARY_TARGET,
       CHAT_RENDER_TARGET,
+      RPC_SERVER_TARGET,
       ...(options.reference ? REFERENCE_TOOLS : []),
     ];
     const tracker = new BuildProgressTracker(targets);
@@ -510,6 +529,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       p.library,
     );
     await copyIfChanged(`${buildDir}/bin/${CHAT_RENDER_TARGET}`, p.chatRender);
+    await copyIfChanged(`${buildDir}/bin/${RPC_SERVER_TARGET}`, p.rpcServer);
     const referenceTools: string[] = [];
     for (const tool of options.reference ? REFERENCE_TOOLS : []) {
       const to = `${p.referenceBin}/${tool}`;
@@ -520,10 +540,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     return {
       library: p.library,
       chatRender: p.chatRender,
+      rpcServer: p.rpcServer,
       sizeBytes: size,
       libraryChanged,
       variant,
-      backends: variant === "cuda" ? ["cpu", "cuda"] : ["cpu"],
+      backends: variant === "cuda" ? ["cpu", "cuda", "rpc"] : ["cpu", "rpc"],
       referenceTools,
       llamaCppDir,
       buildDir,

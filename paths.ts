@@ -38,6 +38,8 @@ export interface Paths {
   library: string;
   /** The chat-template sandbox built with the library: `<root>/build/bin/wnb-chat-render`. */
   chatRender: string;
+  /** llama.cpp's RPC server, built with the library from the same checkout: `<root>/build/bin/ggml-rpc-server`. */
+  rpcServer: string;
   /** llama.cpp's own tools (llama-simple, llama-bench, ...): `<root>/build/bin`. */
   referenceBin: string;
   /** Generated GGUF models: `<root>/.cache/models`. */
@@ -80,6 +82,7 @@ export function paths(): Paths {
     cmakeBuild: (variant) => `${root}/build/cmake-${variant}`,
     library: `${root}/build/lib/libwasi_nn_backend.so`,
     chatRender: `${root}/build/bin/wnb-chat-render`,
+    rpcServer: `${root}/build/bin/ggml-rpc-server`,
     referenceBin: `${root}/build/bin`,
     models: `${cache}/models`,
   };

@@ -29,6 +29,11 @@ export interface CMakeInputs {
   portable: boolean;
   /** The CPU architecture (`Deno.build.arch`). */
   arch: string;
+  /**
+   * A native x86-64 build without AMX (`-mno-amx-*`): the CPU reports AMX but
+   * its tile instructions fault (`cpu_probe.ts`).
+   */
+  noAmx?: boolean;
   /** CMAKE_CUDA_ARCHITECTURES (cuda only). */
   cudaArchitectures?: string;
   /** nvcc, when it is not simply `nvcc` on PATH (cuda only). */
@@ -55,12 +60,24 @@ export function cmakeDefines(inputs: CMakeInputs): [string, string][] {
     // cores and every decode slows by 20-45%. Without OpenMP the `poll`
     // setting also takes effect. The reference tools are built the same way.
     ["GGML_OPENMP", "OFF"],
+    // ggml's RPC backend (models split across rpc-server processes, issue 13)
+    // in the one library, on every variant. No RDMA: it would link
+    // libibverbs into a library that must stay self-contained.
+    ["GGML_RPC", "ON"],
+    ["GGML_RPC_RDMA", "OFF"],
   ];
   if (inputs.portable && inputs.arch === "x86_64") {
     // Explicit, because option() keeps the values cached by an earlier native
     // configure of the same folder (where they default to OFF).
     for (const flag of PORTABLE_X86_FLAGS) defines.push([flag, "ON"]);
   }
+  const cFlags: string[] = [];
+  if (inputs.noAmx && !inputs.portable && inputs.arch === "x86_64") {
+    // gcc and clang let an explicit -mno-* win over -march=native, whatever
+    // the order, so ggml's own -march=native still applies the rest.
+    cFlags.push(...NO_AMX_FLAGS);
+  }
+  const cxxFlags = [...cFlags];
   if (inputs.variant === "cuda") {
     defines.push([
       "CMAKE_CUDA_ARCHITECTURES",
@@ -77,13 +94,20 @@ export function cmakeDefines(inputs: CMakeInputs): [string, string][] {
       }
       const libDir = cublas.cublas.replace(/\/[^/]+$/, "");
       defines.push(["CMAKE_CUDA_FLAGS", `-I${cublas.includeDir}`]);
-      defines.push(["CMAKE_CXX_FLAGS", `-I${cublas.includeDir}`]);
+      cxxFlags.push(`-I${cublas.includeDir}`);
       defines.push(["CMAKE_SHARED_LINKER_FLAGS", `-Wl,-rpath,${libDir}`]);
       defines.push(["CMAKE_EXE_LINKER_FLAGS", `-Wl,-rpath,${libDir}`]);
     }
   }
+  // Always given (empty too): a cached value of an earlier configure stays
+  // otherwise.
+  defines.push(["CMAKE_C_FLAGS", cFlags.join(" ")]);
+  defines.push(["CMAKE_CXX_FLAGS", cxxFlags.join(" ")]);
   return defines;
 }
+
+/** The compiler flags of a native x86-64 build whose AMX faults. */
+export const NO_AMX_FLAGS = ["-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"];
 
 /** ggml's instruction-set options that a non-native x86-64 build turns on. */
 export const PORTABLE_X86_FLAGS = [

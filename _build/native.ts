@@ -18,6 +18,10 @@ export const NATIVE_FILES = [
   "chat_render.cpp",
   "chat_render.h",
   "wnb_chat_render.cpp",
+  "wnb_internal.h",
+  "wnb_mtmd.cpp",
+  "wnb_rpc.cpp",
+  "wnb_rpc.h",
 ];
 
 /**

@@ -10,11 +10,16 @@
 import { isFile } from "../_internal/fs.ts";
 import { envVar, paths, userCacheRoot } from "../paths.ts";
 import { LlamaError, Status } from "./errors.ts";
-import { CONTEXT_PARAMS, MODEL_PARAMS, SAMPLER_PARAMS } from "./_struct.ts";
+import {
+  CONTEXT_PARAMS,
+  MODEL_PARAMS,
+  MTMD_PARAMS,
+  SAMPLER_PARAMS,
+} from "./_struct.ts";
 import { SYMBOLS, type Symbols } from "./_symbols.ts";
 
 /** The ABI version these bindings were written for (`WNB_ABI_VERSION`). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 let openedPath = "";
@@ -59,6 +64,7 @@ export function symbols(): Symbols {
     ["wnb_model_params", s.wnb_sizeof_model_params(), MODEL_PARAMS.size],
     ["wnb_context_params", s.wnb_sizeof_context_params(), CONTEXT_PARAMS.size],
     ["wnb_sampler_params", s.wnb_sizeof_sampler_params(), SAMPLER_PARAMS.size],
+    ["wnb_mtmd_params", s.wnb_sizeof_mtmd_params(), MTMD_PARAMS.size],
   ];
   const bad = sizes.filter(([, a, b]) => a !== b);
   if (abi !== ABI_VERSION || bad.length > 0) {

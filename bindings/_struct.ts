@@ -105,6 +105,10 @@ export const MODEL_PARAMS = layout(
     ["use_mlock", "u8"],
     ["vocab_only", "u8"],
     ["check_tensors", "u8"],
+    ["n_tensor_split", "i32"],
+    ["rpc_timeout_ms", "i32"],
+    ["tensor_split", "ptr"],
+    ["rpc_servers", "ptr"],
   ] as const,
 );
 
@@ -179,3 +183,28 @@ export const SAMPLER_PARAMS = layout(
 
 /** Size of wnb_error: i32 code + 508 bytes of message. */
 export const ERROR_SIZE = 512;
+
+/** wnb_mtmd_params */
+export const MTMD_PARAMS = layout(
+  [
+    ["use_gpu", "u8"],
+    ["warmup", "u8"],
+    ["reserved0", "u8"],
+    ["reserved1", "u8"],
+    ["n_threads", "i32"],
+    ["flash_attn", "i32"],
+    ["image_min_tokens", "i32"],
+    ["image_max_tokens", "i32"],
+    ["max_image_pixels", "i32"],
+    ["media_marker", "ptr"],
+  ] as const,
+);
+
+/** wnb_mtmd_chunk_info */
+export const MTMD_CHUNK_INFO = layout(
+  [
+    ["type", "i32"],
+    ["n_tokens", "i32"],
+    ["n_pos", "i32"],
+  ] as const,
+);

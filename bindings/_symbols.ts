@@ -40,6 +40,56 @@ const decode = {
   ],
   result: "i32",
 } as const;
+const mtmdLoad = {
+  parameters: ["buffer", "pointer", "buffer", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const mtmdBitmap = {
+  parameters: ["pointer", "buffer", "usize", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const mtmdTokenize = {
+  parameters: [
+    "pointer",
+    "buffer",
+    "i32",
+    "buffer",
+    "i32",
+    "u8",
+    "u8",
+    "buffer",
+    "buffer",
+  ],
+  result: "i32",
+} as const;
+const mtmdEval = {
+  parameters: [
+    "pointer",
+    "pointer",
+    "pointer",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "u8",
+    "buffer",
+    "buffer",
+  ],
+  result: "i32",
+} as const;
+const rpcProbe = {
+  parameters: ["buffer", "i32", "u8", "buffer"],
+  result: "i32",
+} as const;
+const rpcAddServer = {
+  parameters: ["buffer", "i32", "buffer", "buffer"],
+  result: "i32",
+} as const;
+const rpcDeviceMemory = {
+  parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer"],
+  result: "i32",
+} as const;
 const decodePrompt = {
   parameters: ["pointer", "buffer", "i32", "i32", "i32", "buffer"],
   result: "i32",
@@ -198,6 +248,59 @@ export const SYMBOLS = {
   wnb_sampler_seed: { parameters: ["pointer"], result: "u32" },
   wnb_generate_step: nb("wnb_generate_step", generateStep),
   wnb_generate_step_sync: { ...generateStep, name: "wnb_generate_step" },
+  // multimodal (native/wnb_mtmd.cpp): projectors, bitmaps, chunks
+  wnb_mtmd_default_params: { parameters: ["buffer"], result: "void" },
+  wnb_sizeof_mtmd_params: { parameters: [], result: "i32" },
+  wnb_mtmd_default_marker: { parameters: ["buffer", "i32"], result: "i32" },
+  wnb_mtmd_load: nb("wnb_mtmd_load", mtmdLoad),
+  wnb_mtmd_load_sync: { ...mtmdLoad, name: "wnb_mtmd_load" },
+  wnb_mtmd_free: { parameters: ["pointer"], result: "void" },
+  wnb_mtmd_support_vision: { parameters: ["pointer"], result: "u8" },
+  wnb_mtmd_support_audio: { parameters: ["pointer"], result: "u8" },
+  wnb_mtmd_audio_sample_rate: { parameters: ["pointer"], result: "i32" },
+  wnb_mtmd_marker: {
+    parameters: ["pointer", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_mtmd_uses_mrope: { parameters: ["pointer"], result: "u8" },
+  wnb_mtmd_bitmap_from_buf: nb("wnb_mtmd_bitmap_from_buf", mtmdBitmap),
+  wnb_mtmd_bitmap_from_buf_sync: {
+    ...mtmdBitmap,
+    name: "wnb_mtmd_bitmap_from_buf",
+  },
+  wnb_mtmd_bitmap_free: { parameters: ["pointer"], result: "void" },
+  wnb_mtmd_bitmap_nx: { parameters: ["pointer"], result: "u32" },
+  wnb_mtmd_bitmap_ny: { parameters: ["pointer"], result: "u32" },
+  wnb_mtmd_bitmap_is_audio: { parameters: ["pointer"], result: "u8" },
+  wnb_mtmd_bitmap_id: {
+    parameters: ["pointer", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_mtmd_tokenize: nb("wnb_mtmd_tokenize", mtmdTokenize),
+  wnb_mtmd_tokenize_sync: { ...mtmdTokenize, name: "wnb_mtmd_tokenize" },
+  wnb_mtmd_chunks_free: { parameters: ["pointer"], result: "void" },
+  wnb_mtmd_chunks_count: { parameters: ["pointer"], result: "i32" },
+  wnb_mtmd_chunks_n_tokens: { parameters: ["pointer"], result: "i32" },
+  wnb_mtmd_chunks_n_pos: { parameters: ["pointer"], result: "i32" },
+  wnb_mtmd_chunk_info_get: {
+    parameters: ["pointer", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  wnb_mtmd_chunk_tokens: {
+    parameters: ["pointer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_mtmd_chunk_id: {
+    parameters: ["pointer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
+  wnb_mtmd_eval: nb("wnb_mtmd_eval", mtmdEval),
+  wnb_mtmd_eval_sync: { ...mtmdEval, name: "wnb_mtmd_eval" },
+  // RPC devices (native/wnb_rpc.cpp): probes, registration, remote memory
+  wnb_rpc_supported: { parameters: [], result: "u8" },
+  wnb_rpc_probe: nb("wnb_rpc_probe", rpcProbe),
+  wnb_rpc_add_server: nb("wnb_rpc_add_server", rpcAddServer),
+  wnb_rpc_device_memory: nb("wnb_rpc_device_memory", rpcDeviceMemory),
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The typed symbol object returned by `Deno.dlopen(path, SYMBOLS)`. */

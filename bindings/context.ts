@@ -195,6 +195,20 @@ export class Context {
     }
   }
 
+  /**
+   * Runs a non-blocking native call of another binding (e.g. `Mtmd.eval`)
+   * on this context: it must be idle (else LlamaError(Usage)), counts as
+   * busy meanwhile, and is not freed before the call returns.
+   *
+   * @example
+   * ```ts ignore
+   * await ctx.use((p) => somethingNonBlocking(p));
+   * ```
+   */
+  use<T>(f: (ptr: Deno.PointerObject) => Promise<T>): Promise<T> {
+    return this.#run(f);
+  }
+
   /** Decodes a batch (at most nBatch tokens) without blocking the event loop. */
   decode(batch: Batch): Promise<void> {
     const err = errorBuffer();

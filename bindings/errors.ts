@@ -26,6 +26,8 @@ export const Status = {
   Template: 10,
   State: 11,
   Internal: 12,
+  /** An RPC endpoint does not answer (the message names it). */
+  Unreachable: 13,
   /** Not from the shim: the library is missing, or an object was used after close. */
   Usage: 100,
 } as const;

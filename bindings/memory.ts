@@ -14,13 +14,9 @@
 
 import { symbols } from "./_library.ts";
 import { check, cstr, errorBuffer, utf8 } from "./_buffers.ts";
-import {
-  CONTEXT_PARAMS,
-  MODEL_PARAMS,
-  readStruct,
-  writeStruct,
-} from "./_struct.ts";
+import { CONTEXT_PARAMS, MODEL_PARAMS, readStruct } from "./_struct.ts";
 import { type ContextOptions, contextParams } from "./_context_params.ts";
+import { type PlacementOptions, placementParams } from "./_model_params.ts";
 
 /** Per-device memory estimate, in bytes. */
 export interface DeviceEstimate {
@@ -48,10 +44,12 @@ export interface MemoryEstimate {
   devices: DeviceEstimate[];
 }
 
-/** Model and context settings for planning. */
-export interface PlanOptions {
-  /** GPU layers (-1 all). */
-  nGpuLayers?: number;
+/**
+ * Model and context settings for planning. The placement (`nGpuLayers`, -1
+ * all; `mainGpu`, `splitMode`, `tensorSplit`, `rpcServers`) is the load's:
+ * RPC devices count with their servers' free memory.
+ */
+export interface PlanOptions extends PlacementOptions {
   /** Context length (0 = training context). */
   nCtx?: number;
   /** Logical batch. */
@@ -64,18 +62,15 @@ export interface PlanOptions {
 
 function params(
   opts: PlanOptions,
-): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>] {
-  const s = symbols();
-  const mp = new Uint8Array(MODEL_PARAMS.size);
-  s.wnb_model_default_params(mp);
-  writeStruct(MODEL_PARAMS, mp, { n_gpu_layers: opts.nGpuLayers });
+): [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>, Float32Array?] {
+  const { params: mp, tensorSplit } = placementParams(opts);
   const cp = contextParams({
     ...opts.context,
     nCtx: opts.nCtx,
     nBatch: opts.nBatch,
     nSeqMax: opts.nSeqMax,
   });
-  return [mp, cp];
+  return [mp, cp, tensorSplit];
 }
 
 /** Estimates memory per device without loading the weights. */
@@ -107,8 +102,13 @@ export async function estimateMemory(
 export async function fitParams(
   path: string,
   opts: PlanOptions & { nCtxMin?: number } = {},
-): Promise<{ nGpuLayers: number; nCtx: number }> {
-  const [mp, cp] = params({ ...opts, nGpuLayers: opts.nGpuLayers ?? -2 });
+): Promise<{ nGpuLayers: number; nCtx: number; tensorSplit?: number[] }> {
+  // A zero split (llama.cpp: none given) for the fit to write its own into.
+  const [mp, cp, split] = params({
+    ...opts,
+    nGpuLayers: opts.nGpuLayers ?? -2,
+    tensorSplit: opts.tensorSplit ?? [0],
+  });
   const err = errorBuffer();
   const st = await symbols().wnb_fit_params(
     cstr(path),
@@ -118,8 +118,11 @@ export async function fitParams(
     err,
   );
   check(st, err, "fitting the model to memory");
+  const last = split ? split.findLastIndex((v) => v > 0) : -1;
+  const chosen = last >= 0 ? [...split!.subarray(0, last + 1)] : undefined;
   return {
     nGpuLayers: Number(readStruct(MODEL_PARAMS, mp).n_gpu_layers),
     nCtx: Number(readStruct(CONTEXT_PARAMS, cp).n_ctx),
+    ...(chosen ? { tensorSplit: chosen } : {}),
   };
 }

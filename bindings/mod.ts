@@ -50,7 +50,28 @@ export {
   setLogLevel,
 } from "./backend.ts";
 export { LlamaError, Status } from "./errors.ts";
+export type { PlacementOptions } from "./_model_params.ts";
+export {
+  addRpcServer,
+  checkRpcServers,
+  parseRpcServers,
+  probeRpcServer,
+  RPC_MAX_SERVERS,
+  type RpcCheckOptions,
+  type RpcDeviceMemory,
+  rpcDeviceMemory,
+  rpcSupported,
+} from "./rpc.ts";
 export { MemFile } from "./memfile.ts";
+export {
+  MediaBitmap,
+  type MediaChunk,
+  MediaChunks,
+  Mtmd,
+  MtmdEvalError,
+  type MtmdEvalOptions,
+  type MtmdOptions,
+} from "./mtmd.ts";
 export {
   type BackendInfo,
   type DeviceInfo,

@@ -22,18 +22,17 @@ import {
   utf8,
 } from "./_buffers.ts";
 import { MODEL_PARAMS, readStruct, writeStruct } from "./_struct.ts";
+import { type PlacementOptions, writePlacement } from "./_model_params.ts";
 import { LlamaError, Status } from "./errors.ts";
 import { Lifetime } from "./_lifetime.ts";
 import type { ModelInfo } from "./types.ts";
 
-/** Options of `Model.load`. */
-export interface ModelLoadOptions {
-  /** Layers to offload to the GPU: -1 all, 0 none (default: llama.cpp's default, all). */
-  nGpuLayers?: number;
-  /** GPU used when splitMode is "none". */
-  mainGpu?: number;
-  /** How to split across GPUs. */
-  splitMode?: "none" | "layer" | "row";
+/**
+ * Options of `Model.load`. `nGpuLayers` (default: llama.cpp's, all),
+ * `mainGpu`, `splitMode`, `tensorSplit`, `rpcServers` and `rpcTimeoutMs`
+ * place the weights on devices ({@linkcode PlacementOptions}).
+ */
+export interface ModelLoadOptions extends PlacementOptions {
   /** Memory-map the file (default true). */
   useMmap?: boolean;
   /** Lock the weights in RAM. */
@@ -344,12 +343,9 @@ export class Model {
 function modelParams(options: ModelLoadOptions): Uint8Array<ArrayBuffer> {
   const params = new Uint8Array(MODEL_PARAMS.size);
   symbols().wnb_model_default_params(params);
-  const split = { none: 0, layer: 1, row: 2 } as const;
+  writePlacement(params, options);
   const flag = (x?: boolean) => x === undefined ? undefined : Number(x);
   writeStruct(MODEL_PARAMS, params, {
-    n_gpu_layers: options.nGpuLayers,
-    main_gpu: options.mainGpu,
-    split_mode: options.splitMode && split[options.splitMode],
     use_mmap: flag(options.useMmap),
     use_mlock: flag(options.useMlock),
     vocab_only: flag(options.vocabOnly),

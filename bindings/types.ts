@@ -65,12 +65,16 @@ export interface DeviceInfo {
   name: string;
   /** e.g. the CPU or GPU model. */
   description: string;
-  /** cpu, gpu, igpu or accel. */
+  /** cpu, gpu, igpu, accel, or rpc (a device of an RPC server). */
   type: string;
-  /** Free bytes. */
+  /** Free bytes (0 for an RPC device that did not answer). */
   memory_free: number;
   /** Total bytes. */
   memory_total: number;
+  /** An RPC device's server, `host:port`. */
+  endpoint?: string;
+  /** Why an RPC device's memory is unknown: its server did not answer a probe. */
+  error?: string;
 }
 
 /** What the library reports about itself (`wnb_info_json`). */
@@ -83,6 +87,8 @@ export interface BackendInfo {
   llama_build_number: number;
   /** Whether any GPU backend is compiled in. */
   gpu_offload: boolean;
+  /** Whether ggml's RPC backend is compiled in ("RPC" is then among the backends). */
+  rpc: boolean;
   /** ggml's feature string (AVX2, ...). */
   system_info: string;
   /** Backends compiled in: "CPU", "CUDA", ... */

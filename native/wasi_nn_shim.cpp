@@ -2,6 +2,8 @@
 // Every exported function catches every exception: none crosses the C ABI.
 
 #include "wasi_nn_shim.h"
+#include "wnb_internal.h"
+#include "wnb_rpc.h"
 
 #include "llama.h"
 #include "ggml.h"
@@ -40,33 +42,10 @@
 
 namespace {
 
-void set_error(wnb_error * err, int32_t code, const std::string & msg) {
-    if (!err) return;
-    err->code = code;
-    size_t n = std::min(msg.size(), sizeof(err->message) - 1);
-    memcpy(err->message, msg.data(), n);
-    err->message[n] = '\0';
-}
-
-void clear_error(wnb_error * err) {
-    if (!err) return;
-    err->code = WNB_OK;
-    err->message[0] = '\0';
-}
-
-int32_t fail(wnb_error * err, int32_t code, const std::string & msg) {
-    set_error(err, code, msg);
-    return code;
-}
-
-// Copies s into buf when it fits (with a NUL when room). Returns s's size.
-int32_t copy_out(const std::string & s, char * buf, int32_t cap) {
-    if (buf && cap > 0 && (int64_t) s.size() <= cap) {
-        memcpy(buf, s.data(), s.size());
-        if ((int64_t) s.size() < cap) buf[s.size()] = '\0';
-    }
-    return (int32_t) s.size();
-}
+using wnb::clear_error;
+using wnb::copy_out;
+using wnb::fail;
+using wnb::set_error;
 
 std::string json_str(const std::string & s) {
     std::string out = "\"";
@@ -90,18 +69,6 @@ std::string json_str(const std::string & s) {
     return out + "\"";
 }
 
-#define WNB_TRY try {
-#define WNB_CATCH(err)                                                         \
-    }                                                                          \
-    catch (const std::bad_alloc &) {                                           \
-        return fail(err, WNB_ERR_OUT_OF_MEMORY, "out of memory");              \
-    }                                                                          \
-    catch (const std::exception & e) {                                         \
-        return fail(err, WNB_ERR_INTERNAL, e.what());                          \
-    }                                                                          \
-    catch (...) {                                                              \
-        return fail(err, WNB_ERR_INTERNAL, "unknown C++ exception");           \
-    }
 
 // ---------------------------------------------------------------- log capture
 
@@ -220,6 +187,7 @@ struct wnb_model {
     const llama_vocab *           vocab = nullptr;
     std::unique_ptr<wnb::chat_renderer> templates;  // the model's own, lazily created
     std::mutex                    templates_mu;
+    std::vector<std::string>      rpc_endpoints;  // in use by this model (wnb_rpc.h)
 };
 
 struct wnb_context {
@@ -237,6 +205,11 @@ struct wnb_sampler {
     common_sampler *  smpl = nullptr;
     bool              ignore_eos = false;
 };
+
+// Internal accessors for the other source files (wnb_internal.h); hidden.
+const llama_model * wnb_internal_llama_model(const wnb_model * m) { return m ? m->model : nullptr; }
+llama_context * wnb_internal_llama_context(wnb_context * c) { return c ? c->ctx : nullptr; }
+const wnb_model * wnb_internal_context_model(const wnb_context * c) { return c ? c->owner : nullptr; }
 
 namespace {
 
@@ -327,6 +300,7 @@ int32_t wnb_info_json(char * buf, int32_t cap) {
         j += ",\"llama_commit\":" + json_str(llama_commit());
         j += ",\"llama_build_number\":" + std::to_string(llama_build_number());
         j += ",\"gpu_offload\":" + std::string(llama_supports_gpu_offload() ? "true" : "false");
+        j += ",\"rpc\":" + std::string(llama_supports_rpc() ? "true" : "false");
         j += ",\"system_info\":" + json_str(llama_print_system_info());
         j += ",\"backends\":[";
         for (size_t i = 0; i < ggml_backend_reg_count(); i++) {
@@ -336,6 +310,13 @@ int32_t wnb_info_json(char * buf, int32_t cap) {
         j += "],\"devices\":[";
         for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
             ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+            std::string rpc_fields;
+            if (wnb_rpc_device_json(dev, rpc_fields)) {  // never asks a server that does not answer
+                if (i) j += ",";
+                j += "{\"name\":" + json_str(ggml_backend_dev_name(dev)) +
+                     ",\"description\":" + json_str(ggml_backend_dev_description(dev)) + "," + rpc_fields + "}";
+                continue;
+            }
             size_t free_mem = 0, total_mem = 0;
             ggml_backend_dev_memory(dev, &free_mem, &total_mem);
             const char * type = "cpu";
@@ -399,6 +380,7 @@ int32_t wnb_log_drain(char * buf, int32_t cap) {
 void wnb_model_default_params(wnb_model_params * out) {
     if (!out) return;
     llama_model_params d = llama_model_default_params();
+    memset(out, 0, sizeof(*out));  // no tensor split, no RPC servers
     out->n_gpu_layers = d.n_gpu_layers;
     out->main_gpu = d.main_gpu;
     out->split_mode = (int32_t) d.split_mode;
@@ -436,6 +418,12 @@ int32_t wnb_model_load(const char * path, const wnb_model_params * params, wnb_l
         mp.vocab_only = params->vocab_only != 0;
         mp.check_tensors = params->check_tensors != 0;
     }
+    wnb_placement placement;  // devices, tensor split: alive until the load returns
+    {
+        std::string why;
+        int32_t prc = wnb_placement_apply(params, mp, placement, why);
+        if (prc != WNB_OK) return fail(err, prc, why);
+    }
     if (progress) {
         progress->progress = 0.0f;
         mp.progress_callback = progress_cb;
@@ -451,6 +439,7 @@ int32_t wnb_model_load(const char * path, const wnb_model_params * params, wnb_l
     auto * wm = new wnb_model();
     wm->model = m;
     wm->vocab = llama_model_get_vocab(m);
+    placement.release_to(wm->rpc_endpoints);
     *out = wm;
     return WNB_OK;
     WNB_CATCH(err)
@@ -461,6 +450,7 @@ void wnb_model_free(wnb_model * model) {
     try {
         model->templates.reset();
         llama_model_free(model->model);
+        wnb_rpc_release(model->rpc_endpoints);
         delete model;
     } catch (...) {
     }
@@ -1292,6 +1282,12 @@ int32_t wnb_estimate_memory(const char * path, const wnb_model_params * mparams,
         if (rc != WNB_OK) return -rc;
         llama_model_params mp = to_llama_mparams(mparams);
         llama_context_params cp = to_llama_cparams(cparams);
+        wnb_placement placement;
+        {
+            std::string why;
+            int32_t prc = wnb_placement_apply(mparams, mp, placement, why);
+            if (prc != WNB_OK) return -fail(err, prc, why);
+        }
         std::vector<ggml_backend_dev_t> devs;
         uint32_t n_layer = 0, n_ctx_train = 0, n_expert = 0;
         tl_last_log_error.clear();
@@ -1328,6 +1324,12 @@ int32_t wnb_fit_params(const char * path, wnb_model_params * mparams, wnb_contex
     llama_model_params mp = to_llama_mparams(mparams);
     llama_context_params cp = to_llama_cparams(cparams);
     if (mparams->n_gpu_layers == -2) mp.n_gpu_layers = -1;  // let the fit choose
+    wnb_placement placement;
+    {
+        std::string why;
+        int32_t prc = wnb_placement_apply(mparams, mp, placement, why);
+        if (prc != WNB_OK) return fail(err, prc, why);
+    }
     std::vector<float> split(llama_max_devices(), 0.0f);
     std::vector<llama_model_tensor_buft_override> overrides(llama_max_tensor_buft_overrides());
     std::vector<size_t> margins(llama_max_devices() + 1, (size_t) 1024 * 1024 * 1024);
@@ -1336,6 +1338,11 @@ int32_t wnb_fit_params(const char * path, wnb_model_params * mparams, wnb_contex
                                                     n_ctx_min, nullptr, GGML_LOG_LEVEL_ERROR);
     mparams->n_gpu_layers = mp.n_gpu_layers;
     cparams->n_ctx = cp.n_ctx;
+    // With more than one device the fit chose a split (layers per device): hand it back.
+    if (mp.tensor_split == split.data() && mparams->tensor_split && mparams->n_tensor_split > 0) {
+        size_t n = std::min<size_t>((size_t) mparams->n_tensor_split, split.size());
+        std::copy(split.begin(), split.begin() + n, mparams->tensor_split);
+    }
     if (st == COMMON_PARAMS_FIT_STATUS_SUCCESS) return WNB_OK;
     std::string why = tl_last_log_error.empty() ? "no allocation fits the free memory" : tl_last_log_error;
     return fail(err, st == COMMON_PARAMS_FIT_STATUS_FAILURE ? WNB_ERR_OUT_OF_MEMORY : WNB_ERR_INVALID_MODEL,

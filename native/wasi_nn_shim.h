@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* ABI version: bumped whenever a struct layout or a signature changes. */
-#define WNB_ABI_VERSION 2
+#define WNB_ABI_VERSION 3
 
 /* ---- status and errors ------------------------------------------------- */
 
@@ -56,7 +56,8 @@ enum wnb_status {
     WNB_ERR_GRAMMAR          = 9,  /* a grammar or JSON schema did not parse */
     WNB_ERR_TEMPLATE         = 10, /* a chat template failed to apply */
     WNB_ERR_STATE            = 11, /* a session state file could not be saved or restored */
-    WNB_ERR_INTERNAL         = 12  /* anything else (the message says what) */
+    WNB_ERR_INTERNAL         = 12, /* anything else (the message says what) */
+    WNB_ERR_UNREACHABLE      = 13  /* an RPC endpoint does not answer (the message names it) */
 };
 
 /* Filled by every fallible call when non-NULL. Caller-owned; 512 bytes. */
@@ -74,8 +75,12 @@ WNB_API int32_t wnb_abi_version(void);
 WNB_API void wnb_init(void);
 
 /* JSON: {"abi":1,"llama_commit":"..","llama_build_number":N,"backends":["CPU",..],
- * "gpu_offload":bool,"system_info":"..","devices":[{"name","description","type",
- * "memory_free","memory_total"}]}. Returns the size needed (see conventions). */
+ * "gpu_offload":bool,"rpc":bool,"system_info":"..","devices":[{"name","description","type",
+ * "memory_free","memory_total"}]}. "rpc": the library holds ggml's RPC backend
+ * (then "RPC" is among the backends). Devices of registered RPC endpoints have
+ * type "rpc" and an "endpoint"; their memory is asked only after the endpoint
+ * answered a probe (1 s), else it reads 0 and "error" says why. Returns the
+ * size needed (see conventions). */
 WNB_API int32_t wnb_info_json(char * buf, int32_t cap);
 
 /* sizeof of the parameter structs, so bindings can check their layouts. */
@@ -104,6 +109,16 @@ typedef struct wnb_model_params {
     uint8_t use_mlock;     /* 1 = lock it in RAM */
     uint8_t vocab_only;    /* 1 = tokenizer only, no weights */
     uint8_t check_tensors; /* 1 = validate tensor data while loading */
+    int32_t n_tensor_split;  /* floats in tensor_split; 0 = llama.cpp's split (by free memory) */
+    int32_t rpc_timeout_ms;  /* the endpoint probe's limit (see the RPC section); <= 0 = 5000 */
+    float * tensor_split;    /* caller-owned: the share of each device, in the model's device
+                              * order (the rpc_servers' devices first, then local GPUs); at most
+                              * 16. Read by the load and the estimate; wnb_fit_params writes its
+                              * chosen split back when n_tensor_split covers every device. */
+    const char * rpc_servers; /* caller-owned, read during the call: "host:port,host:port" whose
+                               * devices this model uses (registered on first use, see
+                               * wnb_rpc_add_server). NULL or "" = none: then no RPC device is
+                               * used, even when endpoints are registered. */
 } wnb_model_params;
 
 /* Shared between a loading thread and an observer: the loader writes progress
@@ -379,6 +394,164 @@ WNB_API uint32_t wnb_sampler_seed(const wnb_sampler * smpl);
  * is still reported). For EOG tokens no decode happens. */
 WNB_API int32_t wnb_generate_step(wnb_context * ctx, wnb_sampler * smpl, int32_t idx, int32_t seq_id,
                                   int32_t pos, int32_t * token_out, wnb_error * err);
+
+/* ---- multimodal: images and audio into the prompt (native/wnb_mtmd.cpp) --
+ * llama.cpp's tools/mtmd. A projector ("mmproj" GGUF) is loaded for a loaded
+ * model; media files become bitmaps; text holding the media marker(s) plus
+ * N bitmaps is tokenized into chunks (text runs and media runs); the chunks
+ * are evaluated into one sequence of a context. Media chunks can use more
+ * (or, with M-RoPE, fewer) positions than tokens: track n_past with the
+ * positions these calls report, never with token counts. */
+
+typedef struct wnb_mtmd_params {
+    uint8_t use_gpu;          /* 1 = the projector on the GPU when there is one (default 1) */
+    uint8_t warmup;           /* 1 = run one encode at load to size buffers (default 0) */
+    uint8_t reserved[2];
+    int32_t n_threads;        /* encoder threads; <= 0 = 4 */
+    int32_t flash_attn;       /* -1 auto (default), 0 off, 1 on */
+    int32_t image_min_tokens; /* dynamic-resolution projectors only; 0 = the projector's */
+    int32_t image_max_tokens; /* dynamic-resolution projectors only; 0 = the projector's */
+    int32_t max_image_pixels; /* width*height above this is refused before decoding; 0 = no limit.
+                               * Default 67108864 (64 Mi pixels) */
+    const char * media_marker; /* the text that stands for one bitmap; NULL = the default
+                                * ("<__media__>"; WasmEdge's GGML plugin uses "<image>").
+                                * Copied during wnb_mtmd_load. */
+} wnb_mtmd_params;
+
+WNB_API void    wnb_mtmd_default_params(wnb_mtmd_params * out);
+WNB_API int32_t wnb_sizeof_mtmd_params(void);
+
+/* The media marker text that wnb_mtmd_tokenize replaces with a bitmap
+ * ("<__media__>"). Returns its size (see conventions). */
+WNB_API int32_t wnb_mtmd_default_marker(char * buf, int32_t cap);
+
+typedef struct wnb_mtmd        wnb_mtmd;
+typedef struct wnb_mtmd_bitmap wnb_mtmd_bitmap;
+typedef struct wnb_mtmd_chunks wnb_mtmd_chunks;
+
+/* Loads a projector GGUF for a loaded model (the model is borrowed: free the
+ * projector first). Checks the file first (exists, regular, GGUF magic);
+ * a projector that llama.cpp refuses (unknown type, missing tensor,
+ * truncated, embedding width unlike the model's) is WNB_ERR_INVALID_MODEL
+ * with llama.cpp's reason. params may be NULL (defaults). Timings are never
+ * printed. *out owns the projector: wnb_mtmd_free. */
+WNB_API int32_t wnb_mtmd_load(const char * path, const wnb_model * model, const wnb_mtmd_params * params,
+                              wnb_mtmd ** out, wnb_error * err);
+WNB_API void    wnb_mtmd_free(wnb_mtmd * mtmd);
+WNB_API uint8_t wnb_mtmd_support_vision(const wnb_mtmd * mtmd);
+WNB_API uint8_t wnb_mtmd_support_audio(const wnb_mtmd * mtmd);
+/* Audio sample rate the projector wants, or -1 without audio. */
+WNB_API int32_t wnb_mtmd_audio_sample_rate(const wnb_mtmd * mtmd);
+/* The projector's media marker (params.media_marker or the default). Returns its size (see conventions). */
+WNB_API int32_t wnb_mtmd_marker(const wnb_mtmd * mtmd, char * buf, int32_t cap);
+/* 1 when the model uses M-RoPE (qwen2vl...): media positions != media tokens. */
+WNB_API uint8_t wnb_mtmd_uses_mrope(const wnb_mtmd * mtmd);
+
+/* Decodes an encoded file in memory (JPEG, PNG, BMP, GIF, ... via stb_image;
+ * WAV, MP3, FLAC via miniaudio when the projector takes audio) into a
+ * bitmap. data is only read during the call. Undecodable bytes, audio for a
+ * projector without audio, or an image over max_image_pixels are
+ * WNB_ERR_INVALID_ARGUMENT. The bitmap's id is the SHA-256 (hex) of the
+ * bytes. *out owns the bitmap: wnb_mtmd_bitmap_free (any time after
+ * wnb_mtmd_tokenize, which copies what it needs). */
+WNB_API int32_t wnb_mtmd_bitmap_from_buf(wnb_mtmd * mtmd, const uint8_t * data, size_t len,
+                                         wnb_mtmd_bitmap ** out, wnb_error * err);
+WNB_API void    wnb_mtmd_bitmap_free(wnb_mtmd_bitmap * bitmap);
+/* Width and height in pixels (audio: samples and 1); 1 for audio. */
+WNB_API uint32_t wnb_mtmd_bitmap_nx(const wnb_mtmd_bitmap * bitmap);
+WNB_API uint32_t wnb_mtmd_bitmap_ny(const wnb_mtmd_bitmap * bitmap);
+WNB_API uint8_t  wnb_mtmd_bitmap_is_audio(const wnb_mtmd_bitmap * bitmap);
+/* The id (SHA-256 hex of the file bytes). Returns its size (see conventions). */
+WNB_API int32_t  wnb_mtmd_bitmap_id(const wnb_mtmd_bitmap * bitmap, char * buf, int32_t cap);
+
+/* Tokenizes len bytes of text (len < 0: NUL-terminated) in which each media
+ * marker (wnb_mtmd_marker) stands for the next of n_bitmaps bitmaps,
+ * in order; the counts must match (else WNB_ERR_INVALID_ARGUMENT). The
+ * projector's own image begin/end tokens are added around each image.
+ * add_special: add BOS etc. (as at the start of a conversation);
+ * parse_special: special tokens in the text are parsed. The bitmaps are only
+ * read. *out owns the chunks: wnb_mtmd_chunks_free. */
+WNB_API int32_t wnb_mtmd_tokenize(wnb_mtmd * mtmd, const char * text, int32_t len,
+                                  const wnb_mtmd_bitmap * const * bitmaps, int32_t n_bitmaps,
+                                  uint8_t add_special, uint8_t parse_special,
+                                  wnb_mtmd_chunks ** out, wnb_error * err);
+WNB_API void    wnb_mtmd_chunks_free(wnb_mtmd_chunks * chunks);
+WNB_API int32_t wnb_mtmd_chunks_count(const wnb_mtmd_chunks * chunks);
+/* Tokens (KV cells) and positions all chunks use. */
+WNB_API int32_t wnb_mtmd_chunks_n_tokens(const wnb_mtmd_chunks * chunks);
+WNB_API int32_t wnb_mtmd_chunks_n_pos(const wnb_mtmd_chunks * chunks);
+
+typedef struct wnb_mtmd_chunk_info {
+    int32_t type;     /* 0 text, 1 image, 2 audio */
+    int32_t n_tokens; /* tokens (KV cells) */
+    int32_t n_pos;    /* positions */
+} wnb_mtmd_chunk_info;
+
+/* Chunk i's type and sizes. WNB_ERR_INVALID_ARGUMENT when i is out of range. */
+WNB_API int32_t wnb_mtmd_chunk_info_get(const wnb_mtmd_chunks * chunks, int32_t i, wnb_mtmd_chunk_info * out,
+                                        wnb_error * err);
+/* Text chunk i's token ids into tokens[cap]. Returns the count (see
+ * conventions); 0 for a media chunk; -1 when i is out of range. */
+WNB_API int32_t wnb_mtmd_chunk_tokens(const wnb_mtmd_chunks * chunks, int32_t i, int32_t * tokens, int32_t cap);
+/* Media chunk i's id (its bitmap's id: the same bytes give the same id), for
+ * caches. Returns its size (see conventions); 0 for text; -1 out of range. */
+WNB_API int32_t wnb_mtmd_chunk_id(const wnb_mtmd_chunks * chunks, int32_t i, char * buf, int32_t cap);
+
+/* Evaluates chunks [first, first + count) (count < 0: to the end) into
+ * sequence seq_id of ctx, from position n_past: text is decoded in n_batch
+ * pieces (<= 0: the context's n_batch), each media chunk is encoded by the
+ * projector and its embeddings decoded. With logits_last the last token of
+ * the range keeps its logits (batch index -1), when the range ends with
+ * text. *new_n_past gets the position after the chunks fully evaluated,
+ * also on failure: then remove positions >= *new_n_past from the sequence
+ * (part of a failed chunk may be in the cache). Errors:
+ * WNB_ERR_NO_KV_SPACE, WNB_ERR_CANCELLED (the context's abort flag),
+ * WNB_ERR_DECODE, WNB_ERR_INTERNAL (the encode failed). One thread at a
+ * time per projector and per context. ctx must be of the projector's model. */
+WNB_API int32_t wnb_mtmd_eval(wnb_mtmd * mtmd, wnb_context * ctx, const wnb_mtmd_chunks * chunks, int32_t first,
+                              int32_t count, int32_t n_past, int32_t seq_id, int32_t n_batch, uint8_t logits_last,
+                              int32_t * new_n_past, wnb_error * err);
+
+/* ---- RPC: devices of other machines (llama.cpp's rpc-server; native/wnb_rpc.cpp) --
+ * An endpoint is "host:port": an IPv4 address or a host name (llama.cpp's
+ * client resolves IPv4 only) and a port 1..65535. ggml-rpc aborts the whole
+ * process when an endpoint it talks to does not answer or breaks
+ * (GGML_ABORT "Failed to connect", RPC_STATUS_ASSERT). So every call here
+ * that makes llama.cpp talk to an endpoint (these, and wnb_model_load,
+ * wnb_estimate_memory, wnb_fit_params with rpc_servers) first probes it:
+ * a TCP connect within the timeout, plus the RPC HELLO and its protocol
+ * version while no model of this process holds a connection to it (an
+ * rpc-server serves one client at a time, so a second connection waits).
+ * A failed probe is WNB_ERR_UNREACHABLE naming the endpoint, and llama.cpp
+ * is not called. A server that dies while a model uses it still aborts the
+ * process: run such models in a process of their own. Registered endpoints
+ * stay registered for the life of the process. */
+
+/* 1 when the library holds ggml's RPC backend (built with GGML_RPC=ON). */
+WNB_API uint8_t wnb_rpc_supported(void);
+
+/* Checks that endpoint answers within timeout_ms (<= 0: 5000): a TCP
+ * connect; with handshake = 1 also the RPC HELLO and the protocol version.
+ * Talks to the endpoint itself, never through llama.cpp. WNB_OK;
+ * WNB_ERR_INVALID_ARGUMENT for a malformed endpoint; WNB_ERR_UNREACHABLE
+ * (refused, no answer in time, a host that does not resolve, not an
+ * rpc-server or another protocol version; the message names the endpoint
+ * and says which). */
+WNB_API int32_t wnb_rpc_probe(const char * endpoint, int32_t timeout_ms, uint8_t handshake, wnb_error * err);
+
+/* Registers an endpoint's devices with ggml, as llama.cpp's --rpc does
+ * (common/arg.cpp: the RPC registry's ggml_backend_rpc_add_server through
+ * its proc address, then ggml_backend_register), after the probe above.
+ * Idempotent: a registered endpoint is not probed or registered again.
+ * *n_devices (may be NULL) gets the endpoint's device count. Models use the
+ * devices only when their rpc_servers name the endpoint. */
+WNB_API int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * n_devices, wnb_error * err);
+
+/* Free and total memory of device `device` (0-based) of an endpoint, in
+ * bytes (ggml_backend_rpc_get_device_memory), after the probe above. Does
+ * not register the endpoint. */
+WNB_API int32_t wnb_rpc_device_memory(const char * endpoint, int32_t device, int32_t timeout_ms, uint64_t * free_bytes,
+                                      uint64_t * total_bytes, wnb_error * err);
 
 #ifdef __cplusplus
 }

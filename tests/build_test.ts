@@ -10,10 +10,12 @@ import {
   configureReason,
   DEFAULT_CUDA_ARCHITECTURES,
   definesToArgs,
+  NO_AMX_FLAGS,
   parseCMakeCache,
   PORTABLE_X86_FLAGS,
   sourceMismatch,
 } from "../_build/cmake.ts";
+import { cpuinfoHasAmx, probeAmx } from "../_build/cpu_probe.ts";
 import {
   chooseCudaArchitectures,
   chooseVariant,
@@ -119,7 +121,65 @@ Deno.test("cmakeDefines: CPU defaults are the options of the shared configure", 
     "-DGGML_NATIVE=ON",
     "-DGGML_CUDA=OFF",
     "-DGGML_OPENMP=OFF",
+    "-DGGML_RPC=ON",
+    "-DGGML_RPC_RDMA=OFF",
+    "-DCMAKE_C_FLAGS=",
+    "-DCMAKE_CXX_FLAGS=",
   ]);
+});
+
+Deno.test("cmakeDefines: noAmx adds -mno-amx-* to a native x86-64 build only, beside cuBLAS's include", () => {
+  const base = {
+    llamaCppDir: "/l",
+    variant: "cpu" as const,
+    portable: false,
+    arch: "x86_64",
+    noAmx: true,
+  };
+  const native = new Map(cmakeDefines(base));
+  assert.deepEqual(native.get("CMAKE_C_FLAGS"), NO_AMX_FLAGS.join(" "));
+  assert.deepEqual(native.get("CMAKE_CXX_FLAGS"), NO_AMX_FLAGS.join(" "));
+  assert.deepEqual(native.get("GGML_NATIVE"), "ON");
+  for (const other of [{ portable: true }, { arch: "aarch64" }]) {
+    const d = new Map(cmakeDefines({ ...base, ...other }));
+    assert.deepEqual(d.get("CMAKE_C_FLAGS"), "", JSON.stringify(other));
+  }
+  const cuda = new Map(cmakeDefines({
+    ...base,
+    variant: "cuda",
+    cublas: { includeDir: "/inc", cublas: "/lib/libcublas.so.13" },
+  }));
+  assert.deepEqual(
+    cuda.get("CMAKE_CXX_FLAGS"),
+    [...NO_AMX_FLAGS, "-I/inc"].join(" "),
+  );
+});
+
+Deno.test("the AMX probe: cpuinfo's flags decide whether it runs, and what it finds is what the build uses", async () => {
+  assert.equal(
+    cpuinfoHasAmx("flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n"),
+    true,
+  );
+  assert.equal(
+    cpuinfoHasAmx("flags\t\t: fpu avx2 fma\nbugs\t: amx_tile\n"),
+    false,
+  );
+  assert.equal(cpuinfoHasAmx(""), false);
+  const state = await probeAmx();
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  if (!cpuinfoHasAmx(cpuinfo)) assert.equal(state, "absent");
+  else assert.notEqual(state, "absent");
+  // The library of this checkout was configured from the same probe.
+  const cache = await Deno.readTextFile(
+    `${paths().cmakeBuild("cpu")}/CMakeCache.txt`,
+  ).then(parseCMakeCache, () => undefined);
+  if (cache?.get("GGML_NATIVE") === "ON") {
+    assert.equal(
+      cache.get("CMAKE_C_FLAGS")?.includes("-mno-amx-tile") ?? false,
+      state === "faults",
+      `AMX ${state}, CMAKE_C_FLAGS '${cache.get("CMAKE_C_FLAGS")}'`,
+    );
+  }
 });
 
 Deno.test("cmakeDefines: --portable turns off GGML_NATIVE and, on x86-64, sets ggml's ISA options", () => {
@@ -205,6 +265,10 @@ WASI_NN_REFERENCE_TOOLS:BOOL=ON
 GGML_NATIVE:BOOL=ON
 GGML_CUDA:BOOL=OFF
 GGML_OPENMP:BOOL=OFF
+GGML_RPC:BOOL=ON
+GGML_RPC_RDMA:BOOL=OFF
+CMAKE_C_FLAGS:STRING=
+CMAKE_CXX_FLAGS:STRING=
 CMAKE_CUDA_FLAGS:STRING=
 "WEIRD:NAME":STRING=x=y
 //Source directory with the top level CMakeLists.txt file for this project
@@ -287,7 +351,7 @@ Deno.test("configureReason: skip only for the same options, source and a finishe
 Deno.test({
   name: "configureReason: the repository's CPU build folder needs no configure",
   ignore: !existsSync(`${paths().cmakeBuild("cpu")}/CMakeCache.txt`),
-  fn() {
+  async fn() {
     const dir = paths().cmakeBuild("cpu");
     const cache = parseCMakeCache(
       Deno.readTextFileSync(`${dir}/CMakeCache.txt`),
@@ -297,6 +361,8 @@ Deno.test({
       variant: "cpu",
       portable: cache.get("GGML_NATIVE") === "OFF",
       arch: Deno.build.arch,
+      noAmx: cache.get("GGML_NATIVE") !== "OFF" &&
+        await probeAmx() === "faults",
     });
     assert.deepEqual(
       configureReason(
