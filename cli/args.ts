@@ -17,9 +17,10 @@
  */
 
 import { type NnPreload, parseNnPreload } from "../wasi_nn/host/registry.ts";
-import type { KeyName } from "../wasi_nn/config/_keys.ts";
+import type { ConfigValueTypes, KeyName } from "../wasi_nn/config/_keys.ts";
 import { LOG_LEVELS, type LogLevel } from "../wasi_nn/log.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
+import { parseRpcList } from "../bindings/_rpc_endpoints.ts";
 
 /** What `cli.ts` runs a guest with: the parsed form of the run command line. */
 export interface RunArgs {
@@ -47,7 +48,17 @@ export interface RunArgs {
    * `--config`. Absent when none was given.
    */
   guestLimits?: Partial<Record<GuestLimitKey, number>>;
+  /** `--engine`: the host key `engine` (where each model's engine runs), above `--config`. */
+  engine?: ConfigValueTypes["engine"];
+  /** `--rpc`: the host key `rpc` (llama.cpp's `--rpc` endpoint list, checked), above `--config`. */
+  rpc?: string[];
 }
+
+/** `--engine`'s values (the type says every value of the host key `engine`) and what each means, for `--help`. */
+const ENGINES: Record<ConfigValueTypes["engine"], string> = {
+  in_process: "in this process (the default)",
+  process: "a child process per model (an abort ends only its sessions)",
+};
 
 /** The host keys that limit each guest instance: `guest_max_tokens`, .... */
 export type GuestLimitKey = Extract<KeyName, `guest_max_${string}`>;
@@ -110,6 +121,8 @@ const VALUE_OPTIONS = new Set([
   "--nn-allow-dir",
   "--config",
   "--log-level",
+  "--engine",
+  "--rpc",
   ...GUEST_LIMIT_OPTIONS.keys(),
 ]);
 
@@ -246,6 +259,25 @@ function applyOption(run: RunArgs, name: string, value: string): void {
       }
       run.logLevel = value as LogLevel;
       return;
+    case "--engine":
+      if (!Object.hasOwn(ENGINES, value)) {
+        throw new CliUsageError(
+          `--engine '${value}': expected one of ${
+            Object.keys(ENGINES).join(", ")
+          } (the host key engine)`,
+        );
+      }
+      run.engine = value as ConfigValueTypes["engine"];
+      return;
+    case "--rpc":
+      try {
+        run.rpc = parseRpcList(value);
+      } catch (e) {
+        throw new CliUsageError(
+          `--rpc: ${(e as Error).message} (the host key rpc)`,
+        );
+      }
+      return;
   }
   const key = GUEST_LIMIT_OPTIONS.get(name);
   if (key !== undefined) {
@@ -257,6 +289,13 @@ function applyOption(run: RunArgs, name: string, value: string): void {
     }
     (run.guestLimits ??= {})[key] = n;
   }
+}
+
+/** The `--help` lines of `--engine`'s values. */
+function engineHelp(): string {
+  return Object.entries(ENGINES).map(([k, what]) =>
+    `${"".padEnd(24)}${k}: ${what}`
+  ).join("\n");
 }
 
 /** The `--help` lines of the quota options. */
@@ -362,6 +401,12 @@ Options (WasmEdge-compatible where WasmEdge has them):
   --config FILE|JSON    host default config (e.g. '{"n-predict":256}'), beneath
                         what the guest sends itself
   --log-level LEVEL     debug, info, warn (default) or error; logs go to stderr
+  --engine KIND         where each model's engine runs (the host key engine):
+${engineHelp()}
+                        models loaded from guest bytes always get a process
+  --rpc HOST:PORT,...   llama.cpp RPC servers (ggml-rpc-server) whose devices
+                        models use (the host key rpc); no authentication:
+                        127.0.0.1 or a private network only
   -h, --help            show this help
   -v, --version         show this tool's and llama.cpp's versions
 

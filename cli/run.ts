@@ -98,6 +98,8 @@ export async function runCommand(cmd: RunArgs): Promise<number> {
     if (cmd.config !== undefined) hostConfig = parseHostConfig(cmd.config);
     // --guest-max-* options: host keys above --config's.
     if (cmd.guestLimits) hostConfig = { ...hostConfig, ...cmd.guestLimits };
+    if (cmd.engine) hostConfig = { ...hostConfig, engine: cmd.engine };
+    if (cmd.rpc) hostConfig = { ...hostConfig, rpc: cmd.rpc };
     checkDirs(cmd.preopens);
     log = await cliLogger(cmd.logLevel, hostConfig);
   } catch (err) {

@@ -288,6 +288,22 @@ Deno.test("--guest-max-* options: quotas per guest instance, as the host keys of
   }
 });
 
+Deno.test("--rpc: the host key rpc (llama.cpp's --rpc list), each entry checked", () => {
+  deepStrictEqual(
+    run(["--rpc", "127.0.0.1:50052, 10.0.0.2:50052", "g.wasm"]).rpc,
+    ["127.0.0.1:50052", "10.0.0.2:50052"],
+  );
+  deepStrictEqual(run(["--rpc=node1:1", "g.wasm"]).rpc, ["node1:1"]);
+  assertEquals(run(["g.wasm"]).rpc, undefined);
+  usageError(
+    ["--rpc", "127.0.0.1:50052,nohost", "g.wasm"],
+    'entry 2 "nohost" is not host:port',
+    "the host key rpc",
+  );
+  usageError(["--rpc", "a:1,a:1", "g.wasm"], 'entry 2 "a:1" is listed twice');
+  assertEquals(helpText().includes("--rpc HOST:PORT,..."), true);
+});
+
 // main() paths that end before the llama.cpp host is created.
 
 async function quietMain(

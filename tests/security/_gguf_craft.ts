@@ -252,3 +252,15 @@ export const MUTATIONS: Record<string, () => Promise<Uint8Array>> = {
     return craftGguf(s);
   },
 };
+
+/**
+ * A model whose header is valid and that llama.cpp loads, but whose first
+ * layer's norm weight is declared I32 (the same size as F32, so every offset
+ * stays right): its first decode aborts the process inside ggml
+ * ("binary_op: unsupported types"). What an engine process must contain.
+ */
+export async function abortsAtDecode(): Promise<Uint8Array> {
+  const s = await tinySpec();
+  tensor(s, "blk.0.attn_norm.weight").type = 26; // GGML_TYPE_I32
+  return craftGguf(s);
+}

@@ -17,6 +17,7 @@ import {
   type PoolingName,
 } from "../../bindings/types.ts";
 import type { GrammarTrigger } from "../../bindings/mod.ts";
+import { parseRpcList } from "../../bindings/_rpc_endpoints.ts";
 import { z } from "zod";
 import { ConfigError } from "../errno.ts";
 import { LOG_LEVELS } from "../log.ts";
@@ -385,6 +386,53 @@ function dryBase(
   return v;
 }
 
+/** `tensor_split`: `"3,2"` (or `"3/2"`, as llama.cpp splits it) or numbers, each >= 0, at most 16. */
+function tensorSplit(
+  v: string | number[],
+  { field }: HookContext,
+): number[] {
+  const values = typeof v === "string"
+    ? v.split(/[,/]/).map((s) => s.trim())
+    : v;
+  if (values.length > 16) {
+    throw new ConfigError(
+      field,
+      v,
+      `has ${values.length} values; at most 16 (one per device)`,
+      undefined,
+      "range",
+    );
+  }
+  return values.map((x, i) => {
+    const n = typeof x === "string" && x !== "" ? Number(x) : x;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
+      throw new ConfigError(
+        field,
+        v,
+        `value ${i + 1} (${JSON.stringify(x)}) must be a finite number >= 0`,
+        'e.g. "3,2": three fifths on the first device, two on the second',
+        "format",
+      );
+    }
+    return n;
+  });
+}
+
+/** `rpc`: llama.cpp's --rpc list, checked entry by entry (bindings/_rpc_endpoints.ts). */
+function rpcList(v: string | string[], { field }: HookContext): string[] {
+  try {
+    return parseRpcList(v);
+  } catch (e) {
+    throw new ConfigError(
+      field,
+      v,
+      (e as Error).message,
+      'e.g. "127.0.0.1:50052,127.0.0.1:50053"',
+      "format",
+    );
+  }
+}
+
 /** `repeat_penalty`: must be greater than 0 (1 is off). */
 function positivePenalty(v: number, { field }: HookContext): number {
   if (!(v > 0)) {
@@ -559,7 +607,7 @@ export type ConfigValueTypes = {
   n_gpu_layers: number | "auto";
   main_gpu: number;
   split_mode: "none" | "layer" | "row";
-  tensor_split: string | number[];
+  tensor_split: number[];
   use_mmap: boolean;
   use_mlock: boolean;
   check_tensors: boolean;
@@ -689,6 +737,8 @@ export type ConfigValueTypes = {
   guest_max_contexts: number;
   guest_max_kv_tokens: number;
   guest_max_load_mb: number;
+  engine: "in_process" | "process";
+  rpc: string[];
   memory_pressure_threshold: number;
   batch_processing: boolean;
   batch_timeout_ms: number;
@@ -778,10 +828,10 @@ const TABLE = [
     "tensor_split",
     "any",
     "model",
-    'fraction of the model per GPU, e.g. "3,2"',
+    "share of the offloaded layers per device, e.g. \"3,2\" (llama.cpp's --tensor-split; the devices: the rpc servers' first, then local GPUs)",
     {
       schema: TENSOR_SPLIT,
-      noEffect: NOT_HERE,
+      hook: tensorSplit,
     },
   ),
   spec("use_mmap", "bool", "model", "memory-map the model file", {
@@ -1748,6 +1798,25 @@ const TABLE = [
     "host",
     "largest model, in MiB, that a guest may pass as bytes to load (default 4096: all that a wasm32 guest's memory can hold); larger bytes are refused before any copy",
     { min: 1, max: I32_MAX, default: 4096 },
+  ),
+  // host: where each model's engine runs (engine/model_engine.ts). Models
+  // loaded from guest bytes always get an engine process.
+  spec(
+    "engine",
+    "string",
+    "host",
+    "where each model's engine runs: in_process (the host's process), or process (a child process per model: a llama.cpp abort ends only that model's sessions; models from guest bytes always get one)",
+    { oneOf: ["in_process", "process"], default: "in_process" },
+  ),
+  // host: llama.cpp's --rpc list (bindings/rpc.ts). The operator's only:
+  // read from the host config, never from a guest's (a guest could make the
+  // host connect anywhere).
+  spec(
+    "rpc",
+    "string[]",
+    "host",
+    "RPC servers whose devices models use (llama.cpp's --rpc: \"host:port,host:port\" or an array); operator only, a guest's config cannot set it; rpc-server has no authentication: 127.0.0.1 or a private network only",
+    { hook: rpcList },
   ),
   // host: quotas per guest instance (host/_quota.ts). Unset: no limit. Over
   // one, the call is refused with TooLarge (7) and the guest runs on.

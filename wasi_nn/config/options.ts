@@ -137,6 +137,9 @@ export function modelOptions(cfg: ConfigValues): ModelLoadOptions {
   if (cfg.n_gpu_layers === "auto") o.nGpuLayers = -1;
   if (typeof cfg.main_gpu === "number") o.mainGpu = cfg.main_gpu;
   if (typeof cfg.split_mode === "string") o.splitMode = cfg.split_mode;
+  if (Array.isArray(cfg.tensor_split) && cfg.tensor_split.length > 0) {
+    o.tensorSplit = cfg.tensor_split;
+  }
   if (typeof cfg.use_mmap === "boolean") o.useMmap = cfg.use_mmap;
   if (typeof cfg.use_mlock === "boolean") o.useMlock = cfg.use_mlock;
   if (typeof cfg.check_tensors === "boolean") {
@@ -164,6 +167,32 @@ export function chatOptions(cfg: ConfigValues): ChatOptions {
     o.parseSpecial = cfg.chat_parse_special;
   }
   return o;
+}
+
+/**
+ * The RPC endpoints (host key `rpc`, llama.cpp's `--rpc`) whose devices a
+ * model loaded with `cfg` uses, or undefined. The list is read from the
+ * operator's config only, never a guest's: a guest could otherwise make the
+ * host connect anywhere. A model that offloads no layer (`n_gpu_layers` 0 in
+ * `cfg`) uses no server: it stays local. Pass them as
+ * `ModelLoadOptions.rpcServers` after `checkRpcServers`.
+ *
+ * @example
+ * ```ts
+ * import { rpcServers } from "./options.ts";
+ * const host = { rpc: ["127.0.0.1:50052"] };
+ * console.log(rpcServers(host)); // ["127.0.0.1:50052"]
+ * console.log(rpcServers(host, { n_gpu_layers: 0 })); // undefined
+ * console.log(rpcServers({})); // undefined
+ * ```
+ */
+export function rpcServers(
+  hostConfig: ConfigValues,
+  cfg: ConfigValues = hostConfig,
+): string[] | undefined {
+  const list = hostConfig.rpc;
+  if (cfg.n_gpu_layers === 0) return undefined;
+  return Array.isArray(list) && list.length > 0 ? [...list] : undefined;
 }
 
 /**

@@ -14,7 +14,8 @@
  * @module
  */
 
-import type { Model, Sampler } from "../../bindings/mod.ts";
+import type { Model, Sampler, SamplerParams } from "../../bindings/mod.ts";
+import { Errno, WasiNnError } from "../errno.ts";
 import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
 import { Generation } from "./_generation.ts";
@@ -59,8 +60,12 @@ export interface TaskSpec {
   owner: SlotOwner;
   /** Prompt tokens (the whole conversation; the cached prefix is reused). */
   prompt: Int32Array;
-  /** The sampler (owned by the caller; prompt tokens are fed to it). */
-  sampler: Sampler;
+  /**
+   * The sampler: one the caller owns (prompt tokens are fed to it), or the
+   * parameters of one that the scheduler makes for the task and frees when
+   * it ends (what an engine in another process is given).
+   */
+  sampler: Sampler | Partial<SamplerParams>;
   /** Stopping criteria. */
   stop?: StopOptions;
   /** Generate past end-of-generation tokens. */
@@ -147,6 +152,23 @@ export interface TaskHandle {
   cancel(): void;
 }
 
+/**
+ * Throws the WasiNnError a scheduler (in this process or an engine's)
+ * refuses `spec` with when it is `closed` (RuntimeError) or the session
+ * already runs a task (Busy).
+ */
+export function checkSubmittable(closed: boolean, spec: TaskSpec): void {
+  if (closed) {
+    throw new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
+  }
+  if (spec.owner.running) {
+    throw new WasiNnError(
+      Errno.Busy,
+      `session ${spec.owner.id} already has a running task`,
+    );
+  }
+}
+
 /** Where a task is: waiting, decoding its prompt, generating, ended. */
 export type Phase = "queued" | "prompt" | "generate" | "done";
 
@@ -178,7 +200,13 @@ export class Task implements RunningTask {
   reject!: (e: unknown) => void;
   result: Promise<TaskResult>;
 
-  constructor(readonly spec: TaskSpec, model: Model, now: number) {
+  constructor(
+    readonly spec: TaskSpec,
+    /** The sampler it samples with (the caller's, or made for it). */
+    readonly sampler: Sampler,
+    model: Model,
+    now: number,
+  ) {
     this.demand = spec.onDemand ? 0 : Infinity;
     this.gen = new Generation(model, {
       stop: spec.stop,

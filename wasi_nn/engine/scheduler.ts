@@ -40,9 +40,10 @@ import {
   Context,
   LlamaError,
   type Model,
+  Sampler,
   Status,
 } from "../../bindings/mod.ts";
-import { Errno, WasiNnError } from "../errno.ts";
+import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import { PriorityQueue } from "./_priority_queue.ts";
 import type { StopReason } from "./stopping.ts";
 import { checkPromptFits, shiftSpan } from "./_generation.ts";
@@ -59,6 +60,7 @@ import {
 import { Slots } from "./_slots.ts";
 import type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
 import {
+  checkSubmittable,
   type SlotOwner,
   Task,
   type TaskHandle,
@@ -295,15 +297,7 @@ export class Scheduler {
 
   /** Queues a task. Throws WasiNnError(Busy) when the queue is full or the session is busy. */
   submit(spec: TaskSpec): TaskHandle {
-    if (this.#closed) {
-      throw new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
-    }
-    if (spec.owner.running) {
-      throw new WasiNnError(
-        Errno.Busy,
-        `session ${spec.owner.id} already has a running task`,
-      );
-    }
+    checkSubmittable(this.#closed, spec);
     // Tasks that a free slot will take at the next step are not waiting.
     const waiting = this.#queue.size - this.#slots.available();
     const maxQueue = spec.maxQueue ?? this.#opts.maxQueue;
@@ -323,7 +317,20 @@ export class Scheduler {
     if (spec.prompt.length === 0) {
       throw new WasiNnError(Errno.InvalidArgument, "the prompt is empty");
     }
-    const task = new Task(spec, this.#model, this.#now());
+    // Parameters: a sampler of the task's own, freed when it ends.
+    let sampler: Sampler;
+    if (spec.sampler instanceof Sampler) sampler = spec.sampler;
+    else {
+      try {
+        sampler = Sampler.create(this.#model, spec.sampler);
+      } catch (e) {
+        throw toWasiNn(e);
+      }
+    }
+    const task = new Task(spec, sampler, this.#model, this.#now());
+    if (sampler !== spec.sampler) {
+      task.result.finally(() => sampler.close()).catch(() => {});
+    }
     spec.owner.running = task;
     this.#queue.push(task, spec.priority ?? 0);
     if (spec.queueTimeoutMs !== undefined && spec.queueTimeoutMs > 0) {
@@ -414,7 +421,8 @@ export class Scheduler {
   }
 
   #start(task: Task, slot: number): void {
-    const { owner, prompt, sampler } = task.spec;
+    const { owner, prompt } = task.spec;
+    const sampler = task.sampler;
     task.slot = slot;
     task.admitted = this.#now();
     let n = reusablePrefix(
@@ -758,7 +766,7 @@ export class Scheduler {
     }
     let token: number;
     try {
-      token = t.spec.sampler.sample(this.#ctx, idx);
+      token = t.sampler.sample(this.#ctx, idx);
     } catch (e) {
       this.#fail(
         t,
@@ -769,7 +777,7 @@ export class Scheduler {
       );
       return;
     }
-    const out = t.gen.take(token, t.spec.sampler);
+    const out = t.gen.take(token, t.sampler);
     if (!out.eog) t.spec.onToken?.(token, out.bytes);
     if (out.emit) t.spec.onText?.(out.emit);
     if (out.eog) {
@@ -777,7 +785,10 @@ export class Scheduler {
       return;
     }
     if (t.spec.onDemand) {
-      t.demand--;
+      // The first token is sampled from the prompt whether or not a next()
+      // asked for it yet (an engine process's demand can come later): it
+      // waits in the task, and only an asked-for token uses up demand.
+      t.demand = Math.max(0, t.demand - 1);
       t.deliver({ token, bytes: out.bytes });
     }
     t.lastToken = token;

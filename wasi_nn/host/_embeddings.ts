@@ -13,9 +13,9 @@
  * @module
  */
 
-import { Context, type ContextOptions } from "../../bindings/mod.ts";
+import type { ContextOptions } from "../../bindings/mod.ts";
 import type { ConfigValues } from "../config/parse.ts";
-import { evalPrompt } from "../engine/generate.ts";
+import type { EmbedContext } from "../engine/model_engine.ts";
 import { maxPositions } from "../engine/_positions.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
@@ -69,13 +69,18 @@ function plan(
   };
 }
 
-/** The pooled embedding of the prompt just decoded, as JSON bytes. */
-function output(ctx: Context, norm: number): Uint8Array {
+/** The pooled embedding of `prompt`, as JSON bytes. */
+async function output(
+  ctx: EmbedContext,
+  prompt: Int32Array<ArrayBuffer>,
+  norm: number,
+): Promise<Uint8Array> {
   // Without pooling, the last token's embedding; pooled, sequence 0's.
   // Rank pooling gives the classifier's scores, as they are (llama.cpp's
   // server does not normalise rerank scores: one normalised score is ±1).
   const pooling = ctx.poolingType;
-  const v = ctx.embeddings(
+  const v = await ctx.embed(
+    prompt,
     pooling === 0 ? -1 : 0,
     pooling === POOLING_RANK ? -1 : norm,
   );
@@ -105,6 +110,7 @@ export async function embed(
   const run = async () => {
     m.embedBusy = true;
     try {
+      await models.ensureEngine(m);
       if (m.embed?.key !== p.key) {
         m.embed?.ctx.close();
         m.embed = undefined;
@@ -112,12 +118,11 @@ export async function embed(
         log.nativeLevel(cfg);
         m.embed = {
           key: p.key,
-          ctx: await Context.create(m.model, p.opts),
+          ctx: await m.engine.embedContext(p.opts),
           bytes,
         };
       }
-      await evalPrompt(m.embed.ctx, prompt);
-      return output(m.embed.ctx, p.norm);
+      return await output(m.embed.ctx, prompt, p.norm);
     } finally {
       m.embedBusy = false;
     }

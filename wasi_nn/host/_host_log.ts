@@ -52,9 +52,11 @@ export class HostLog {
   }
 
   /**
-   * Parses a config (JSON text or bytes, or an object); its warnings and notes are logged
-   * once each (a guest may send the same config with every request), and an
-   * invalid config is logged before it is thrown.
+   * Parses a request's config (a load, a session or a run: JSON text or
+   * bytes, or an object); its warnings and notes are logged once each (a
+   * guest may send the same config with every request), and an invalid
+   * config is logged before it is thrown. Host keys (`rpc`, `engine`, the
+   * quotas, ...) are the operator's: they are dropped here, with a warning.
    */
   parse(
     config: string | Uint8Array | Record<string, unknown> | undefined,
@@ -64,6 +66,14 @@ export class HostLog {
       const { values, warnings, notes } = parseConfig(config);
       for (const w of warnings) this.once("warn", `${where}: ${w}`);
       for (const n of notes) this.once("info", `${where}: ${n}`);
+      for (const k of Object.keys(values) as (keyof ConfigValues)[]) {
+        if (specOf(k)?.scope !== "host") continue;
+        delete values[k];
+        this.once(
+          "warn",
+          `${where}: '${k}' is a host key: only the operator's config (LlamaHost's hostConfig, cli.ts --config) sets it; ignored here`,
+        );
+      }
       return values;
     } catch (e) {
       this.write("warn", `${where}: ${(e as Error).message}`);
@@ -88,9 +98,12 @@ export class HostLog {
 
   /** What llama.cpp queues from now on: debug, info or warnings and errors, as the config asks. */
   nativeLevel(cfg: ConfigValues): void {
-    setLogLevel(
-      cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn",
-    );
+    setLogLevel(this.levelOf(cfg));
+  }
+
+  /** The llama.cpp log level a config asks for (also an engine process's). */
+  levelOf(cfg: ConfigValues): LogLevel {
+    return cfg.enable_debug_log ? "debug" : cfg.enable_log ? "info" : "warn";
   }
 
   /**

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type ContextOptions, estimateMemory } from "../../bindings/mod.ts";
+import type { ContextOptions } from "../../bindings/mod.ts";
 import { kvCacheBytes } from "../engine/_kv_memory.ts";
 import { Errno, WasiNnError } from "../errno.ts";
 import type { ModelEntry } from "./_models.ts";
@@ -130,7 +130,7 @@ export class MemoryBudget {
     }
     let est;
     try {
-      est = await estimateMemory(m.path, {
+      est = await m.engine.estimate(m.path, {
         nCtx: o.nCtx,
         nSeqMax: o.nSeqMax,
         nBatch: o.nBatch,

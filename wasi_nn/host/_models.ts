@@ -5,6 +5,13 @@
  * freed when the last user lets go or memory runs short. Each model has one
  * scheduler (one llama.cpp context) per context shape its sessions ask for.
  *
+ * A model's engine runs in this process, or in an engine process of its own
+ * (host key `engine: "process"`; always for models from guest bytes). The
+ * host then keeps a tokenizer-only copy of the model for prompts, chat
+ * templates and sampler parameters; when the engine dies, its sessions fail
+ * with RuntimeError, and the next use starts a new one (after a backoff when
+ * it keeps crashing).
+ *
  * @example
  * ```ts ignore
  * import { ModelCache } from "./_models.ts";
@@ -20,19 +27,26 @@
 
 import {
   backendInfo,
-  type Context,
+  checkRpcServers,
   type ContextOptions,
   fitParams,
   LlamaError,
   Model,
   type ModelLoadOptions,
+  type PlanOptions,
   Status,
 } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
-import { contextOptions, modelOptions } from "../config/options.ts";
+import { contextOptions, modelOptions, rpcServers } from "../config/options.ts";
 import { modelConfig } from "../config/layers.ts";
 import { maxPositions } from "../engine/_positions.ts";
-import { Scheduler } from "../engine/scheduler.ts";
+import {
+  type EmbedContext,
+  type EngineScheduler,
+  LocalEngine,
+  type ModelEngine,
+} from "../engine/model_engine.ts";
+import { EngineProcess } from "../engine/process/engine_process.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
@@ -51,7 +65,22 @@ export interface ModelEntry {
   path: string;
   /** The name it was loaded under (or its path). */
   label: string;
+  /**
+   * The model: the engine's own in this process, or a tokenizer-only copy
+   * (prompts, chat templates, sampler parameters) when the engine runs in a
+   * process of its own.
+   */
   model: Model;
+  /** What runs llama.cpp for it: here, or in an engine process. */
+  engine: ModelEngine;
+  /** The load options (a restarted engine process loads with them again). */
+  options: ModelLoadOptions;
+  /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
+  fromGuest: boolean;
+  /** Engine deaths in a row (each within a minute of its start). */
+  crashes: number;
+  /** An engine process being restarted. */
+  restarting?: Promise<void>;
   /** Graphs and sessions using it. */
   refs: number;
   /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
@@ -65,7 +94,7 @@ export interface ModelEntry {
   /** One scheduler per context shape, least recently used first. */
   schedulers: Map<string, SchedulerEntry>;
   /** The model's embedding context (one, replaced when the options change). */
-  embed?: { key: string; ctx: Context; bytes: number };
+  embed?: { key: string; ctx: EmbedContext; bytes: number };
   /** Embeddings run one at a time per model: the last one queued. */
   embedLock?: Promise<unknown>;
   /** An embedding is decoding now. */
@@ -74,9 +103,9 @@ export interface ModelEntry {
 
 /** A scheduler being made or made, and the memory counted for it. */
 export interface SchedulerEntry {
-  ready: Promise<Scheduler>;
+  ready: Promise<EngineScheduler>;
   /** Set once made. */
-  value?: Scheduler;
+  value?: EngineScheduler;
   /** Bytes counted against max_memory_mb: llama.cpp's estimate of its context and compute buffers. */
   bytes: number;
 }
@@ -102,6 +131,8 @@ export class ModelCache {
   #loading = new Map<string, Promise<ModelEntry>>();
   #o: ModelCacheOptions;
   #closed = false;
+  /** Engines still shutting down (close() settles them). */
+  #ending = new Set<Promise<void>>();
 
   /** An empty cache. */
   constructor(options: ModelCacheOptions) {
@@ -128,21 +159,33 @@ export class ModelCache {
     // Guest bytes were checked when they were copied; files are checked here,
     // before llama.cpp (the fit below included) reads them.
     if (!guest) await checkModelFile(path);
-    const opts = await this.#modelOptions(path, cfg);
+    // Guest bytes and RPC models always run in an engine process: a model
+    // llama.cpp aborts on, or a lost RPC server, must not end the host.
+    const rpc = rpcServers(this.#o.hostConfig, cfg);
+    const inProcess = !guest && !rpc && cfg.engine !== "process";
+    // In an engine process, n_gpu_layers "auto" is fitted there, at load.
+    const opts = inProcess
+      ? await this.#modelOptions(path, cfg, fitParams)
+      : { ...modelOptions(cfg), rpcServers: rpc };
     // Guest bytes are keyed by their unique id: fd numbers are reused.
-    const key = `${guest?.id ?? path}\0${JSON.stringify(opts)}`;
+    const key = `${guest?.id ?? path}\0${inProcess ? "" : "process:"}${
+      JSON.stringify({ ...opts, auto: cfg.n_gpu_layers === "auto" })
+    }`;
     const hit = this.#models.get(key);
     if (hit) return this.#revive(hit);
     this.memory.checkModelFits(path, label);
     let pending = this.#loading.get(key);
     if (!pending) {
-      pending = this.#load(key, path, opts, cfg, label);
+      pending = this.#load(key, path, inProcess ? opts : undefined, cfg, label);
       this.#loading.set(key, pending);
       pending.finally(() => this.#loading.delete(key)).catch(() => {});
     }
     const entry = await pending;
     // The memory file's path is gone once the load is over.
-    if (guest) entry.path = guest.id;
+    if (guest) {
+      entry.path = guest.id;
+      entry.fromGuest = true;
+    }
     entry.refs++;
     return entry;
   }
@@ -233,7 +276,8 @@ export class ModelCache {
     m.schedulers.clear();
     m.embed?.ctx.close();
     m.embed = undefined;
-    m.model.close();
+    this.#end(m.engine);
+    if (m.engine.kind === "process") m.model.close();
     this.#o.log.log("info", `freed model '${m.label}' (${m.path})`);
   }
 
@@ -241,6 +285,17 @@ export class ModelCache {
   close(): void {
     this.#closed = true;
     for (const m of this.entries()) this.free(m);
+  }
+
+  /** Settles once every engine process has exited (and was reaped). */
+  async settled(): Promise<void> {
+    while (this.#ending.size > 0) await Promise.all([...this.#ending]);
+  }
+
+  #end(engine: ModelEngine): void {
+    const done = engine.close().catch(() => {});
+    this.#ending.add(done);
+    done.finally(() => this.#ending.delete(done));
   }
 
   /**
@@ -269,7 +324,15 @@ export class ModelCache {
   }
 
   /** The scheduler of a model for a context shape, created on first use. */
-  scheduler(m: ModelEntry, cfg: ConfigValues): Promise<Scheduler> {
+  async scheduler(
+    m: ModelEntry,
+    cfg: ConfigValues,
+  ): Promise<EngineScheduler> {
+    await this.ensureEngine(m);
+    return await this.#scheduler(m, cfg);
+  }
+
+  #scheduler(m: ModelEntry, cfg: ConfigValues): Promise<EngineScheduler> {
     const nTrain = m.model.nCtxTrain;
     const o = this.contextOptions(m, cfg);
     const perSeq = o.nCtx!;
@@ -315,14 +378,11 @@ export class ModelCache {
         );
       }
       log.nativeLevel(cfg);
+      if (m.engine instanceof EngineProcess) {
+        m.engine.setLogLevel(log.levelOf(cfg));
+      }
       try {
-        const threshold = shape.pressure;
-        const sched = await Scheduler.create(m.model, {
-          ...shape,
-          memoryPressure: threshold === undefined
-            ? undefined
-            : () => memoryInUse() > threshold,
-        });
+        const sched = await m.engine.scheduler(shape);
         entry.value = sched;
         return sched;
       } catch (e) {
@@ -400,6 +460,10 @@ export class ModelCache {
   async #modelOptions(
     path: string,
     cfg: ConfigValues,
+    fit: (
+      path: string,
+      o: PlanOptions,
+    ) => Promise<{ nGpuLayers: number }>,
   ): Promise<ModelLoadOptions> {
     let nGpuLayers = cfg.n_gpu_layers;
     if (nGpuLayers === "auto") {
@@ -407,27 +471,35 @@ export class ModelCache {
         // The scheduler's context: ctx_size for each of `parallel` sessions.
         const nSeq = cfg.parallel ?? 4;
         const perSeq = cfg.ctx_size ?? 0;
-        const fit = await fitParams(path, {
+        const fitted = await fit(path, {
           nCtx: perSeq * nSeq,
           nSeqMax: nSeq,
           context: contextOptions(cfg),
         });
         this.#o.log.log(
           "info",
-          `n_gpu_layers auto: llama.cpp's fit chose ${fit.nGpuLayers} for ${path}`,
+          `n_gpu_layers auto: llama.cpp's fit chose ${fitted.nGpuLayers} for ${path}`,
         );
-        nGpuLayers = fit.nGpuLayers;
+        nGpuLayers = fitted.nGpuLayers;
       } catch (e) {
         throw loadError(path, e);
       }
     }
-    return modelOptions({ ...cfg, n_gpu_layers: nGpuLayers });
+    const o = modelOptions({ ...cfg, n_gpu_layers: nGpuLayers });
+    // The operator's RPC servers (never a guest's): only engine processes get them.
+    const rpc = rpcServers(this.#o.hostConfig, cfg);
+    if (rpc) o.rpcServers = rpc;
+    return o;
   }
 
+  /**
+   * Loads a model: in this process with `opts`, or (no `opts`) in a new
+   * engine process, keeping a tokenizer-only copy here.
+   */
   async #load(
     key: string,
     path: string,
-    opts: ModelLoadOptions,
+    opts: ModelLoadOptions | undefined,
     cfg: ConfigValues,
     label: string,
   ): Promise<ModelEntry> {
@@ -435,20 +507,55 @@ export class ModelCache {
     log.nativeLevel(cfg);
     try {
       const t0 = performance.now();
-      const model = await Model.load(path, {
-        ...opts,
-        onProgress: onProgress ? (f) => onProgress(label, f) : undefined,
-        signal: this.#o.signal?.(),
-      });
+      let model: Model, engine: ModelEngine;
+      if (opts) {
+        model = await Model.load(path, {
+          ...opts,
+          onProgress: onProgress ? (f) => onProgress(label, f) : undefined,
+          signal: this.#o.signal?.(),
+        });
+        engine = new LocalEngine(model);
+      } else {
+        const rpc = rpcServers(this.#o.hostConfig, cfg);
+        await this.#checkRpc(rpc);
+        const proc = await this.#startEngine(label, cfg, rpc);
+        try {
+          opts = await this.#modelOptions(
+            path,
+            cfg,
+            (p, o) => proc.fit(p, o),
+          );
+          await proc.load(
+            path,
+            opts,
+            onProgress ? (f) => onProgress(label, f) : undefined,
+            this.#o.signal?.(),
+          );
+          // The engine loaded it: the same file's vocabulary loads here too.
+          model = await Model.load(path, { vocabOnly: true });
+        } catch (e) {
+          await proc.close();
+          // A model the engine refused: worded as a refusal here would be.
+          throw e instanceof WasiNnError &&
+              e.errno === Errno.InvalidArgument && !proc.dead
+            ? loadError(path, new Error(e.message))
+            : e;
+        }
+        engine = proc;
+      }
       if (this.#closed) {
-        model.close();
+        await engine.close();
         throw new WasiNnError(Errno.RuntimeError, "the host was closed");
       }
       log.log(
         "info",
         `loaded model '${label}' from ${path} in ${
           (performance.now() - t0).toFixed(0)
-        } ms`,
+        } ms${
+          engine instanceof EngineProcess
+            ? ` (engine process ${engine.pid})`
+            : ""
+        }`,
       );
       const mc = modelConfig(model);
       for (const w of mc.warnings) log.log("warn", `model '${label}': ${w}`);
@@ -457,12 +564,17 @@ export class ModelCache {
         path,
         label,
         model,
+        engine,
+        options: opts,
+        fromGuest: false,
+        crashes: 0,
         refs: 0,
         defaults: mc.values,
         bytes: fileSize(path),
         keepWarm: false,
         schedulers: new Map(),
       };
+      if (engine instanceof EngineProcess) this.#watch(entry, engine);
       this.#models.set(key, entry);
       return entry;
     } catch (e) {
@@ -473,6 +585,137 @@ export class ModelCache {
       log.flushLlama(cfg);
     }
   }
+
+  /**
+   * Checks that every RPC server a model uses answers, before any endpoint
+   * reaches llama.cpp (which aborts on a failed connection).
+   */
+  async #checkRpc(rpc: string[] | undefined): Promise<void> {
+    if (!rpc) return;
+    try {
+      await checkRpcServers(rpc, { timeoutMs: RPC_PROBE_MS });
+    } catch (e) {
+      throw new WasiNnError(
+        Errno.RuntimeError,
+        `${
+          (e as Error).message
+        }; start rpc-server there, or fix the host's rpc list`,
+        { cause: e },
+      );
+    }
+  }
+
+  /** A new engine process whose llama.cpp log goes to the host's log. */
+  #startEngine(
+    label: string,
+    cfg: ConfigValues,
+    rpc: string[] | undefined,
+  ): Promise<EngineProcess> {
+    const log = this.#o.log;
+    const verbose = Boolean(cfg.enable_log || cfg.enable_debug_log);
+    return EngineProcess.start({
+      label,
+      // A lost RPC server makes llama.cpp abort: name the ones gone.
+      explain: rpc ? () => lostRpcServers(rpc) : undefined,
+      onLog: (r) => {
+        if (verbose || r.level === "error") {
+          log.write(r.level, r.message, "llama");
+        }
+      },
+    });
+  }
+
+  /** When the engine of `m` dies: its schedulers are gone; the next use restarts it. */
+  #watch(m: ModelEntry, engine: EngineProcess): void {
+    const started = performance.now();
+    engine.died.then((dead) => {
+      // (A restart that replaced it, or the host closing: nothing to do.)
+      if (m.engine !== engine || this.#closed) return;
+      m.crashes = performance.now() - started > CRASH_WINDOW_MS
+        ? 1
+        : m.crashes + 1;
+      m.schedulers.clear();
+      m.embed = undefined;
+      this.#o.log.log("error", dead.message);
+    });
+  }
+
+  /**
+   * Restarts the engine process of `m` if it died (after a backoff when it
+   * keeps dying); a model from guest bytes cannot be restarted.
+   */
+  async ensureEngine(m: ModelEntry): Promise<void> {
+    const engine = m.engine;
+    if (!(engine instanceof EngineProcess) || !engine.dead) return;
+    m.restarting ??= this.#restart(m, engine).finally(() => {
+      m.restarting = undefined;
+    });
+    await m.restarting;
+  }
+
+  async #restart(m: ModelEntry, dead: EngineProcess): Promise<void> {
+    if (m.fromGuest) {
+      throw new WasiNnError(
+        Errno.RuntimeError,
+        `${
+          dead.dead!.message.split("\n")[0]
+        }; a model loaded from guest bytes cannot be restarted: load it again`,
+      );
+    }
+    const delay = restartDelay(m.crashes);
+    const log = this.#o.log;
+    log.log(
+      "warn",
+      `restarting the engine of model '${m.label}' in ${delay} ms (${m.crashes} crash${
+        m.crashes === 1 ? "" : "es"
+      } in a row)`,
+    );
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (this.#closed) {
+      throw new WasiNnError(Errno.RuntimeError, "the host was closed");
+    }
+    const rpc = m.options.rpcServers ? [...m.options.rpcServers] : undefined;
+    await this.#checkRpc(rpc);
+    const proc = await this.#startEngine(m.label, {}, rpc);
+    try {
+      await proc.load(m.path, m.options);
+    } catch (e) {
+      await proc.close();
+      throw e;
+    }
+    m.engine = proc;
+    this.#watch(m, proc);
+    log.log(
+      "info",
+      `restarted the engine of model '${m.label}' (engine process ${proc.pid})`,
+    );
+  }
+}
+
+/** The RPC servers of `list` that do not answer now, in words. */
+async function lostRpcServers(list: string[]): Promise<string | undefined> {
+  const lost: string[] = [];
+  await Promise.all(list.map(async (ep) => {
+    try {
+      await checkRpcServers([ep], { timeoutMs: 500, handshake: false });
+    } catch {
+      lost.push(ep);
+    }
+  }));
+  return lost.length > 0
+    ? `RPC server ${lost.sort().join(", ")} does not answer`
+    : undefined;
+}
+
+/** How long an RPC server has to answer the check before a load. */
+const RPC_PROBE_MS = 3000;
+
+/** An engine that dies within this long of its start counts as crashing again. */
+const CRASH_WINDOW_MS = 60_000;
+
+/** The wait before restarting an engine after `crashes` deaths in a row: 0, then 0.5 s doubling up to 30 s. */
+export function restartDelay(crashes: number): number {
+  return crashes <= 1 ? 0 : Math.min(30_000, 500 * 2 ** (crashes - 2));
 }
 
 /** A load failure as a WasiNnError, with the file's size and the free memory. */
@@ -499,16 +742,10 @@ function loadError(path: string, e: unknown): WasiNnError {
 /** An error of a guest-bytes load, naming the guest model instead of its memory file's path. */
 function renamed(e: unknown, guest: GuestModel): unknown {
   if (!(e instanceof WasiNnError)) return e;
-  if (!e.message.includes("/proc/self/fd/")) return e;
+  if (!/\/proc\/(self|\d+)\/fd\//.test(e.message)) return e;
   return new WasiNnError(
     e.errno,
-    e.message.replace(/\/proc\/self\/fd\/\d+/g, guest.id),
+    e.message.replace(/\/proc\/(self|\d+)\/fd\/\d+/g, guest.id),
     { cause: e, detail: e.detail },
   );
-}
-
-/** The fraction of the machine's memory in use (0..1). */
-function memoryInUse(): number {
-  const m = Deno.systemMemoryInfo();
-  return m.total > 0 ? 1 - m.available / m.total : 0;
 }

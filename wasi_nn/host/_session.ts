@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type Model, Sampler } from "../../bindings/mod.ts";
+import type { SamplerParams } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
 import { checkConfig } from "../config/check.ts";
 import { resolveConfig } from "../config/layers.ts";
@@ -35,7 +35,8 @@ import {
   tokenizeRendered,
 } from "../engine/chat.ts";
 import type { TemplateLimits } from "../engine/_chat_sandbox.ts";
-import type { Scheduler, SlotOwner, TaskHandle } from "../engine/scheduler.ts";
+import type { SlotOwner, TaskHandle } from "../engine/scheduler.ts";
+import type { EngineScheduler } from "../engine/model_engine.ts";
 import type { StopReason } from "../engine/stopping.ts";
 import type { TokenProbs } from "../engine/token_probs.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
@@ -114,7 +115,7 @@ export class Session {
   /** The latest streamed token's piece. */
   lastPiece: Uint8Array = new Uint8Array(0);
   /** Its scheduler, once it computed. */
-  sched?: Scheduler;
+  sched?: EngineScheduler;
   /** Its sequence in that scheduler. */
   owner?: SlotOwner;
   #env: SessionEnv;
@@ -122,7 +123,7 @@ export class Session {
   #outputTokens = 0;
   #meta: Partial<Metadata> = {};
   #running = 0;
-  #stream?: { task: TaskHandle; sampler: Sampler };
+  #stream?: { task: TaskHandle };
   #abort = new AbortController();
   #closed = false;
 
@@ -155,8 +156,6 @@ export class Session {
   endStream(): void {
     if (!this.#stream) return;
     this.#stream.task.cancel();
-    const s = this.#stream.sampler;
-    this.#stream.task.result.finally(() => s.close()).catch(() => {});
     this.#stream = undefined;
   }
 
@@ -239,7 +238,7 @@ export class Session {
         return;
       }
       const { sched, owner, checked, sampler } = await this.#prepare(cfg);
-      try {
+      {
         const opts = taskOptions(checked);
         quota = this.graph.quota?.begin(this, {
           prompt: prompt.length,
@@ -287,8 +286,6 @@ export class Session {
             `the context (${sched.nCtxPerSeq} tokens) filled after ${this.#outputTokens} generated tokens; the partial output is kept (raise ctx-size, lower n-predict, or enable ctx_shift)`,
           );
         }
-      } finally {
-        sampler.close();
       }
     } finally {
       quota?.end(generated);
@@ -324,7 +321,6 @@ export class Session {
       }
       // The task ended: say why, and leave streaming mode.
       this.#stream = undefined;
-      stream.sampler.close();
       this.lastPiece = new Uint8Array(0);
       let r;
       try {
@@ -401,7 +397,7 @@ export class Session {
   /** The session's scheduler and slot owner for this config (moves the session if the shape changed). */
   async bind(
     cfg: ConfigValues = this.#config(),
-  ): Promise<{ sched: Scheduler; owner: SlotOwner }> {
+  ): Promise<{ sched: EngineScheduler; owner: SlotOwner }> {
     if (this.graph.unloaded) {
       throw new WasiNnError(
         Errno.InvalidArgument,
@@ -456,10 +452,10 @@ export class Session {
     this.#env.log.log("warn", `session '${this.name}': ${msg}`);
   }
 
-  #sampler(cfg: ConfigValues, nCtx: number): Sampler {
-    const model: Model = this.model.model;
+  /** The sampler's parameters: the engine makes the sampler, wherever it runs. */
+  #sampler(cfg: ConfigValues, nCtx: number): Partial<SamplerParams> {
     try {
-      return Sampler.create(model, samplerParams(model, cfg, nCtx));
+      return samplerParams(this.model.model, cfg, nCtx);
     } catch (err) {
       throw toWasiNn(err);
     }
@@ -487,10 +483,10 @@ export class Session {
    * sampler (the caller closes it).
    */
   async #prepare(cfg: ConfigValues): Promise<{
-    sched: Scheduler;
+    sched: EngineScheduler;
     owner: SlotOwner;
     checked: ConfigValues;
-    sampler: Sampler;
+    sampler: Partial<SamplerParams>;
   }> {
     this.output = new Uint8Array(0);
     this.#outputTokens = 0;
@@ -505,7 +501,7 @@ export class Session {
   async #startStream(
     prompt: Int32Array<ArrayBuffer>,
     signal: AbortSignal,
-  ): Promise<{ task: TaskHandle; sampler: Sampler }> {
+  ): Promise<{ task: TaskHandle }> {
     const cfg = this.#config();
     if (cfg.embedding) {
       throw new WasiNnError(
@@ -515,26 +511,21 @@ export class Session {
     }
     this.lastPiece = new Uint8Array(0);
     const { sched, owner, checked, sampler } = await this.#prepare(cfg);
-    try {
-      const task = sched.submit({
-        owner,
-        prompt,
-        sampler,
-        ...taskOptions(checked),
-        stop: singleStop(checked),
-        onDemand: true,
-        signal,
-      });
-      this.#warnQueue(sched, checked);
-      return { task, sampler };
-    } catch (e) {
-      sampler.close();
-      throw e;
-    }
+    const task = sched.submit({
+      owner,
+      prompt,
+      sampler,
+      ...taskOptions(checked),
+      stop: singleStop(checked),
+      onDemand: true,
+      signal,
+    });
+    this.#warnQueue(sched, checked);
+    return { task };
   }
 
   /** Logs when more tasks wait for the model than queue_warning_threshold. */
-  #warnQueue(sched: Scheduler, cfg: ConfigValues): void {
+  #warnQueue(sched: EngineScheduler, cfg: ConfigValues): void {
     const warnAt = cfg.queue_warning_threshold;
     if (warnAt !== undefined && sched.stats.queued > warnAt) {
       this.#env.log.log(

@@ -12,6 +12,7 @@
  */
 
 import type { SchedulerStats } from "../engine/scheduler.ts";
+import { EngineProcess } from "../engine/process/engine_process.ts";
 import type { ModelEntry } from "./_models.ts";
 import type { Session } from "./_session.ts";
 import type { SessionStore } from "./sessions.ts";
@@ -33,6 +34,8 @@ export interface HostStatus {
     label: string;
     path: string;
     users: number;
+    /** Where its engine runs: "in_process", or "process" with the engine's pid and its crashes in a row. */
+    engine: { kind: "in_process" | "process"; pid?: number; crashes: number };
     /** Each scheduler's shape, KV cache size and counters. */
     schedulers: (SchedulerStats & {
       nSeq: number;
@@ -67,6 +70,11 @@ export function hostStatus(
       label: m.label,
       path: m.path,
       users: m.refs,
+      engine: {
+        kind: m.engine.kind,
+        pid: m.engine instanceof EngineProcess ? m.engine.pid : undefined,
+        crashes: m.crashes,
+      },
       schedulers: [],
     })),
     limits: store.limits,

@@ -506,6 +506,7 @@ export class LlamaHost implements WasiNnHostApi {
    */
   async shutdown(): Promise<void> {
     this.close();
+    await this.#models.settled();
     await nativeCallsSettled();
   }
 

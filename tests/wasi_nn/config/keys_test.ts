@@ -87,8 +87,25 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
     [5, err("type must be string, but is number 5")],
   ],
   tensor_split: [
-    ["3,2", ok],
+    ["3,2", to([3, 2])],
+    ["3/2", to([3, 2])],
     [[0.6, 0.4], ok],
+    [
+      "3,x",
+      err(
+        'value 2 ("x") must be a finite number >= 0 (e.g. "3,2": three fifths on the first device, two on the second)',
+      ),
+    ],
+    [
+      [1, -1],
+      err(
+        'value 2 (-1) must be a finite number >= 0 (e.g. "3,2": three fifths on the first device, two on the second)',
+      ),
+    ],
+    [
+      new Array(17).fill(1),
+      err("has 17 values; at most 16 (one per device)"),
+    ],
     [
       5,
       err(
@@ -1873,6 +1890,36 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
       ),
     ],
   ],
+  rpc: [
+    ["127.0.0.1:50052", to(["127.0.0.1:50052"])],
+    ["127.0.0.1:50052, node2:50052", to(["127.0.0.1:50052", "node2:50052"])],
+    [["10.0.0.2:1", "10.0.0.3:65535"], ok],
+    [
+      "127.0.0.1:50052,nohost",
+      err(
+        'RPC endpoint list "127.0.0.1:50052,nohost": entry 2 "nohost" is not host:port (an IPv4 address or host name, then :port; IPv6 is not supported) (e.g. "127.0.0.1:50052,127.0.0.1:50053")',
+      ),
+    ],
+    [
+      "127.0.0.1:0",
+      err(
+        'RPC endpoint list "127.0.0.1:0": entry 1 "127.0.0.1:0" has no port 1..65535 (expected host:port) (e.g. "127.0.0.1:50052,127.0.0.1:50053")',
+      ),
+    ],
+    [
+      "a:1,,b:2",
+      err(
+        'RPC endpoint list "a:1,,b:2": entry 2 "" is empty (expected host:port) (e.g. "127.0.0.1:50052,127.0.0.1:50053")',
+      ),
+    ],
+    [
+      "a:1,a:1",
+      err(
+        'RPC endpoint list "a:1,a:1": entry 2 "a:1" is listed twice (e.g. "127.0.0.1:50052,127.0.0.1:50053")',
+      ),
+    ],
+    [5, err("type must be a string or an array of strings, but is number 5")],
+  ],
   guest_max_tokens: [
     [1, ok],
     [256, ok],
@@ -1947,6 +1994,17 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
         "type must be an integer, but is number 2.5 (write a whole number such as 3)",
       ),
     ],
+  ],
+  engine: [
+    ["in_process", ok],
+    ["process", ok],
+    [
+      "processes",
+      err(
+        "must be one of in_process, process, but got \"processes\" (did you mean 'process'?)",
+      ),
+    ],
+    [1, err("type must be string, but is number 1")],
   ],
   memory_pressure_threshold: [
     [0.5, ok],
@@ -2107,6 +2165,8 @@ Deno.test("config values are typed from the key table, hooks included", () => {
   holds<Same<ConfigValue<"samplers">, string[]>>(true);
   holds<Same<ConfigValue<"stop">, string[]>>(true);
   holds<Same<ConfigValue<"pooling_type">, number>>(true);
+  holds<Same<ConfigValue<"tensor_split">, number[]>>(true);
+  holds<Same<ConfigValue<"rpc">, string[]>>(true);
   holds<Same<keyof ConfigValues, KeyName>>(true);
   // @ts-expect-error: n_predict is a number
   const _wrongType: ConfigValues = { n_predict: "8" };

@@ -266,6 +266,51 @@ Deno.test("on-demand streaming yields the same tokens as a full run", async () =
   }
 });
 
+Deno.test("on-demand streaming whose first next() comes after the prompt was decoded does not stall", async () => {
+  const { model, sched } = await setup(2);
+  try {
+    const prompt = model.tokenize(PROMPTS[0]);
+    const full = await sched.submit({
+      owner: sched.newOwner("full"),
+      prompt,
+      sampler: greedy(model),
+      stop: { nPredict: 6 },
+      ignoreEos: true,
+    }).result;
+    // An engine process's first demand arrives after the prompt's step (and
+    // its first sample) ran: wait for that step before asking.
+    const before = sched.stats.decoded;
+    const h = sched.submit({
+      owner: sched.newOwner("late"),
+      prompt,
+      sampler: greedy(model),
+      stop: { nPredict: 6 },
+      ignoreEos: true,
+      onDemand: true,
+    });
+    while (sched.stats.decoded === before) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    const got: number[] = [];
+    const timeout = (ms: number) =>
+      new Promise<"stalled">((r) => {
+        const id = setTimeout(() => r("stalled"), ms);
+        Deno.unrefTimer(id);
+      });
+    for (;;) {
+      const ev = await Promise.race([h.next(), timeout(10_000)]);
+      assert.notEqual(ev, "stalled", `stalled after ${got.length} tokens`);
+      if (ev === null || ev === "stalled") break;
+      got.push(ev.token);
+    }
+    assert.deepEqual(got, full.tokens);
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
+
 Deno.test("save and restore a session", async () => {
   const { model, sched } = await setup(2);
   try {
