@@ -41,6 +41,10 @@ export interface BenchOptions {
   families?: ModelFamily[];
   /** `--startup`: run only the start-up leg (whole processes, one token). */
   startup: boolean;
+  /** `--engine-process`: run only the engine-process legs. */
+  engineProcess: boolean;
+  /** `--rpc`: run only the RPC leg (two loopback rpc-servers). */
+  rpc: boolean;
 }
 
 /** Usage text. */
@@ -65,6 +69,15 @@ alternating ours and theirs (A B A B) in one run.
                   processes, wall time and peak RSS (GNU time), of one token
                   from build/guests/oneshot.wasm through cli.ts against
                   llama-completion -n 1, and cli.ts --version alone
+  --engine-process
+                  run only the engine-process legs (also in the full bench):
+                  the guest and 1/4/8/16 sessions through a model engine in
+                  a child process (engine: "process") against in-process
+                  and llama-batched-bench, alternating
+  --rpc           run only the RPC leg: the model split across two
+                  loopback rpc-servers (build/bin/ggml-rpc-server) against
+                  the same model locally, ours and llama-bench --rpc with
+                  the same split, alternating
   --max-foreign-load X
                   run a pair again when other processes used more than X
                   CPUs on average during it (default 0.15; spin-waiting thread
@@ -134,6 +147,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         quick: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         startup: { type: "boolean", default: false },
+        "engine-process": { type: "boolean", default: false },
+        rpc: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -152,8 +167,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       }'`,
     );
   }
-  if (v.startup && v.families !== undefined) {
-    throw new UsageError("--startup and --families each run one leg: pick one");
+  const only = [
+    v.startup && "--startup",
+    v.families !== undefined && "--families",
+    v["engine-process"] && "--engine-process",
+    v.rpc && "--rpc",
+  ].filter(Boolean);
+  if (only.length > 1) {
+    throw new UsageError(`${only.join(" and ")} each run one leg: pick one`);
   }
   return {
     pairs,
@@ -170,5 +191,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     maxAttempts: pairs * 3,
     families: v.families === undefined ? undefined : families(v.families),
     startup: v.startup ?? false,
+    engineProcess: v["engine-process"] ?? false,
+    rpc: v.rpc ?? false,
   };
 }

@@ -82,7 +82,7 @@ export async function runAsyncLegs(
         out.guest = await g.run();
         out.guestDescription = g.description;
       } finally {
-        g.close();
+        await g.close();
       }
     } else {
       out.guestSkipped = g.reason;

@@ -10,7 +10,12 @@
  */
 
 import { Context, Model, Sampler } from "../bindings/mod.ts";
+import type {
+  EngineScheduler,
+  EngineSchedulerOptions,
+} from "../wasi_nn/engine/model_engine.ts";
 import { Scheduler } from "../wasi_nn/engine/scheduler.ts";
+import { median } from "./_report.ts";
 
 /** One row of the concurrency table. */
 export interface ConcurrentRow {
@@ -60,18 +65,12 @@ export interface ConcurrentOptions {
   log?: (msg: string) => void;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 /**
  * llama-batched-bench's S_TG. Its output goes through llama.cpp's
  * asynchronous log thread, which can lose the last line at exit on a busy
  * machine: run it again until the line is there.
  */
-async function nativeTg(
+export async function nativeTg(
   o: ConcurrentOptions,
   pl: number,
   pp: number,
@@ -130,7 +129,8 @@ async function nativeTgOnce(
   return JSON.parse(line).speed_tg;
 }
 
-function randomTokens(
+/** n random token ids below nVocab. */
+export function randomTokens(
   n: number,
   nVocab: number,
   rng: () => number,
@@ -138,7 +138,8 @@ function randomTokens(
   return Int32Array.from({ length: n }, () => Math.floor(rng() * nVocab));
 }
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG (0..1). */
+export function mulberry32(seed: number): () => number {
   return () => {
     seed |= 0;
     seed = (seed + 0x6D2B79F5) | 0;
@@ -215,45 +216,36 @@ async function oursTg(
   }
 }
 
-/** Ours through the scheduler: pl sessions submitted at once, greedy sampling. */
-async function oursSampledTg(
-  model: Model,
-  o: ConcurrentOptions,
+/**
+ * Aggregate generation tokens/s through a scheduler (in this process or in
+ * an engine process): pl sessions of pp random prompt tokens submitted at
+ * once, greedy sampling, tg tokens each. Closes the scheduler.
+ */
+export async function schedulerTg(
+  sched: EngineScheduler,
+  nVocab: number,
   pl: number,
   pp: number,
   tg: number,
-) {
-  const sched = await Scheduler.create(model, {
-    nSeq: pl,
-    nCtxPerSeq: pp + tg + 8,
-    nBatch: 2048,
-    nUbatch: 512,
-    threads: o.threads,
-    poll: 50,
-  });
+): Promise<number> {
   try {
     const rng = mulberry32(1000 + pl);
-    const samplers = Array.from(
-      { length: pl },
-      () => Sampler.create(model, { temp: 0 }),
-    );
     // When each session's tokens came: the generation phase runs from the
     // moment every session has its first token (sampled from its prompt) to
     // the last token, as batched-bench's t_tg does.
-    const times: number[][] = samplers.map(() => []);
+    const times: number[][] = Array.from({ length: pl }, () => []);
     await Promise.all(
-      samplers.map((sampler, j) =>
+      times.map((t, j) =>
         sched.submit({
           owner: sched.newOwner(`s${j}`),
-          prompt: randomTokens(pp, model.nVocab, rng),
-          sampler,
+          prompt: randomTokens(pp, nVocab, rng),
+          sampler: { temp: 0 },
           stop: { nPredict: tg },
           ignoreEos: true,
-          onToken: () => times[j].push(performance.now()),
+          onToken: () => t.push(performance.now()),
         }).result
       ),
     );
-    for (const s of samplers) s.close();
     const start = Math.max(...times.map((t) => t[0]));
     const end = Math.max(...times.map((t) => t.at(-1)!));
     const tokens = times.reduce(
@@ -264,6 +256,23 @@ async function oursSampledTg(
   } finally {
     sched.close();
   }
+}
+
+/** The scheduler options of the concurrency legs, for pl sessions. */
+export function schedulerOptions(
+  threads: number,
+  pl: number,
+  pp: number,
+  tg: number,
+): EngineSchedulerOptions {
+  return {
+    nSeq: pl,
+    nCtxPerSeq: pp + tg + 8,
+    nBatch: 2048,
+    nUbatch: 512,
+    threads,
+    poll: 50,
+  };
 }
 
 /** Runs the concurrency table. */
@@ -279,7 +288,18 @@ export async function benchConcurrent(
       for (let p = 0; p < o.pairs; p++) {
         native.push(await nativeTg(o, pl, pp, tg));
         ours.push(await oursTg(model, o, pl, pp, tg));
-        sampled.push(await oursSampledTg(model, o, pl, pp, tg));
+        sampled.push(
+          await schedulerTg(
+            await Scheduler.create(
+              model,
+              schedulerOptions(o.threads, pl, pp, tg),
+            ),
+            model.nVocab,
+            pl,
+            pp,
+            tg,
+          ),
+        );
         o.log?.(
           `concurrent ${pl}: native ${native.at(-1)!.toFixed(1)} t/s, ours ${
             ours.at(-1)!.toFixed(1)

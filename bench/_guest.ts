@@ -31,8 +31,8 @@ export type GuestBench =
     description: string;
     /** One greedy generation; returns generated tokens/s. */
     run: () => Promise<number>;
-    /** Frees what it holds. */
-    close: () => void;
+    /** Frees what it holds; settles when its engines are gone. */
+    close: () => Promise<void>;
   }
   | {
     /** It cannot run. */
@@ -81,6 +81,7 @@ export async function guestBench(
   nPredict: number,
   settings: OurSettings,
   nCtx: number,
+  engine: "in_process" | "process" = "in_process",
 ): Promise<GuestBench> {
   const wasm = `${paths().root}/build/guests/oneshot.wasm`;
   if (!isFile(wasm)) {
@@ -104,7 +105,7 @@ export async function guestBench(
   const registry = new ModelRegistry({
     preloads: [`default:GGML:AUTO:${model}`],
   });
-  const host = await LlamaHost.create({ registry });
+  const host = await LlamaHost.create({ registry, hostConfig: { engine } });
   const seen: GuestMetadata[] = [];
   const api = recordingHost(host, seen);
   // The guest prints its answer and metadata: keep them off our stdout.
@@ -142,8 +143,8 @@ export async function guestBench(
     }
     return ((meta.output_tokens - 1) * 1000) / meta.generation_ms;
   };
-  const close = () => {
-    host.close();
+  const close = async () => {
+    await host.shutdown();
     closeSync(fd);
     try {
       Deno.removeSync(logPath);
@@ -154,13 +155,13 @@ export async function guestBench(
     // runs: the host keeps the config a name was first loaded with.
     await once();
   } catch (e) {
-    close();
+    await close();
     throw e;
   }
   return {
     available: true,
     description:
-      `build/guests/oneshot.wasm via runGuest (JSPI) and LlamaHost, ${nPredict} tokens`,
+      `build/guests/oneshot.wasm via runGuest (JSPI) and LlamaHost (engine ${engine}), ${nPredict} tokens`,
     run: once,
     close,
   };

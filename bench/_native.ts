@@ -180,6 +180,10 @@ export interface DecodeSettings {
   depth?: number[];
   /** Repetitions of each test (default 1). */
   reps?: number;
+  /** RPC servers whose devices the model uses (llama-bench `--rpc`), with `-ngl 99`. */
+  rpc?: readonly string[];
+  /** Share of the layers per device (llama-bench `-ts`, e.g. [1, 1]). */
+  tensorSplit?: readonly number[];
 }
 
 /** The llama-bench arguments for pp and tg with these settings (one repetition unless `reps`). */
@@ -189,6 +193,8 @@ export function llamaBenchArgs(s: DecodeSettings): string[] {
     ...["-t", String(s.threads), "-b", String(s.batch), "-ub", String(s.batch)],
     ...["--poll", String(s.poll), "-r", String(s.reps ?? 1), "-o", "json"],
     ...(s.depth ? ["-d", s.depth.join(",")] : []),
+    ...(s.rpc ? ["--rpc", s.rpc.join(","), "-ngl", "99"] : []),
+    ...(s.tensorSplit ? ["-ts", s.tensorSplit.join("/")] : []),
   ];
 }
 

@@ -23,8 +23,10 @@
  * Then start-up and footprint, whole processes (_startup.ts; alone with
  * `--startup`): one token from a guest through `cli.ts` against
  * `llama-completion -n 1`, and `cli.ts --version`; the concurrency and
- * prompt-cache legs (_concurrent.ts) and the second chat turn on every model
- * family (_families.ts; alone with `--families`).
+ * prompt-cache legs (_concurrent.ts), the engine-process legs
+ * (_engine_process.ts; alone with `--engine-process`), the model split
+ * across two loopback RPC servers (_rpc.ts; alone with `--rpc`) and the second chat
+ * turn on every model family (_families.ts; alone with `--families`).
  *
  * @example
  * ```sh
@@ -32,6 +34,8 @@
  * deno task bench --quick --json  # smoke test, one JSON object on stdout
  * deno task bench --families      # only the second-turn leg, every family
  * deno task bench --startup --pairs 3  # only the start-up leg
+ * deno task bench --engine-process --quick  # only the engine-process legs
+ * deno task bench --rpc --pairs 3  # only the RPC leg
  * ```
  * @module
  */
@@ -67,6 +71,12 @@ import {
   type StartupSkipped,
 } from "./_startup.ts";
 import { spawnAsyncLegs } from "./_async_legs.ts";
+import {
+  benchEngineProcess,
+  engineProcessLines,
+  type EngineProcessResult,
+} from "./_engine_process.ts";
+import { benchRpc, rpcLines, type RpcResult } from "./_rpc.ts";
 import { cpuSnapshot, foreignLoad } from "./_load.ts";
 import { fmtMs, fmtRate, fmtRatio, median, table } from "./_report.ts";
 
@@ -135,6 +145,8 @@ export async function runBench(
   const llamaCompletion = `${bin}/llama-completion`;
   if (opts.families) return await familiesReport(opts, llamaBench);
   if (opts.startup) return await startupReport(opts, llamaCompletion);
+  if (opts.engineProcess) return await engineProcessReport(opts, bin);
+  if (opts.rpc) return await rpcReport(opts, llamaBench);
   for (const b of [llamaBench, llamaCompletion]) {
     if (!isFile(b)) {
       throw new Error(`${b} not found: run \`deno task build:reference\``);
@@ -349,6 +361,8 @@ export async function runBench(
     log,
   });
   report.concurrent = concurrent;
+  report.engine_process = await engineProcessLegs(opts, modelPath, bin);
+  report.rpc = await rpcLeg(opts, modelPath, llamaBench);
   log("prompt cache: time to the first token of a second turn");
   report.prompt_cache = await benchPromptCache({
     model: modelPath,
@@ -367,6 +381,99 @@ export async function runBench(
     log,
   });
   return report;
+}
+
+/** The engine-process legs (engine: "process" against in-process). */
+function engineProcessLegs(
+  opts: BenchOptions,
+  modelPath: string,
+  bin: string,
+): Promise<EngineProcessResult> {
+  log(
+    "engine process: the guest and concurrent sessions, process vs in_process vs llama-batched-bench",
+  );
+  return benchEngineProcess({
+    model: modelPath,
+    batchedBench: `${bin}/llama-batched-bench`,
+    settings: { threads: opts.threads, batch: opts.batch, poll: opts.poll },
+    pairs: Math.max(1, Math.min(3, opts.pairs)),
+    sessions: opts.quick ? [1, 4] : [1, 4, 8, 16],
+    pp: opts.quick ? 32 : 128,
+    tg: opts.quick ? 16 : 128,
+    guest: { prompt: E2E_PROMPT, nPredict: opts.nGen, nCtx: 512 },
+    log,
+  });
+}
+
+/**
+ * A report of one leg alone: the tools it needs must be built; `leg` runs on
+ * the model (`--model`, or the generated bench model), its result under `key`.
+ */
+async function oneLegReport(
+  opts: BenchOptions,
+  tools: string[],
+  key: string,
+  leg: (modelPath: string) => Promise<unknown>,
+): Promise<Record<string, unknown>> {
+  for (const b of tools) {
+    if (!isFile(b)) {
+      throw new Error(`${b} not found: run \`deno task build:reference\``);
+    }
+  }
+  const modelPath = opts.model ?? (await ensureModel("bench")).path;
+  return {
+    device: deviceName(),
+    threads: opts.threads,
+    pairs: opts.pairs,
+    quick: opts.quick,
+    [key]: await leg(modelPath),
+  };
+}
+
+/** `--engine-process`: the engine-process legs alone. */
+function engineProcessReport(
+  opts: BenchOptions,
+  bin: string,
+): Promise<Record<string, unknown>> {
+  return oneLegReport(
+    opts,
+    [`${bin}/llama-batched-bench`],
+    "engine_process",
+    (m) => engineProcessLegs(opts, m, bin),
+  );
+}
+
+/** The RPC leg (two loopback rpc-servers against local). */
+function rpcLeg(
+  opts: BenchOptions,
+  modelPath: string,
+  llamaBench: string,
+): Promise<RpcResult> {
+  log(
+    "rpc: the model split across two loopback servers vs local, ours vs llama-bench --rpc",
+  );
+  return benchRpc({
+    model: modelPath,
+    llamaBench,
+    settings: { threads: opts.threads, batch: opts.batch, poll: opts.poll },
+    pairs: Math.max(1, Math.min(3, opts.pairs)),
+    nPrompt: opts.nPrompt,
+    nGen: opts.nGen,
+    log,
+  });
+}
+
+/** `--rpc`: the RPC leg alone. */
+function rpcReport(
+  opts: BenchOptions,
+  llamaBench: string,
+): Promise<Record<string, unknown>> {
+  return oneLegReport(
+    opts,
+    [llamaBench, paths().rpcServer],
+    "rpc",
+    (m) => rpcLeg(opts, m, llamaBench),
+  );
 }
 
 /** `--families`: the second-turn leg alone (llama-bench optional). */
@@ -571,6 +678,8 @@ export function renderTable(
     `other CPUs: other processes' load during the pair; ${discarded} pair(s) above ${r.max_foreign_load} were discarded and run again`,
     ...startupLines(r.startup as StartupResult | StartupSkipped | undefined),
     ...concurrentLines(r),
+    ...engineProcessLines(r.engine_process as EngineProcessResult | undefined),
+    ...rpcLines(r.rpc as RpcResult | undefined),
     ...familiesLines((r.families as FamilyRow[] | undefined) ?? []),
   ].join("\n");
 }
@@ -632,6 +741,20 @@ if (import.meta.main) {
       [
         `device ${report.device}; ${report.threads} threads`,
         ...startupLines(report.startup as StartupResult),
+      ].join("\n"),
+    );
+  } else if (opts.engineProcess) {
+    console.log(
+      [
+        `device ${report.device}; ${report.threads} threads`,
+        ...engineProcessLines(report.engine_process as EngineProcessResult),
+      ].join("\n"),
+    );
+  } else if (opts.rpc) {
+    console.log(
+      [
+        `device ${report.device}; ${report.threads} threads`,
+        ...rpcLines(report.rpc as RpcResult),
       ].join("\n"),
     );
   } else console.log(renderTable(report, report.per_pair as PairResult[]));

@@ -37,6 +37,26 @@ import {
 const llamaBench = referenceTool("llama-bench");
 const llamaCompletion = referenceTool("llama-completion");
 
+/** `bench/bench.ts ARGS --json` as a whole process (the CLI itself); asserts it exits 0. */
+async function benchCli(
+  args: string[],
+  timeoutMs: number,
+  // deno-lint-ignore no-explicit-any -- the report's shape is what the tests check
+): Promise<{ stdout: string; report: Record<string, any> }> {
+  const root = new URL("../", import.meta.url).pathname;
+  const out = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    "--config",
+    `${root}deno.json`,
+    `${root}bench/bench.ts`,
+    ...args,
+    "--json",
+  ], { timeoutMs });
+  assert.equal(out.code, 0, out.stderr.slice(-2000));
+  return { stdout: out.stdout, report: JSON.parse(out.stdout) };
+}
+
 Deno.test({
   name: "bench: parseLlamaBenchJson reads llama-bench's json and jsonl output",
   ignore: llamaBench === undefined,
@@ -308,13 +328,7 @@ Deno.test({
   ignore: llamaCompletion === undefined || !isFile(GNU_TIME) ||
     !isFile(`${paths().root}/build/guests/oneshot.wasm`),
   async fn() {
-    const root = new URL("../", import.meta.url).pathname;
-    const out = await run(Deno.execPath(), [
-      "run",
-      "-A",
-      "--config",
-      `${root}deno.json`,
-      `${root}bench/bench.ts`,
+    const out = await benchCli([
       "--startup",
       "--pairs",
       "1",
@@ -322,10 +336,8 @@ Deno.test({
       await tinyModel(),
       "--max-foreign-load",
       "1000",
-      "--json",
-    ], { timeoutMs: 120_000 });
-    assert.equal(out.code, 0, out.stderr.slice(-2000));
-    const s = JSON.parse(out.stdout).startup;
+    ], 120_000);
+    const s = out.report.startup;
     assert.equal(s.per_pair.length, 1, out.stdout.slice(0, 500));
     for (const k of ["native", "guest", "version"]) {
       for (const f of ["wall_ms", "peak_rss_mib", "cpu_ms"]) {
@@ -339,24 +351,15 @@ Deno.test({
 });
 
 Deno.test("bench: the families leg reports a cached second turn on kv and recurrent memory", async () => {
-  // The CLI itself, one pair, no pair discarded for other processes' load.
-  const root = new URL("../", import.meta.url).pathname;
-  const out = await run(Deno.execPath(), [
-    "run",
-    "-A",
-    "--config",
-    `${root}deno.json`,
-    `${root}bench/bench.ts`,
+  const out = await benchCli([
     "--families",
     "llama,mamba",
     "--pairs",
     "1",
     "--max-foreign-load",
     "1000",
-    "--json",
-  ], { timeoutMs: 240_000 });
-  assert.equal(out.code, 0, out.stderr.slice(-2000));
-  const report = JSON.parse(out.stdout);
+  ], 240_000);
+  const report = out.report;
   assert.equal(report.pairs, 1);
   assert.ok(Array.isArray(report.families), out.stdout.slice(0, 500));
   assert.deepEqual(
@@ -388,4 +391,79 @@ Deno.test("bench: the families leg reports a cached second turn on kv and recurr
     assert.ok(f.new_tokens <= 1.2 * added, what);
   }
   assert.equal(report.families[1].memory, "recurrent");
+});
+
+Deno.test({
+  name:
+    "bench: --engine-process runs the guest and the session legs in process and in an engine process",
+  ignore: referenceTool("llama-batched-bench") === undefined ||
+    !isFile(`${paths().root}/build/guests/oneshot.wasm`),
+  async fn() {
+    assert.equal(parseBenchArgs([]).engineProcess, false);
+    assert.equal(parseBenchArgs(["--engine-process"]).engineProcess, true);
+    assert.throws(
+      () => parseBenchArgs(["--engine-process", "--startup"]),
+      UsageError,
+    );
+    const out = await benchCli([
+      "--engine-process",
+      "--quick",
+      "--pairs",
+      "1",
+      "--model",
+      await tinyModel(),
+    ], 180_000);
+    const r = out.report.engine_process;
+    assert.deepEqual(
+      r.concurrent.map((x: { sessions: number }) => x.sessions),
+      [1, 4],
+    );
+    for (const row of r.concurrent) {
+      for (const k of ["native_tg", "in_process_tg", "process_tg", "ratio"]) {
+        assert.ok(Number.isFinite(row[k]) && row[k] > 0, `${k}: ${row[k]}`);
+      }
+    }
+    assert.ok(
+      Number.isFinite(r.guest_tg_ratio) && r.guest_tg_ratio > 0,
+      JSON.stringify(r.guest),
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "bench: --rpc runs the model split across two loopback rpc-servers, ours and llama-bench --rpc, against local",
+  ignore: referenceTool("llama-bench") === undefined ||
+    !isFile(paths().rpcServer),
+  async fn() {
+    assert.equal(parseBenchArgs([]).rpc, false);
+    assert.equal(parseBenchArgs(["--rpc"]).rpc, true);
+    assert.throws(
+      () => parseBenchArgs(["--rpc", "--engine-process"]),
+      UsageError,
+    );
+    const out = await benchCli([
+      "--rpc",
+      "--quick",
+      "--pairs",
+      "1",
+      "--model",
+      await tinyModel(),
+    ], 180_000);
+    const r = out.report.rpc;
+    assert.equal(r.endpoints.length, 2);
+    for (const e of r.endpoints) assert.match(e, /^127\.0\.0\.1:\d+$/);
+    assert.match(r.native_backends, /RPC/, "llama-bench used the servers");
+    for (
+      const side of ["ours_rpc", "native_rpc", "ours_local", "native_local"]
+    ) {
+      for (const k of ["pp", "tg"]) {
+        const v = r[side][k];
+        assert.ok(Number.isFinite(v) && v > 0, `${side}.${k}: ${v}`);
+      }
+    }
+    for (const k of ["tg_ratio", "pp_ratio", "rpc_vs_local_tg"]) {
+      assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k}: ${r[k]}`);
+    }
+  },
 });
