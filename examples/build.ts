@@ -33,6 +33,7 @@ import { paths } from "../paths.ts";
 export const GUEST_NAMES = [
   "oneshot",
   "chat_stream",
+  "vision",
   "abi_probe",
   "as_oneshot",
   "as_chat_stream",
@@ -87,6 +88,7 @@ type Guest = CGuest | AsGuest;
 const GUESTS: Record<GuestName, Guest> = {
   oneshot: c(`${EXAMPLES_C}/oneshot.c`),
   chat_stream: c(`${EXAMPLES_C}/chat_stream.c`),
+  vision: c(`${EXAMPLES_C}/vision.c`),
   abi_probe: c(`${TESTS}/abi_probe.c`),
   as_oneshot: { lang: "as", entry: "assembly/oneshot.ts" },
   as_chat_stream: { lang: "as", entry: "assembly/chat_stream.ts" },

@@ -21,11 +21,17 @@ type Fn = (...args: number[]) => number;
 export const MODEL_AT = 1 << 20;
 
 /** One guest instance named `name`: its imports over a memory of its own. */
-export function guest(host: LlamaHost, name: string, pages = 2) {
+export function guest(
+  host: LlamaHost,
+  name: string,
+  pages = 2,
+  preopens?: Record<string, string>,
+) {
   const memory = new WebAssembly.Memory({ initial: pages });
   const imports = createWasiNnImports(host, {
     getMemory: () => memory,
     guest: name,
+    preopens,
   });
   const nn = imports.wasi_ephemeral_nn as unknown as Record<string, Fn>;
   const call = nnCaller(imports);
@@ -38,21 +44,30 @@ export function guest(host: LlamaHost, name: string, pages = 2) {
     );
   const g = {
     imports,
-    /** `load_by_name_with_config` of `model` (default "default"); asserts errno 0. */
-    async loadByName(config: string, model = "default"): Promise<number> {
+    /** `load_by_name_with_config` of `model` (default "default"): [errno, graph]. */
+    async tryLoadByName(
+      config: string,
+      model = "default",
+    ): Promise<[number, number]> {
       const nameBytes = enc.encode(model);
+      const configBytes = enc.encode(config);
       put(100, nameBytes);
-      put(4096, enc.encode(config));
+      put(4096, configBytes);
       const e = await call(
         "load_by_name_with_config",
         100,
         nameBytes.length,
         4096,
-        config.length,
+        configBytes.length,
         96,
       );
+      return [e, u32(96)];
+    },
+    /** `load_by_name_with_config` of `model` (default "default"); asserts errno 0. */
+    async loadByName(config: string, model = "default"): Promise<number> {
+      const [e, graph] = await g.tryLoadByName(config, model);
       assert.equal(e, 0, `${name}: load_by_name`);
-      return u32(96);
+      return graph;
     },
     /** `load` of GGUF bytes (needs a memory of more than 1 MiB + the model). */
     async load(model: Uint8Array): Promise<[number, number]> {

@@ -111,6 +111,15 @@ const EXPECTED_NN: Record<GuestName, string[]> = {
     "get_output_single",
     "fini_single",
   ],
+  vision: [
+    ...LOAD_CONFIG,
+    "set_input",
+    "compute",
+    "get_output",
+    "compute_single",
+    "get_output_single",
+    "fini_single",
+  ],
   abi_probe: Object.keys(WASI_NN),
   as_oneshot: [...AS_LOAD, "set_input", "compute", "get_output"],
   as_chat_stream: [

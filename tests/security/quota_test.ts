@@ -242,7 +242,7 @@ Deno.test("quotas are host keys: a guest's own config cannot raise them", async 
   assert.equal(a.outputTokens(ca), 3);
   assert.equal(await a.compute(ca), Errno.TooLarge);
   const ignored = warnings.filter((w) =>
-    /'guest_max_tokens' is a host key/.test(w)
+    /'guest_max_tokens' is the operator's key/.test(w)
   );
   assert.equal(
     ignored.length,

@@ -67,7 +67,7 @@ Deno.test("a guest config naming rpc connects nothing; the model loads and runs 
     for (const where of ["config of 'default'", "set_input(1)"]) {
       assert.ok(
         logs.some((l) =>
-          l.includes(where) && l.includes("'rpc' is a host key") &&
+          l.includes(where) && l.includes("'rpc' is the operator's key") &&
           l.includes("ignored")
         ),
         `${where}: ${logs.join("\n")}`,

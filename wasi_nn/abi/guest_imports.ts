@@ -91,6 +91,12 @@ export interface WasiNnImportsOptions {
    * host's `guest_max_*` quotas count this instance alone.
    */
   guest?: string;
+  /**
+   * The folders this instance was given (its WASI preopens: guest path ->
+   * host folder): the only places files its prompts name (the `image` key)
+   * are read from. Default none.
+   */
+  preopens?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -152,7 +158,9 @@ export function createWasiNnImports(
   requireJspi();
   const log: Logger = options.log ?? (() => {});
   // This instance's view of the host, within its own quotas (if the host has them).
-  const host = shared.forGuest?.(options.guest ?? "guest") ?? shared;
+  const host =
+    shared.forGuest?.(options.guest ?? "guest", options.preopens ?? {}) ??
+      shared;
 
   // This instance's own handles: other instances' handles do not exist here.
   const handles = new GuestHandles();

@@ -149,6 +149,7 @@ export async function runGuest(options: RunGuestOptions): Promise<number> {
     getMemory: () => linked.memory,
     log,
     guest: argv0,
+    preopens: options.preopens ?? {},
   });
   const imports = {
     ...(wasi.getImportObject() as WebAssembly.Imports),

@@ -55,6 +55,11 @@ export interface KeyDef {
   server?: boolean;
   /** Accepted for compatibility but without effect in this host: why. */
   noEffect?: string;
+  /**
+   * The operator's alone: read from the host config only; in a request's
+   * config (a guest's load or session config) it is dropped with a warning.
+   */
+  operatorOnly?: boolean;
 }
 
 /** What a key's hook gets besides the value. */
@@ -150,6 +155,7 @@ interface Opts<In, O, S, V> {
   default?: NoInfer<V>;
   server?: boolean;
   noEffect?: string;
+  operatorOnly?: boolean;
   schema?: S;
   hook?: (value: In, ctx: HookContext) => V | undefined;
 }
@@ -243,6 +249,7 @@ function spec<
   if (o.default !== undefined) def.default = o.default;
   if (o.server) def.server = true;
   if (o.noEffect) def.noEffect = o.noEffect;
+  if (o.operatorOnly) def.operatorOnly = true;
   if (type === "number") def.float = true;
   if (o.hook) def.hook = o.hook;
   return def;
@@ -732,6 +739,7 @@ export type ConfigValueTypes = {
   enable_token_cache_reuse: boolean;
   max_memory_mb: number;
   max_load_mb: number;
+  max_image_mb: number;
   guest_max_tokens: number;
   guest_max_compute_ms: number;
   guest_max_contexts: number;
@@ -847,12 +855,20 @@ const TABLE = [
     schema: NUMA,
     noEffect: NOT_HERE,
   }),
-  spec("mmproj", "string", "model", "multimodal projector file", {
-    noEffect: NOT_HERE,
-  }),
-  spec("image", "string", "run", "image file for a multimodal prompt", {
-    noEffect: NOT_HERE,
-  }),
+  spec(
+    "mmproj",
+    "string",
+    "model",
+    'multimodal projector GGUF for the model (llava, gemma3, ...): a preloaded name or a file inside an allowed folder (--nn-allow-dir); its prompts take images (and audio) by the image key or inline <img src="data:image/...;base64,..."> tags, each at a <image> marker',
+    {},
+  ),
+  spec(
+    "image",
+    "string",
+    "run",
+    "image (or audio) file for the next prompt: a guest's path inside the folders it was given (--dir); the prompt's <image> marker says where it goes (in front when there is none)",
+    {},
+  ),
   spec("cpu_moe", "bool", "model", "keep all MoE experts on the CPU", {
     noEffect: NOT_HERE,
   }),
@@ -1600,9 +1616,7 @@ const TABLE = [
     "string",
     "host",
     "log file path (appended to, besides stderr)",
-    {
-      aliases: ["logging.file"],
-    },
+    { operatorOnly: true, aliases: ["logging.file"] },
   ),
   spec(
     "log_format",
@@ -1655,21 +1669,21 @@ const TABLE = [
     "int",
     "host",
     "wall-clock limit of one prompt's chat-template rendering (host default 2000)",
-    { min: 100, max: 600000 },
+    { operatorOnly: true, min: 100, max: 600000 },
   ),
   spec(
     "chat_template_max_memory_mb",
     "int",
     "host",
     "memory limit of the chat-template renderer in MiB (host default 256)",
-    { min: 32, max: 65536 },
+    { operatorOnly: true, min: 32, max: 65536 },
   ),
   spec(
     "chat_template_max_output_bytes",
     "int",
     "host",
     "most bytes one prompt's chat-template rendering may produce (host default 4194304)",
-    { min: 1024, max: 1073741824 },
+    { operatorOnly: true, min: 1024, max: 1073741824 },
   ),
   // host: the original project's `backend`, `memory` and `performance` sections
   spec("max_sessions", "int", "host", "most open sessions (host default 100)", {
@@ -1789,15 +1803,23 @@ const TABLE = [
     {},
   ),
   spec("max_memory_mb", "int", "host", "memory limit in MB (0 = none)", {
+    operatorOnly: true,
     min: 0,
     max: I32_MAX,
   }),
+  spec(
+    "max_image_mb",
+    "int",
+    "host",
+    "largest image or audio file, in MiB, that a prompt may bring (the image key, or an inline base64 <img> tag); larger ones are refused with InvalidArgument before they are decoded",
+    { operatorOnly: true, min: 1, max: 4096, default: 32 },
+  ),
   spec(
     "max_load_mb",
     "int",
     "host",
     "largest model, in MiB, that a guest may pass as bytes to load (default 4096: all that a wasm32 guest's memory can hold); larger bytes are refused before any copy",
-    { min: 1, max: I32_MAX, default: 4096 },
+    { operatorOnly: true, min: 1, max: I32_MAX, default: 4096 },
   ),
   // host: where each model's engine runs (engine/model_engine.ts). Models
   // loaded from guest bytes always get an engine process.
@@ -1806,7 +1828,11 @@ const TABLE = [
     "string",
     "host",
     "where each model's engine runs: in_process (the host's process), or process (a child process per model: a llama.cpp abort ends only that model's sessions; models from guest bytes always get one)",
-    { oneOf: ["in_process", "process"], default: "in_process" },
+    {
+      operatorOnly: true,
+      oneOf: ["in_process", "process"],
+      default: "in_process",
+    },
   ),
   // host: llama.cpp's --rpc list (bindings/rpc.ts). The operator's only:
   // read from the host config, never from a guest's (a guest could make the
@@ -1816,7 +1842,7 @@ const TABLE = [
     "string[]",
     "host",
     "RPC servers whose devices models use (llama.cpp's --rpc: \"host:port,host:port\" or an array); operator only, a guest's config cannot set it; rpc-server has no authentication: 127.0.0.1 or a private network only",
-    { hook: rpcList },
+    { operatorOnly: true, hook: rpcList },
   ),
   // host: quotas per guest instance (host/_quota.ts). Unset: no limit. Over
   // one, the call is refused with TooLarge (7) and the guest runs on.
@@ -1825,35 +1851,35 @@ const TABLE = [
     "int",
     "host",
     "most tokens one guest instance may generate over all its computes (a compute that would pass it stops at it; the next is refused with TooLarge)",
-    { min: 1, max: I32_MAX },
+    { operatorOnly: true, min: 1, max: I32_MAX },
   ),
   spec(
     "guest_max_compute_ms",
     "int",
     "host",
     "most wall time in ms one guest instance may spend in compute and compute_single (checked before each; the one that passes it finishes)",
-    { min: 1, max: I32_MAX },
+    { operatorOnly: true, min: 1, max: I32_MAX },
   ),
   spec(
     "guest_max_contexts",
     "int",
     "host",
     "most execution contexts one guest instance may hold at once (finalizing one makes room)",
-    { min: 1, max: I32_MAX },
+    { operatorOnly: true, min: 1, max: I32_MAX },
   ),
   spec(
     "guest_max_kv_tokens",
     "int",
     "host",
     "most KV cache tokens the sequences of one guest instance's contexts may hold together (checked before each compute: the prompt plus n_predict)",
-    { min: 1, max: I32_MAX },
+    { operatorOnly: true, min: 1, max: I32_MAX },
   ),
   spec(
     "guest_max_load_mb",
     "int",
     "host",
     "most MiB of model bytes one guest instance may pass to load, over all its load calls (max_load_mb limits each call)",
-    { min: 1, max: I32_MAX },
+    { operatorOnly: true, min: 1, max: I32_MAX },
   ),
   spec(
     "memory_pressure_threshold",

@@ -14,7 +14,12 @@
  * @module
  */
 
-import type { Model, Sampler, SamplerParams } from "../../bindings/mod.ts";
+import type {
+  Context,
+  Model,
+  Sampler,
+  SamplerParams,
+} from "../../bindings/mod.ts";
 import { Errno, WasiNnError } from "../errno.ts";
 import type { StopOptions, StopReason } from "./stopping.ts";
 import type { TokenProbs } from "./token_probs.ts";
@@ -54,12 +59,48 @@ export interface RunningTask {
   readonly queued: boolean;
 }
 
+/**
+ * One image or audio clip of a prompt: it takes the prompt's tokens
+ * [start, end), placeholders (negative ids, the same for the same media) that
+ * the prompt cache compares like any token.
+ */
+export interface MediaSpan {
+  /** First token of the span in the prompt. */
+  start: number;
+  /** One past its last token. */
+  end: number;
+}
+
+/**
+ * The media of a prompt (images, audio, through llama.cpp's mtmd): where
+ * they are, and how one is evaluated into a sequence. Positions equal token
+ * indexes (projectors whose media take other position counts, M-RoPE, are
+ * not given to the scheduler).
+ */
+export interface PromptMedia {
+  /** The spans, in order, not overlapping. */
+  readonly spans: readonly MediaSpan[];
+  /**
+   * Encodes span `span` and decodes its embeddings into sequence `seq` of
+   * `ctx` from position `span.start`; the last one's logits are kept when
+   * `logitsLast` (to sample next).
+   */
+  eval(
+    ctx: Context,
+    span: MediaSpan,
+    seq: number,
+    logitsLast: boolean,
+  ): Promise<void>;
+}
+
 /** What to run. */
 export interface TaskSpec {
   /** The session. */
   owner: SlotOwner;
   /** Prompt tokens (the whole conversation; the cached prefix is reused). */
   prompt: Int32Array;
+  /** The prompt's images and audio, when it has any (their tokens are placeholders). */
+  media?: PromptMedia;
   /**
    * The sampler: one the caller owns (prompt tokens are fed to it), or the
    * parameters of one that the scheduler makes for the task and frees when
@@ -195,6 +236,10 @@ export class Task implements RunningTask {
   reuse = "none";
   /** Position where a checkpoint is to be taken (-1: none). */
   checkpointAt = -1;
+  /** The media span the prompt has reached: evaluated before any more of it. */
+  mediaDue?: MediaSpan;
+  /** When its last image was encoded (the scheduler's count): the longest waiting goes next. */
+  mediaTurn = 0;
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;

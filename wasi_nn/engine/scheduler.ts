@@ -58,6 +58,7 @@ import {
   rollBack,
 } from "./_prompt_cache.ts";
 import { Slots } from "./_slots.ts";
+import { nextMedia, outsideMedia } from "./_media.ts";
 import type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
 import {
   checkSubmittable,
@@ -108,6 +109,8 @@ export class Scheduler {
   #clearLater: number[] = [];
   #nBatch: number;
   #steps = 0;
+  /** Images encoded so far: who is next (`Task.mediaTurn`). */
+  #mediaTurns = 0;
   #lastYield = 0;
   #decoded = 0;
   #blocking = 0;
@@ -425,15 +428,19 @@ export class Scheduler {
     const sampler = task.sampler;
     task.slot = slot;
     task.admitted = this.#now();
+    const media = task.spec.media;
     let n = reusablePrefix(
       owner.cached,
       prompt,
       task.spec.cachePrompt !== false,
     );
+    // An image's embeddings are all reused or none.
+    if (media) n = outsideMedia(n, media.spans);
     let reusedChunks = 0;
     const minChunk = task.spec.cacheReuse ?? 0;
     if (
-      task.spec.cachePrompt !== false && minChunk > 0 && this.#traits.canShift
+      task.spec.cachePrompt !== false && minChunk > 0 &&
+      this.#traits.canShift && !media
     ) {
       const r = reuseChunks(this.#ctx, slot, owner.cached, prompt, n, minChunk);
       n = r.end;
@@ -456,10 +463,15 @@ export class Scheduler {
     task.reuse = back.how;
     // A checkpoint near the end of the prompt lets the next turn reuse it.
     task.checkpointAt = checkpointPosition(prompt.length, n, this.#traits);
+    if (media && task.checkpointAt > 0) {
+      const at = outsideMedia(task.checkpointAt, media.spans);
+      task.checkpointAt = at > n ? at : -1;
+    }
     task.pending = prompt.subarray(n) as Int32Array;
     task.pendingAt = 0;
     task.pos = n;
-    for (const t of prompt) sampler.accept(t);
+    // Media placeholders (negative) are no tokens for the penalties.
+    for (const t of prompt) if (t >= 0) sampler.accept(t);
     task.phase = "prompt";
     this.#active.add(task);
   }
@@ -468,7 +480,10 @@ export class Scheduler {
   #shift(task: Task): boolean {
     const owner = task.spec.owner;
     const nCtx = this.nCtxPerSeq;
-    if (!task.spec.contextShift || !this.#traits.canShift) return false;
+    // A shift would cut through images (llama.cpp's server refuses it too).
+    if (
+      !task.spec.contextShift || !this.#traits.canShift || task.spec.media
+    ) return false;
     const span = shiftSpan(task.pos, nCtx, {
       promptLength: task.spec.prompt.length,
       addBos: this.#model.info.add_bos,
@@ -500,13 +515,18 @@ export class Scheduler {
     while (!this.#closed) {
       const step = this.#collect(buf);
       if (step === "idle") return;
+      // At most one image (or clip) is encoded per step, after the batch:
+      // the other sessions wait no longer than one encode.
+      const media = this.#mediaTask();
       if (step === "wait") {
-        // Every slot is held by a running task elsewhere, or only on-demand
-        // tasks without demand run: sleep until something changes.
-        await new Promise<void>((r) => this.#wake = r);
-        continue;
-      }
-      if (await this.#decode(step)) this.#sample(step);
+        if (!media) {
+          // Every slot is held by a running task elsewhere, or only on-demand
+          // tasks without demand run: sleep until something changes.
+          await new Promise<void>((r) => this.#wake = r);
+          continue;
+        }
+      } else if (await this.#decode(step)) this.#sample(step);
+      if (media) await this.#evalMedia(media);
     }
   }
 
@@ -575,10 +595,19 @@ export class Scheduler {
     sampleAt: [Task, number][],
   ): number {
     for (const t of this.#active) {
-      if (t.phase !== "prompt" || n >= this.#nBatch) continue;
+      if (t.phase !== "prompt" || n >= this.#nBatch || t.mediaDue) continue;
       let take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
       if (t.checkpointAt > t.pos) {
         take = Math.min(take, t.checkpointAt - t.pos);
+      }
+      const span = t.spec.media && nextMedia(t.spec.media.spans, t.pos);
+      if (span) {
+        // The text before the image first; the image in its own turn.
+        if (span.start === t.pos) {
+          t.mediaDue = span;
+          continue;
+        }
+        take = Math.min(take, span.start - t.pos);
       }
       for (let i = 0; i < take; i++) {
         const tok = t.pending[t.pendingAt + i];
@@ -609,10 +638,19 @@ export class Scheduler {
    * A non-blocking decode. Sessions dropped meanwhile (finalized, closed)
    * have their sequences cleared once it has returned, never during it.
    */
-  async #decodeAsync(batch: Parameters<Context["decode"]>[0]): Promise<void> {
+  #decodeAsync(batch: Parameters<Context["decode"]>[0]): Promise<void> {
+    return this.#nonBlocking(() => this.#ctx.decode(batch));
+  }
+
+  /**
+   * Runs `work`, a non-blocking call on the context (a decode, an image
+   * encode): sessions dropped meanwhile have their sequences cleared once
+   * it has returned, never during it.
+   */
+  async #nonBlocking(work: () => Promise<void>): Promise<void> {
     this.#decoding = true;
     try {
-      await this.#ctx.decode(batch);
+      await work();
     } finally {
       this.#decoding = false;
       const slots = this.#clearLater;
@@ -740,6 +778,55 @@ export class Scheduler {
     } else {
       this.#fail(t, new WasiNnError(Errno.RuntimeError, (e as Error).message));
     }
+  }
+
+  /** The task whose image is next to encode: the one that waited longest for its last. */
+  #mediaTask(): Task | undefined {
+    let best: Task | undefined;
+    for (const t of this.#active) {
+      if (!t.mediaDue || t.phase !== "prompt" || t.cancelled) continue;
+      if (!best || t.mediaTurn < best.mediaTurn) best = t;
+    }
+    return best;
+  }
+
+  /**
+   * Encodes the task's due image and decodes its embeddings into its
+   * sequence (a non-blocking call, as a decode); then the prompt goes on
+   * after it, or, when it ended the prompt, the first token is sampled.
+   */
+  async #evalMedia(t: Task): Promise<void> {
+    const span = t.mediaDue!;
+    const owner = t.spec.owner;
+    const last = span.end === t.spec.prompt.length;
+    t.mediaTurn = ++this.#mediaTurns;
+    let error: unknown;
+    try {
+      await this.#nonBlocking(() =>
+        t.spec.media!.eval(this.#ctx, span, t.slot, last)
+      );
+    } catch (e) {
+      error = e;
+    }
+    if (this.#closed) return;
+    if (error !== undefined || t.phase === "done") {
+      // What the eval left of the image goes; the cache ends before it.
+      this.#ctx.seqRemove(t.slot, span.start, -1);
+      owner.cached.length = Math.min(owner.cached.length, span.start);
+      if (error !== undefined) this.#lose(t, error);
+      return;
+    }
+    t.mediaDue = undefined;
+    for (let i = span.start; i < span.end; i++) {
+      owner.cached.push(t.spec.prompt[i]);
+    }
+    const n = span.end - span.start;
+    t.pos += n;
+    t.pendingAt += n;
+    this.#steps++;
+    this.#decoded += n;
+    this.#checkpoint(Int32Array.of(t.slot));
+    if (t.pendingAt === t.pending.length) this.#sampleTask(t, -1);
   }
 
   /** Saves a checkpoint for each task of the batch that reached its checkpoint position. */

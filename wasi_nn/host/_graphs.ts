@@ -19,6 +19,7 @@ import type { ConfigValues } from "../config/parse.ts";
 import { Errno, WasiNnError } from "../errno.ts";
 import type { ModelEntry } from "./_models.ts";
 import type { GuestQuota } from "./_quota.ts";
+import type { GuestFolders } from "./_guest_files.ts";
 
 /** A loaded graph. */
 export interface Graph {
@@ -33,6 +34,12 @@ export interface Graph {
   unloaded: boolean;
   /** The quota of the guest instance that loaded it, if one did: its contexts count there. */
   quota?: GuestQuota;
+  /**
+   * The folders of the guest instance that loaded it (its preopens): where
+   * its prompts' files (the `image` key) are read. Undefined: loaded from
+   * TypeScript, no guest (host paths).
+   */
+  folders?: GuestFolders;
 }
 
 /** The host's graphs by handle. */
@@ -47,6 +54,7 @@ export class GraphTable {
     model: ModelEntry,
     name?: string,
     quota?: GuestQuota,
+    folders?: GuestFolders,
   ): number {
     const handle = this.#next++;
     if (name !== undefined) model.keepWarm = true;
@@ -58,6 +66,7 @@ export class GraphTable {
       unloaded: false,
       model,
       quota,
+      folders,
     });
     return handle;
   }

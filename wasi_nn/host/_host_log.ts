@@ -55,8 +55,9 @@ export class HostLog {
    * Parses a request's config (a load, a session or a run: JSON text or
    * bytes, or an object); its warnings and notes are logged once each (a
    * guest may send the same config with every request), and an invalid
-   * config is logged before it is thrown. Host keys (`rpc`, `engine`, the
-   * quotas, ...) are the operator's: they are dropped here, with a warning.
+   * config is logged before it is thrown. The operator's keys (`rpc`,
+   * `engine`, the quotas, the size limits, `log_file`: `operatorOnly` in the
+   * key table) are dropped here, with a warning.
    */
   parse(
     config: string | Uint8Array | Record<string, unknown> | undefined,
@@ -67,11 +68,11 @@ export class HostLog {
       for (const w of warnings) this.once("warn", `${where}: ${w}`);
       for (const n of notes) this.once("info", `${where}: ${n}`);
       for (const k of Object.keys(values) as (keyof ConfigValues)[]) {
-        if (specOf(k)?.scope !== "host") continue;
+        if (!specOf(k)?.operatorOnly) continue;
         delete values[k];
         this.once(
           "warn",
-          `${where}: '${k}' is a host key: only the operator's config (LlamaHost's hostConfig, cli.ts --config) sets it; ignored here`,
+          `${where}: '${k}' is the operator's key: only the host config (LlamaHost's hostConfig, cli.ts --config) sets it; ignored here`,
         );
       }
       return values;

@@ -33,6 +33,7 @@ import {
   LlamaError,
   Model,
   type ModelLoadOptions,
+  Mtmd,
   type PlanOptions,
   Status,
 } from "../../bindings/mod.ts";
@@ -51,6 +52,7 @@ import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
 import type { Graph } from "./_graphs.ts";
+import { MEDIA_MARKER } from "./_media_prompt.ts";
 import {
   checkModelFile,
   type GuestModel,
@@ -73,6 +75,8 @@ export interface ModelEntry {
   model: Model;
   /** What runs llama.cpp for it: here, or in an engine process. */
   engine: ModelEngine;
+  /** Its projector (the `mmproj` key): images and audio in its prompts. Owned by the model. */
+  mtmd?: Mtmd;
   /** The load options (a restarted engine process loads with them again). */
   options: ModelLoadOptions;
   /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
@@ -163,13 +167,31 @@ export class ModelCache {
     // llama.cpp aborts on, or a lost RPC server, must not end the host.
     const rpc = rpcServers(this.#o.hostConfig, cfg);
     const inProcess = !guest && !rpc && cfg.engine !== "process";
+    if (cfg.mmproj && !inProcess) {
+      throw this.#logged(
+        new WasiNnError(
+          Errno.UnsupportedOperation,
+          `mmproj (${cfg.mmproj}): images run only in the host's process for now, and this model gets an engine process (${
+            guest
+              ? "loaded from guest bytes"
+              : rpc
+              ? "it uses RPC servers"
+              : "engine: process"
+          }); load it by name with engine in_process`,
+        ),
+      );
+    }
     // In an engine process, n_gpu_layers "auto" is fitted there, at load.
     const opts = inProcess
       ? await this.#modelOptions(path, cfg, fitParams)
       : { ...modelOptions(cfg), rpcServers: rpc };
     // Guest bytes are keyed by their unique id: fd numbers are reused.
     const key = `${guest?.id ?? path}\0${inProcess ? "" : "process:"}${
-      JSON.stringify({ ...opts, auto: cfg.n_gpu_layers === "auto" })
+      JSON.stringify({
+        ...opts,
+        auto: cfg.n_gpu_layers === "auto",
+        mmproj: cfg.mmproj,
+      })
     }`;
     const hit = this.#models.get(key);
     if (hit) return this.#revive(hit);
@@ -507,7 +529,7 @@ export class ModelCache {
     log.nativeLevel(cfg);
     try {
       const t0 = performance.now();
-      let model: Model, engine: ModelEngine;
+      let model: Model, engine: ModelEngine, mtmd: Mtmd | undefined;
       if (opts) {
         model = await Model.load(path, {
           ...opts,
@@ -515,6 +537,7 @@ export class ModelCache {
           signal: this.#o.signal?.(),
         });
         engine = new LocalEngine(model);
+        if (cfg.mmproj) mtmd = await this.#projector(model, cfg);
       } else {
         const rpc = rpcServers(this.#o.hostConfig, cfg);
         await this.#checkRpc(rpc);
@@ -565,6 +588,7 @@ export class ModelCache {
         label,
         model,
         engine,
+        mtmd,
         options: opts,
         fromGuest: false,
         crashes: 0,
@@ -583,6 +607,37 @@ export class ModelCache {
       throw err;
     } finally {
       log.flushLlama(cfg);
+    }
+  }
+
+  /** Logs `e` (a refused load) and returns it. */
+  #logged(e: WasiNnError): WasiNnError {
+    this.#o.log.log("warn", e.message);
+    return e;
+  }
+
+  /**
+   * The model's projector (`mmproj`, already resolved by the host): the
+   * WasmEdge marker `<image>`, the config's threads; on the GPU when the
+   * model offloads. A file mtmd refuses frees the model too.
+   */
+  async #projector(model: Model, cfg: ConfigValues): Promise<Mtmd> {
+    try {
+      return await Mtmd.load(model, cfg.mmproj!, {
+        mediaMarker: MEDIA_MARKER,
+        nThreads: cfg.threads ?? navigator.hardwareConcurrency ?? 4,
+        useGpu: cfg.n_gpu_layers !== 0,
+        warmup: false,
+      });
+    } catch (e) {
+      model.close();
+      throw new WasiNnError(
+        e instanceof LlamaError && e.code === Status.FileNotFound
+          ? Errno.NotFound
+          : Errno.InvalidArgument,
+        `mmproj ${cfg.mmproj}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 

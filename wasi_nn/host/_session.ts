@@ -42,6 +42,12 @@ import type { TokenProbs } from "../engine/token_probs.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import { checkTensorType, type TensorInput } from "./api.ts";
 import { embed } from "./_embeddings.ts";
+import { readPromptFile } from "./_guest_files.ts";
+import {
+  extractInlineMedia,
+  type MediaPrompt,
+  mediaPrompt,
+} from "./_media_prompt.ts";
 import type { Graph } from "./_graphs.ts";
 import type { HostLog } from "./_host_log.ts";
 import type { ModelCache, ModelEntry } from "./_models.ts";
@@ -124,6 +130,8 @@ export class Session {
   #meta: Partial<Metadata> = {};
   #running = 0;
   #stream?: { task: TaskHandle };
+  /** The images of the current prompt (their chunks, freed with the prompt). */
+  #media?: MediaPrompt;
   #abort = new AbortController();
   #closed = false;
 
@@ -169,6 +177,8 @@ export class Session {
     if (this.sched && this.owner) this.sched.dropOwner(this.owner);
     this.sched = undefined;
     this.owner = undefined;
+    this.#media?.close();
+    this.#media = undefined;
     return true;
   }
 
@@ -200,9 +210,19 @@ export class Session {
   ): Promise<void> {
     const model = this.model.model;
     const chat = typeof input === "string" ? promptInput(input) : input;
+    this.#media?.close();
+    this.#media = undefined;
     let r;
-    if (typeof chat === "string") r = tokenizeInput(model, chat);
-    else {
+    if (typeof chat === "string") {
+      const media = await this.#mediaPrompt(chat, runtime);
+      if (media) {
+        this.#media = media;
+        this.prompt = media.tokens as Int32Array<ArrayBuffer>;
+        this.#inputTokens = media.tokens.length;
+        return;
+      }
+      r = tokenizeInput(model, chat);
+    } else {
       const opts = chatOptions(this.#config(runtime));
       const rendered = await renderChatIsolated(
         model,
@@ -215,6 +235,52 @@ export class Session {
     for (const w of r.warnings) this.#warn(w);
     this.prompt = r.tokens;
     this.#inputTokens = r.tokens.length;
+  }
+
+  /**
+   * The prompt with its images, when it has any: inline base64 tags, and
+   * the `image` key's file (read through the guest's folders). Undefined for
+   * a text-only prompt. Media without a projector is InvalidArgument.
+   */
+  async #mediaPrompt(
+    text: string,
+    runtime?: ConfigValues,
+  ): Promise<MediaPrompt | undefined> {
+    try {
+      return await this.#readMediaPrompt(text, runtime);
+    } catch (e) {
+      this.#warn((e as Error).message);
+      throw e;
+    }
+  }
+
+  async #readMediaPrompt(
+    text: string,
+    runtime?: ConfigValues,
+  ): Promise<MediaPrompt | undefined> {
+    const cfg = this.#config(runtime);
+    const max = this.#env.hostConfig.max_image_mb ?? 32;
+    const inline = extractInlineMedia(text, max * 1024 * 1024);
+    const media = inline.media;
+    if (cfg.image) {
+      media.push({
+        bytes: await readPromptFile(
+          cfg.image,
+          this.graph.folders,
+          max * 1024 * 1024,
+        ),
+        source: `image '${cfg.image}'`,
+      });
+    }
+    if (media.length === 0) return undefined;
+    const mtmd = this.model.mtmd;
+    if (!mtmd) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        `the prompt has ${media.length} image(s), but model '${this.model.label}' was loaded without a projector: set mmproj in the load config`,
+      );
+    }
+    return await mediaPrompt(mtmd, inline.text, media);
   }
 
   /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
@@ -230,6 +296,12 @@ export class Session {
     let generated = 0;
     try {
       if (cfg.embedding) {
+        if (this.#media) {
+          throw new WasiNnError(
+            Errno.UnsupportedOperation,
+            "embeddings of prompts with images are not supported",
+          );
+        }
         quota = this.graph.quota?.begin(this);
         const { models, log } = this.#env;
         this.output = await embed(models, log, this.model, prompt, cfg);
@@ -249,6 +321,7 @@ export class Session {
         const task = sched.submit({
           owner,
           prompt,
+          media: this.#media?.media,
           sampler,
           ...opts,
           nProbs: checked.n_probs,
@@ -378,6 +451,8 @@ export class Session {
     this.sched = undefined;
     this.owner = undefined;
     this.prompt = undefined;
+    this.#media?.close();
+    this.#media = undefined;
     this.#inputTokens = 0;
     this.output = new Uint8Array(0);
     this.#outputTokens = 0;
@@ -514,6 +589,7 @@ export class Session {
     const task = sched.submit({
       owner,
       prompt,
+      media: this.#media?.media,
       sampler,
       ...taskOptions(checked),
       stop: singleStop(checked),

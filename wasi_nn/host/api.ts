@@ -98,8 +98,13 @@ export interface WasiNnHostApi {
   /**
    * Optional: the host as one guest instance sees it, within that guest's
    * quotas (the `guest_max_*` host keys; over one, a call throws TooLarge).
-   * `label` names the guest in the host log. The guest imports call it once
-   * per instance and send every call of that instance through the view.
+   * `label` names the guest in the host log; `folders` are its preopens
+   * (guest path -> host folder), where files its prompts name (the `image`
+   * key) are read, and nowhere else. The guest imports call it once per
+   * instance and send every call of that instance through the view.
    */
-  forGuest?(label: string): WasiNnHostApi;
+  forGuest?(
+    label: string,
+    folders?: Readonly<Record<string, string>>,
+  ): WasiNnHostApi;
 }

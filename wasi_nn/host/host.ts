@@ -49,6 +49,7 @@ import { GraphTable, loadRequest } from "./_graphs.ts";
 import { HostLog } from "./_host_log.ts";
 import { checkGuestModelSize } from "./_model_source.ts";
 import { ModelCache } from "./_models.ts";
+import type { GuestFolders } from "./_guest_files.ts";
 import { GuestQuota, guestView } from "./_quota.ts";
 import {
   type Metadata,
@@ -69,6 +70,12 @@ export type { HostStatus, Metadata };
 export interface ModelResolver {
   /** Returns the model's path (or an object with it). */
   resolve(nameOrPath: string): string | { path: string };
+}
+
+/** What a guest instance's view of the host carries into its graphs. */
+interface GuestContext {
+  quota: GuestQuota;
+  folders: GuestFolders;
 }
 
 /** Options of `LlamaHost.create`. */
@@ -190,16 +197,22 @@ export class LlamaHost implements WasiNnHostApi {
    * the host's `guest_max_*` quotas: the graphs it loads, and the contexts
    * and computes of those, count for that guest alone.
    */
-  forGuest(label: string): WasiNnHostApi {
-    const quota = new GuestQuota(
-      `${label}#${++this.#guests}`,
-      this.#hostConfig,
-      this.#log,
-    );
+  forGuest(
+    label: string,
+    folders: Readonly<Record<string, string>> = {},
+  ): WasiNnHostApi {
+    const guest = {
+      quota: new GuestQuota(
+        `${label}#${++this.#guests}`,
+        this.#hostConfig,
+        this.#log,
+      ),
+      folders,
+    };
     return guestView(this, {
       load: (builders, encoding, target) =>
-        this.#load(builders, encoding, target, quota),
-      loadByName: (name, config) => this.#loadByName(name, config, quota),
+        this.#load(builders, encoding, target, guest),
+      loadByName: (name, config) => this.#loadByName(name, config, guest),
     });
   }
 
@@ -216,14 +229,18 @@ export class LlamaHost implements WasiNnHostApi {
     builders: Uint8Array[],
     encoding: number,
     target: number,
-    quota?: GuestQuota,
+    guest?: GuestContext,
   ): Promise<number> {
     this.#assertOpen();
     const req = loadRequest(builders, encoding, target);
-    const cfg = req.config ? this.#log.parse(req.config, "load config") : {};
+    const cfg = this.#resolveMmproj(
+      req.config ? this.#log.parse(req.config, "load config") : {},
+      "load config",
+    );
+    const quota = guest?.quota;
     if (req.preload !== undefined) {
       const path = this.#resolvePath(req.preload);
-      return await this.#newGraph(path, cfg, undefined, quota);
+      return await this.#newGraph(path, cfg, undefined, guest);
     }
     // Over max_load_mb: refused before anything is copied.
     checkGuestModelSize(req.bytes!.length, this.#hostConfig);
@@ -231,7 +248,14 @@ export class LlamaHost implements WasiNnHostApi {
     const acquire = () => this.#models.acquireBytes(req.bytes!, merged);
     const model = await (quota?.loading(req.bytes!.length, acquire) ??
       acquire());
-    return this.#graphs.add(model.path, cfg, model, undefined, quota);
+    return this.#graphs.add(
+      model.path,
+      cfg,
+      model,
+      undefined,
+      quota,
+      guest?.folders,
+    );
   }
 
   /**
@@ -247,7 +271,7 @@ export class LlamaHost implements WasiNnHostApi {
   async #loadByName(
     name: string,
     config?: string,
-    quota?: GuestQuota,
+    guest?: GuestContext,
   ): Promise<number> {
     this.#assertOpen();
     let path: string;
@@ -257,19 +281,48 @@ export class LlamaHost implements WasiNnHostApi {
       this.#log.log("warn", `load_by_name '${name}': ${(e as Error).message}`);
       throw e;
     }
-    const cfg = this.#log.parse(config, `config of '${name}'`);
-    return await this.#newGraph(path, cfg, name, quota);
+    const where = `config of '${name}'`;
+    const cfg = this.#resolveMmproj(this.#log.parse(config, where), where);
+    return await this.#newGraph(path, cfg, name, guest);
   }
 
   async #newGraph(
     path: string,
     cfg: ConfigValues,
     name?: string,
-    quota?: GuestQuota,
+    guest?: GuestContext,
   ): Promise<number> {
     const merged = mergeConfig(this.#hostConfig, cfg);
     const model = await this.#models.acquire(path, merged, name ?? path);
-    return this.#graphs.add(path, cfg, model, name, quota);
+    return this.#graphs.add(
+      path,
+      cfg,
+      model,
+      name,
+      guest?.quota,
+      guest?.folders,
+    );
+  }
+
+  /**
+   * A request's `mmproj` names a projector as a model is named: a preloaded
+   * name, or a file inside an allowed folder (NotFound otherwise, logged
+   * with why); it becomes that file's path. The host config's own is the
+   * operator's, taken as it is.
+   */
+  #resolveMmproj(cfg: ConfigValues, where: string): ConfigValues {
+    if (!cfg.mmproj || cfg.mmproj === this.#hostConfig.mmproj) return cfg;
+    try {
+      return { ...cfg, mmproj: this.#resolvePath(cfg.mmproj) };
+    } catch (e) {
+      const err = new WasiNnError(
+        Errno.NotFound,
+        `${where}: mmproj ${(e as Error).message.replace(/^model /, "")}`,
+        { cause: e },
+      );
+      this.#log.log("warn", err.message);
+      throw err;
+    }
   }
 
   #resolvePath(name: string): string {

@@ -1875,6 +1875,18 @@ const TABLE: Record<string, [unknown, Outcome][]> = {
     ],
     [true, err("type must be an integer, but is boolean true")],
   ],
+  max_image_mb: [
+    [1, ok],
+    [4096, ok],
+    [0, err("Value must be between 1 <= value <= 4096, but got 0")],
+    [4097, err("Value must be between 1 <= value <= 4096, but got 4097")],
+    [
+      "3",
+      err(
+        'type must be an integer, but is string "3" (write 3 without quotes)',
+      ),
+    ],
+  ],
   max_load_mb: [
     [1, ok],
     [4096, ok],
@@ -2167,6 +2179,7 @@ Deno.test("config values are typed from the key table, hooks included", () => {
   holds<Same<ConfigValue<"pooling_type">, number>>(true);
   holds<Same<ConfigValue<"tensor_split">, number[]>>(true);
   holds<Same<ConfigValue<"rpc">, string[]>>(true);
+  holds<Same<ConfigValue<"max_image_mb">, number>>(true);
   holds<Same<keyof ConfigValues, KeyName>>(true);
   // @ts-expect-error: n_predict is a number
   const _wrongType: ConfigValues = { n_predict: "8" };
@@ -2201,4 +2214,41 @@ Deno.test("config values are typed from the key table, hooks included", () => {
     message:
       "Field 'repeat_penalty': Value must be finite and greater than 0, but got 0.000000 (1.0 disables the penalty)",
   });
+});
+
+Deno.test("the operator's keys: limits, quotas, RPC endpoints, the engine and the log file; a request's config drops them with a warning", async () => {
+  assert.deepEqual(
+    KEYS.filter((k) => k.operatorOnly).map((k) => k.name).sort(),
+    [
+      "chat_template_max_memory_mb",
+      "chat_template_max_output_bytes",
+      "chat_template_timeout_ms",
+      "engine",
+      "guest_max_compute_ms",
+      "guest_max_contexts",
+      "guest_max_kv_tokens",
+      "guest_max_load_mb",
+      "guest_max_tokens",
+      "log_file",
+      "max_image_mb",
+      "max_load_mb",
+      "max_memory_mb",
+      "rpc",
+    ],
+  );
+  for (const k of KEYS) {
+    if (k.operatorOnly) assert.equal(k.scope, "host", k.name);
+  }
+  const { HostLog } = await import("../../../wasi_nn/host/_host_log.ts");
+  const warned: string[] = [];
+  const log = new HostLog((_level, msg) => warned.push(msg));
+  const values = log.parse(
+    '{"temp":0.5,"rpc":"10.0.0.1:50052","max-image-mb":4096,"max_queue":3}',
+    "load config",
+  );
+  assert.deepEqual(values, { temp: 0.5, max_queue: 3 });
+  assert.deepEqual(warned.map((w) => w.match(/'(\w+)'/)![1]), [
+    "rpc",
+    "max_image_mb",
+  ]);
 });

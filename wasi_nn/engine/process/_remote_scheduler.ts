@@ -163,6 +163,12 @@ export class RemoteScheduler implements EngineScheduler {
   /** Queues a task in the engine; `spec.sampler` must be parameters. */
   submit(spec: TaskSpec): TaskHandle {
     checkSubmittable(this.#closed, spec);
+    if (spec.media) {
+      throw new WasiNnError(
+        Errno.UnsupportedOperation,
+        "prompts with images run only in the host's process for now",
+      );
+    }
     if (!isParams(spec.sampler)) {
       throw new WasiNnError(
         Errno.InvalidArgument,
