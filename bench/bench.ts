@@ -448,6 +448,7 @@ function rpcLeg(
   opts: BenchOptions,
   modelPath: string,
   llamaBench: string,
+  pairs = Math.max(1, Math.min(3, opts.pairs)),
 ): Promise<RpcResult> {
   log(
     "rpc: the model split across two loopback servers vs local, ours vs llama-bench --rpc",
@@ -456,7 +457,7 @@ function rpcLeg(
     model: modelPath,
     llamaBench,
     settings: { threads: opts.threads, batch: opts.batch, poll: opts.poll },
-    pairs: Math.max(1, Math.min(3, opts.pairs)),
+    pairs,
     nPrompt: opts.nPrompt,
     nGen: opts.nGen,
     log,
@@ -472,7 +473,7 @@ function rpcReport(
     opts,
     [llamaBench, paths().rpcServer],
     "rpc",
-    (m) => rpcLeg(opts, m, llamaBench),
+    (m) => rpcLeg(opts, m, llamaBench, opts.pairs),
   );
 }
 
