@@ -45,6 +45,8 @@ export interface BenchOptions {
   engineProcess: boolean;
   /** `--rpc`: run only the RPC leg (two loopback rpc-servers). */
   rpc: boolean;
+  /** `--mtmd`: run only the image leg (time to first token against llama-mtmd-cli). */
+  mtmd: boolean;
 }
 
 /** Usage text. */
@@ -78,6 +80,9 @@ alternating ours and theirs (A B A B) in one run.
                   loopback rpc-servers (build/bin/ggml-rpc-server) against
                   the same model locally, ours and llama-bench --rpc with
                   the same split, alternating
+  --mtmd          run only the image leg (also in the full bench): time to
+                  the first token of a prompt with one image through the
+                  host against llama-mtmd-cli -n 1, alternating
   --max-foreign-load X
                   run a pair again when other processes used more than X
                   CPUs on average during it (default 0.15; spin-waiting thread
@@ -149,6 +154,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         startup: { type: "boolean", default: false },
         "engine-process": { type: "boolean", default: false },
         rpc: { type: "boolean", default: false },
+        mtmd: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -172,6 +178,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     v.families !== undefined && "--families",
     v["engine-process"] && "--engine-process",
     v.rpc && "--rpc",
+    v.mtmd && "--mtmd",
   ].filter(Boolean);
   if (only.length > 1) {
     throw new UsageError(`${only.join(" and ")} each run one leg: pick one`);
@@ -193,5 +200,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     startup: v.startup ?? false,
     engineProcess: v["engine-process"] ?? false,
     rpc: v.rpc ?? false,
+    mtmd: v.mtmd ?? false,
   };
 }

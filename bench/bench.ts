@@ -25,7 +25,8 @@
  * `llama-completion -n 1`, and `cli.ts --version`; the concurrency and
  * prompt-cache legs (_concurrent.ts), the engine-process legs
  * (_engine_process.ts; alone with `--engine-process`), the model split
- * across two loopback RPC servers (_rpc.ts; alone with `--rpc`) and the second chat
+ * across two loopback RPC servers (_rpc.ts; alone with `--rpc`), the time to
+ * the first token of a prompt with an image (_mtmd.ts; alone with `--mtmd`) and the second chat
  * turn on every model family (_families.ts; alone with `--families`).
  *
  * @example
@@ -36,6 +37,7 @@
  * deno task bench --startup --pairs 3  # only the start-up leg
  * deno task bench --engine-process --quick  # only the engine-process legs
  * deno task bench --rpc --pairs 3  # only the RPC leg
+ * deno task bench --mtmd  # only the image leg
  * ```
  * @module
  */
@@ -77,6 +79,7 @@ import {
   type EngineProcessResult,
 } from "./_engine_process.ts";
 import { benchRpc, rpcLines, type RpcResult } from "./_rpc.ts";
+import { benchMtmd, mtmdLines, type MtmdResult } from "./_mtmd.ts";
 import { cpuSnapshot, foreignLoad } from "./_load.ts";
 import { fmtMs, fmtRate, fmtRatio, median, table } from "./_report.ts";
 
@@ -147,6 +150,7 @@ export async function runBench(
   if (opts.startup) return await startupReport(opts, llamaCompletion);
   if (opts.engineProcess) return await engineProcessReport(opts, bin);
   if (opts.rpc) return await rpcReport(opts, llamaBench);
+  if (opts.mtmd) return await mtmdReport(opts, bin);
   for (const b of [llamaBench, llamaCompletion]) {
     if (!isFile(b)) {
       throw new Error(`${b} not found: run \`deno task build:reference\``);
@@ -363,6 +367,7 @@ export async function runBench(
   report.concurrent = concurrent;
   report.engine_process = await engineProcessLegs(opts, modelPath, bin);
   report.rpc = await rpcLeg(opts, modelPath, llamaBench);
+  report.mtmd = await mtmdLeg(opts, bin);
   log("prompt cache: time to the first token of a second turn");
   report.prompt_cache = await benchPromptCache({
     model: modelPath,
@@ -462,6 +467,34 @@ function rpcLeg(
     nGen: opts.nGen,
     log,
   });
+}
+
+/** The image leg: time to first token against llama-mtmd-cli. */
+function mtmdLeg(
+  opts: BenchOptions,
+  bin: string,
+  pairs = Math.max(1, Math.min(3, opts.pairs)),
+): Promise<MtmdResult> {
+  log("mtmd: time to first token of a prompt with one image vs llama-mtmd-cli");
+  return benchMtmd({
+    cli: `${bin}/llama-mtmd-cli`,
+    threads: opts.threads,
+    pairs,
+    log,
+  });
+}
+
+/** `--mtmd`: the image leg alone (its own synthetic model and projector). */
+function mtmdReport(
+  opts: BenchOptions,
+  bin: string,
+): Promise<Record<string, unknown>> {
+  return oneLegReport(
+    opts,
+    [`${bin}/llama-mtmd-cli`],
+    "mtmd",
+    () => mtmdLeg(opts, bin, opts.pairs),
+  );
 }
 
 /** `--rpc`: the RPC leg alone. */
@@ -681,6 +714,7 @@ export function renderTable(
     ...concurrentLines(r),
     ...engineProcessLines(r.engine_process as EngineProcessResult | undefined),
     ...rpcLines(r.rpc as RpcResult | undefined),
+    ...mtmdLines(r.mtmd as MtmdResult | undefined),
     ...familiesLines((r.families as FamilyRow[] | undefined) ?? []),
   ].join("\n");
 }
@@ -749,6 +783,13 @@ if (import.meta.main) {
       [
         `device ${report.device}; ${report.threads} threads`,
         ...engineProcessLines(report.engine_process as EngineProcessResult),
+      ].join("\n"),
+    );
+  } else if (opts.mtmd) {
+    console.log(
+      [
+        `device ${report.device}; ${report.threads} threads`,
+        ...mtmdLines(report.mtmd as MtmdResult),
       ].join("\n"),
     );
   } else if (opts.rpc) {

@@ -34,3 +34,4 @@ export * from "./validate.ts";
 export * from "./writer.ts";
 export * from "./synthetic_model.ts";
 export * from "./family_model.ts";
+export * from "./mtmd_model.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Model } from "../bindings/mod.ts";
 import { paths } from "../paths.ts";
 import { referenceTool, run } from "./_helpers.ts";
-import { ensureMtmdPair, makePng, type MtmdKind } from "./_mtmd_models.ts";
+import { ensureMtmdPair, makePng, type MtmdKind } from "../gguf/mtmd_model.ts";
 
 /** llama-mtmd-cli, when `deno task build:reference` built it. */
 export const cli = referenceTool("llama-mtmd-cli");

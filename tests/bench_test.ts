@@ -13,6 +13,7 @@ import {
   runTool,
 } from "../bench/_native.ts";
 import { parseBenchArgs, UsageError } from "../bench/_args.ts";
+import { mtmdCliTtft } from "../bench/_mtmd.ts";
 import { median, table } from "../bench/_report.ts";
 import {
   cpuSnapshot,
@@ -465,5 +466,34 @@ Deno.test({
     for (const k of ["tg_ratio", "pp_ratio", "rpc_vs_local_tg"]) {
       assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k}: ${r[k]}`);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "bench: --mtmd times the first token of a prompt with an image, ours (warm and on a new host) and llama-mtmd-cli's",
+  ignore: referenceTool("llama-mtmd-cli") === undefined,
+  async fn() {
+    assert.equal(parseBenchArgs(["--mtmd"]).mtmd, true);
+    assert.throws(() => parseBenchArgs(["--mtmd", "--rpc"]), UsageError);
+    assert.equal(
+      mtmdCliTtft("x\nprompt eval time =     974.13 ms /    74 tokens"),
+      974.13,
+    );
+    assert.equal(mtmdCliTtft("the log lost its tail"), undefined);
+    const { report } = await benchCli(["--mtmd", "--pairs", "1"], 180_000);
+    const r = report.mtmd;
+    for (
+      const k of [
+        "ours_ttft_ms",
+        "ours_cold_ttft_ms",
+        "native_ttft_ms",
+        "ratio",
+        "cold_ratio",
+      ]
+    ) {
+      assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k}: ${r[k]}`);
+    }
+    assert.equal(r.per_pair.length, 1);
   },
 });

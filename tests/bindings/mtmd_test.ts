@@ -1,5 +1,5 @@
 // Images and audio in the prompt through llama.cpp's mtmd (bindings/mtmd.ts,
-// native/wnb_mtmd.cpp): synthetic projectors (tests/_mtmd_models.ts) load,
+// native/wnb_mtmd.cpp): synthetic projectors (gguf/mtmd_model.ts) load,
 // images tokenize and evaluate, and greedy output equals llama-mtmd-cli's.
 import assert from "node:assert/strict";
 import {
@@ -12,7 +12,7 @@ import {
   Status,
 } from "../../bindings/mod.ts";
 import { SYMBOLS } from "../../bindings/_symbols.ts";
-import { ensureMtmdPair, type MtmdKind } from "../_mtmd_models.ts";
+import { ensureMtmdPair, type MtmdKind } from "../../gguf/mtmd_model.ts";
 import {
   cli,
   cliPrompt,

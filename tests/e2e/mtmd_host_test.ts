@@ -1,6 +1,6 @@
 /**
  * Images (and audio) in a guest's prompt through the host (issue 14), on
- * the synthetic projectors of tests/_mtmd_models.ts and the real llama.cpp:
+ * the synthetic projectors of gguf/mtmd_model.ts and the real llama.cpp:
  * a guest names the projector (`mmproj`, a preloaded name) and the image
  * (`image`, a path in its own --dir folder) or sends it inline as base64,
  * as the WasmEdge llava and gemma-3 guests do; greedy output equals
@@ -16,7 +16,11 @@ import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
 import { guest } from "../_host_guest.ts";
-import { ensureMtmdPair, makePng, type MtmdKind } from "../_mtmd_models.ts";
+import {
+  ensureMtmdPair,
+  makePng,
+  type MtmdKind,
+} from "../../gguf/mtmd_model.ts";
 import {
   cli,
   cliPrompt,

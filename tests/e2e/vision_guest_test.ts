@@ -12,7 +12,7 @@ import { buildGuests } from "../../examples/build.ts";
 import { Model } from "../../bindings/mod.ts";
 import { paths } from "../../paths.ts";
 import { run } from "../_helpers.ts";
-import { ensureMtmdPair, type MtmdKind } from "../_mtmd_models.ts";
+import { ensureMtmdPair, type MtmdKind } from "../../gguf/mtmd_model.ts";
 import { cli, cliPrompt, cliText, JPEG, N_PREDICT, PNG } from "../_mtmd_cli.ts";
 
 /** Runs the guest through cli.ts with `dir` as the guest's /data. */

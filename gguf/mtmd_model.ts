@@ -1,5 +1,5 @@
 /**
- * Synthetic multimodal pairs for tests: a projector ("mmproj") GGUF that
+ * Synthetic multimodal pairs for tests and benchmarks: a projector ("mmproj") GGUF that
  * llama.cpp's tools/mtmd loads, with seeded random weights, and a text model
  * of the matching family whose n_embd equals the projector's output.
  *
@@ -31,21 +31,21 @@
  *
  * @example
  * ```ts ignore
- * import { ensureMtmdPair } from "./_mtmd_models.ts";
+ * import { ensureMtmdPair } from "./mtmd_model.ts";
  * const { model, mmproj } = await ensureMtmdPair("llava");
  * ```
  * @module
  */
 
 import { paths } from "../paths.ts";
-import { ensureFamilyModel } from "../gguf/family_model.ts";
+import { ensureFamilyModel } from "./family_model.ts";
 import {
   exists,
   ModelBuilder,
   readVocab,
   writeAtomically,
-} from "../gguf/_model_builder.ts";
-import { GgmlType } from "../gguf/ggml_type.ts";
+} from "./_model_builder.ts";
+import { GgmlType } from "./ggml_type.ts";
 
 /** Bump when a generated file's bytes change for the same seed. */
 export const MTMD_GENERATOR_VERSION = 1;
