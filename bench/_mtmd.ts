@@ -9,8 +9,8 @@
  * token: the text chunks, the image encode and its embeddings' decode, and
  * the sample; neither counts reading, decoding and preprocessing the image
  * file (ours does that at `set_input`, llama-mtmd-cli when it tokenizes).
- * llama-mtmd-cli's figure is llama.cpp's "prompt eval time" (from the first
- * decode to the first sample), which it logs with `-v`. Both warm up first.
+ * llama-mtmd-cli's figure is what it logs with `-v`: its image encodes and
+ * llama.cpp's "prompt eval time". Both warm the text model up first.
  * @module
  */
 
@@ -29,7 +29,7 @@ export interface MtmdResult {
   image: string;
   /** Our time to the first token on a host that served a prompt before (ms), median. */
   ours_ttft_ms: number;
-  /** The same on a new host (model and projector just loaded, as llama-mtmd-cli runs), median. */
+  /** The same on a new host (model and projector just loaded, no warm-up), median. */
   ours_cold_ttft_ms: number;
   /** llama-mtmd-cli's (ms), median. */
   native_ttft_ms: number;
@@ -47,6 +47,8 @@ export interface MtmdBenchOptions {
   cli: string;
   /** Threads on both sides. */
   threads: number;
+  /** Our thread-pool polling (llama-mtmd-cli's is 50). */
+  poll: number;
   /** Alternating pairs. */
   pairs: number;
   /** Progress lines. */
@@ -57,10 +59,17 @@ export interface MtmdBenchOptions {
 
 const QUESTION = "Describe the image.";
 
-/** llama-mtmd-cli's time to its first token, from what it logs with -v (ms); undefined when the line was lost. */
+/**
+ * llama-mtmd-cli's time to its first token, from what it logs with -v (ms):
+ * its image encodes ("mtmd batch encoding done in N ms") and llama.cpp's
+ * "prompt eval time" (the prompt's decodes, text and image embeddings, to
+ * the first sample). Undefined when a line was lost.
+ */
 export function mtmdCliTtft(stderr: string): number | undefined {
+  const encodes = [...stderr.matchAll(/mtmd batch encoding done in (\d+) ms/g)];
   const m = /prompt eval time =\s+([\d.]+) ms/.exec(stderr);
-  return m ? Number(m[1]) : undefined;
+  if (!m || encodes.length === 0) return undefined;
+  return encodes.reduce((sum, e) => sum + Number(e[1]), Number(m[1]));
 }
 
 /** Runs the leg. */
@@ -98,6 +107,8 @@ export async function benchMtmd(o: MtmdBenchOptions): Promise<MtmdResult> {
         "ctx-size": 2048,
         "batch-size": 2048,
         threads: o.threads,
+        // llama.cpp's tools poll their thread pool at 50.
+        poll: o.poll,
       }),
     );
     const ttft = async (): Promise<number> => {
@@ -116,8 +127,14 @@ export async function benchMtmd(o: MtmdBenchOptions): Promise<MtmdResult> {
   };
   const warm = await newHost();
   try {
-    const ours = () => warm.ttft();
-    // As llama-mtmd-cli runs: a new process, the projector's first encode.
+    // llama-mtmd-cli warms its context up right before its prompt: ours
+    // likewise runs one prompt right before the timed one (otherwise its
+    // thread pool is asleep after the other side's run).
+    const ours = async () => {
+      await warm.ttft();
+      return await warm.ttft();
+    };
+    // A new host's first prompt: the projector's first encode, no warm-up.
     const cold = async (): Promise<number> => {
       const h = await newHost();
       try {
@@ -129,7 +146,7 @@ export async function benchMtmd(o: MtmdBenchOptions): Promise<MtmdResult> {
     const args = [
       ...["-m", pair.model, "--mmproj", pair.mmproj, "--image", image],
       ...["-p", QUESTION, "-n", "1", "--temp", "0", "-t", String(o.threads)],
-      ...["-c", "2048", "-v"],
+      ...["-c", "2048", "--poll", String(o.poll), "-v"],
     ];
     const native = async (): Promise<number> => {
       // Its log thread can lose the last lines at exit: run it again then.

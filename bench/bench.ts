@@ -479,6 +479,7 @@ function mtmdLeg(
   return benchMtmd({
     cli: `${bin}/llama-mtmd-cli`,
     threads: opts.threads,
+    poll: opts.poll,
     pairs,
     log,
   });

@@ -477,9 +477,13 @@ Deno.test({
     assert.equal(parseBenchArgs(["--mtmd"]).mtmd, true);
     assert.throws(() => parseBenchArgs(["--mtmd", "--rpc"]), UsageError);
     assert.equal(
-      mtmdCliTtft("x\nprompt eval time =     974.13 ms /    74 tokens"),
-      974.13,
+      mtmdCliTtft(
+        "I mtmd batch encoding done in 40 ms\nI mtmd batch encoding done in 2 ms\n" +
+          "llama_perf_context_print: prompt eval time =     974.13 ms /    74 tokens",
+      ),
+      1016.13,
     );
+    assert.equal(mtmdCliTtft("prompt eval time =     9.5 ms"), undefined);
     assert.equal(mtmdCliTtft("the log lost its tail"), undefined);
     const { report } = await benchCli(["--mtmd", "--pairs", "1"], 180_000);
     const r = report.mtmd;
