@@ -123,3 +123,48 @@ Deno.test("an RPC endpoint with nothing listening: the load fails naming it, not
   g.imports[Symbol.dispose]();
   await host.shutdown();
 });
+
+Deno.test("across the split: four sessions batched equal their solo runs, and a saved session restores with its cache", async () => {
+  const a = await startServer(), b = await startServer();
+  const dir = await Deno.makeTempDir();
+  try {
+    const { host } = await newHost({
+      rpc: [a.endpoint, b.endpoint],
+      n_gpu_layers: 3,
+      tensor_split: [1, 1],
+    });
+    try {
+      const g = await host.loadByName(
+        "default",
+        '{"n-predict":16,"temp":0,"ctx-size":256,"ignore-eos":true,"parallel":4}',
+      );
+      const prompts = ["Once upon a time", "Hello", "The sky is", "In 1990"];
+      const solo: string[] = [];
+      for (const p of prompts) {
+        solo.push(
+          (await host.runInference(host.initExecutionContext(g), p)).text,
+        );
+      }
+      const ctxs = prompts.map(() => host.initExecutionContext(g));
+      const batched = await Promise.all(
+        ctxs.map((c, i) => host.runInference(c, prompts[i])),
+      );
+      assert.deepEqual(batched.map((r) => r.text), solo);
+      const n = await host.saveSession(ctxs[0], `${dir}/s.bin`);
+      assert.ok(n > 0);
+      const r = host.initExecutionContext(g);
+      assert.equal(await host.restoreSession(r, `${dir}/s.bin`), n);
+      const next = await host.runInference(r, prompts[0] + batched[0].text);
+      assert.ok(
+        (next.metadata.cached_tokens ?? 0) >= n - 4,
+        "restored cache reused",
+      );
+    } finally {
+      await host.shutdown();
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -45,6 +45,7 @@ const cases: [MtmdKind, string, string[]][] = [
   ["llava", "small.png", ["--base64", "--stream"]], // llava-base64-stream
   ["gemma3", "test-1.jpeg", ["--base64"]], // gemma-3-base64
   ["gemma3", "small.png", []], // gemma-3
+  ["qwen2vl", "small.png", []], // qwen2vl (M-RoPE)
 ];
 
 for (const [kind, file, flags] of cases) {

@@ -180,6 +180,8 @@ export interface Rollback {
  * Makes a sequence hold only the first `n` cached tokens, or the longest
  * prefix of them that the memory allows, and says how many it holds.
  * Checkpoints past what is kept are dropped from `checkpoints` (in place).
+ * `posOf` maps a token count to the position it ends at (they differ after
+ * M-RoPE media; default: the same).
  */
 export function rollBack(
   ctx: Context,
@@ -188,6 +190,7 @@ export function rollBack(
   n: number,
   traits: MemoryTraits,
   checkpoints: Checkpoint[],
+  posOf: (tokens: number) => number = (n) => n,
 ): Rollback {
   const drop = (kept: number) => {
     for (let i = checkpoints.length - 1; i >= 0; i--) {
@@ -195,7 +198,10 @@ export function rollBack(
     }
   };
   if (n >= cachedLength) return { kept: cachedLength, how: "none" };
-  if (n > 0 && ctx.seqRemove(seq, n, -1) && windowHolds(ctx, seq, n, traits)) {
+  if (
+    n > 0 && ctx.seqRemove(seq, posOf(n), -1) &&
+    windowHolds(ctx, seq, posOf(n), traits)
+  ) {
     drop(n);
     return { kept: n, how: "tail" };
   }
@@ -208,7 +214,7 @@ export function rollBack(
     } catch {
       continue; // llama.cpp refused it: try an older one
     }
-    if (ctx.seqRemove(seq, cp.nTokens, -1)) {
+    if (ctx.seqRemove(seq, posOf(cp.nTokens), -1)) {
       drop(cp.nTokens);
       return { kept: cp.nTokens, how: "checkpoint" };
     }

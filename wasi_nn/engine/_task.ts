@@ -69,26 +69,33 @@ export interface MediaSpan {
   start: number;
   /** One past its last token. */
   end: number;
+  /**
+   * Positions it takes: its token count, or fewer with M-RoPE (qwen2vl:
+   * an image's tokens share positions), so the positions of what follows
+   * run behind the token indexes.
+   */
+  nPos: number;
 }
 
 /**
  * The media of a prompt (images, audio, through llama.cpp's mtmd): where
- * they are, and how one is evaluated into a sequence. Positions equal token
- * indexes (projectors whose media take other position counts, M-RoPE, are
- * not given to the scheduler).
+ * they are, and how one is evaluated into a sequence.
  */
 export interface PromptMedia {
   /** The spans, in order, not overlapping. */
   readonly spans: readonly MediaSpan[];
+  /** Its id in an engine process (where `eval` runs), when it lives in one. */
+  readonly remote?: number;
   /**
    * Encodes span `span` and decodes its embeddings into sequence `seq` of
-   * `ctx` from position `span.start`; the last one's logits are kept when
+   * `ctx` from position `pos`; the last one's logits are kept when
    * `logitsLast` (to sample next).
    */
   eval(
     ctx: Context,
     span: MediaSpan,
     seq: number,
+    pos: number,
     logitsLast: boolean,
   ): Promise<void>;
 }
@@ -240,6 +247,8 @@ export class Task implements RunningTask {
   mediaDue?: MediaSpan;
   /** When its last image was encoded (the scheduler's count): the longest waiting goes next. */
   mediaTurn = 0;
+  /** Position minus token index at `pos` (below 0 after M-RoPE media). */
+  posShift = 0;
   timer?: ReturnType<typeof setTimeout>;
   resolve!: (r: TaskResult) => void;
   reject!: (e: unknown) => void;

@@ -27,9 +27,18 @@ import {
   estimateMemory,
   type MemoryEstimate,
   type Model,
+  type Mtmd,
   type PlanOptions,
 } from "../../bindings/mod.ts";
 import { evalPrompt } from "./generate.ts";
+import { Errno, WasiNnError } from "../errno.ts";
+import {
+  loadProjector,
+  type MediaInput,
+  type MediaPrompt,
+  mediaPrompt,
+  type ProjectorOptions,
+} from "./_media_prompt.ts";
 import { Scheduler } from "./scheduler.ts";
 
 /**
@@ -84,6 +93,14 @@ export interface ModelEngine {
   embedContext(opts: ContextOptions): Promise<EmbedContext>;
   /** llama.cpp's memory estimate for a context of the model at `path`. */
   estimate(path: string, opts: PlanOptions): Promise<MemoryEstimate>;
+  /** Loads the model's projector (`mmproj`): its prompts may then take media. */
+  projector(path: string, opts: ProjectorOptions): Promise<void>;
+  /**
+   * Tokenizes `text` with `media` through the projector (see
+   * `mediaPrompt`); the caller closes the result. Without a projector,
+   * InvalidArgument.
+   */
+  mediaPrompt(text: string, media: MediaInput[]): Promise<MediaPrompt>;
   /** Frees the model and what the engine made for it; settles when it is gone. */
   close(): Promise<void>;
 }
@@ -100,10 +117,27 @@ export class LocalEngine implements ModelEngine {
   readonly kind = "in_process";
   /** The model. */
   readonly model: Model;
+  #mtmd?: Mtmd;
 
   /** The engine of `model`; `close()` frees the model. */
   constructor(model: Model) {
     this.model = model;
+  }
+
+  /** Loads the projector (the model owns it). */
+  async projector(path: string, opts: ProjectorOptions): Promise<void> {
+    this.#mtmd?.close();
+    this.#mtmd = await loadProjector(this.model, path, opts);
+  }
+
+  /** A prompt with media, tokenized here. */
+  mediaPrompt(text: string, media: MediaInput[]): Promise<MediaPrompt> {
+    if (!this.#mtmd) {
+      return Promise.reject(
+        new WasiNnError(Errno.InvalidArgument, "the model has no projector"),
+      );
+    }
+    return mediaPrompt(this.#mtmd, text, media);
   }
 
   /** A scheduler over a new context of the model. */

@@ -58,7 +58,7 @@ import {
   rollBack,
 } from "./_prompt_cache.ts";
 import { Slots } from "./_slots.ts";
-import { nextMedia, outsideMedia } from "./_media.ts";
+import { nextMedia, outsideMedia, posShiftAt } from "./_media.ts";
 import type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
 import {
   checkSubmittable,
@@ -447,6 +447,7 @@ export class Scheduler {
       reusedChunks = r.moved;
     }
     // Drop the rest, as far as the memory allows (recurrent state, SWA window).
+    const spans = media?.spans ?? [];
     const back = rollBack(
       this.#ctx,
       slot,
@@ -454,6 +455,7 @@ export class Scheduler {
       n,
       this.#traits,
       owner.checkpoints,
+      (k) => k + posShiftAt(k, spans),
     );
     n = back.kept;
     if (back.how === "checkpoint" || back.how === "reset") reusedChunks = 0;
@@ -470,6 +472,7 @@ export class Scheduler {
     task.pending = prompt.subarray(n) as Int32Array;
     task.pendingAt = 0;
     task.pos = n;
+    task.posShift = posShiftAt(n, spans);
     // Media placeholders (negative) are no tokens for the penalties.
     for (const t of prompt) if (t >= 0) sampler.accept(t);
     task.phase = "prompt";
@@ -573,7 +576,7 @@ export class Scheduler {
         continue;
       }
       buf.tokens[n] = t.lastToken;
-      buf.pos[n] = t.pos;
+      buf.pos[n] = t.pos + t.posShift;
       buf.seqIds[n] = t.slot;
       buf.logits[n] = 1;
       sampleAt.push([t, n]);
@@ -612,7 +615,7 @@ export class Scheduler {
       for (let i = 0; i < take; i++) {
         const tok = t.pending[t.pendingAt + i];
         buf.tokens[n] = tok;
-        buf.pos[n] = t.pos;
+        buf.pos[n] = t.pos + t.posShift;
         buf.seqIds[n] = t.slot;
         buf.logits[n] = 0;
         t.spec.owner.cached.push(tok);
@@ -767,7 +770,9 @@ export class Scheduler {
   /** Ends a task whose decode failed; the cache keeps only what the sequence still holds. */
   #lose(t: Task, e: unknown): void {
     const owner = t.spec.owner;
-    const held = this.#ctx.seqPosMax(t.slot) + 1;
+    // Positions are token counts, unless M-RoPE media made them differ:
+    // then nothing of the sequence is kept.
+    const held = t.posShift === 0 ? this.#ctx.seqPosMax(t.slot) + 1 : 0;
     if (held <= 0) {
       this.#ctx.seqRemove(t.slot, -1, -1);
       owner.cached = [];
@@ -803,7 +808,7 @@ export class Scheduler {
     let error: unknown;
     try {
       await this.#nonBlocking(() =>
-        t.spec.media!.eval(this.#ctx, span, t.slot, last)
+        t.spec.media!.eval(this.#ctx, span, t.slot, t.pos + t.posShift, last)
       );
     } catch (e) {
       error = e;
@@ -811,7 +816,7 @@ export class Scheduler {
     if (this.#closed) return;
     if (error !== undefined || t.phase === "done") {
       // What the eval left of the image goes; the cache ends before it.
-      this.#ctx.seqRemove(t.slot, span.start, -1);
+      this.#ctx.seqRemove(t.slot, span.start + t.posShift, -1);
       owner.cached.length = Math.min(owner.cached.length, span.start);
       if (error !== undefined) this.#lose(t, error);
       return;
@@ -822,6 +827,7 @@ export class Scheduler {
     }
     const n = span.end - span.start;
     t.pos += n;
+    t.posShift += span.nPos - n;
     t.pendingAt += n;
     this.#steps++;
     this.#decoded += n;

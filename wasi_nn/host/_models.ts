@@ -33,7 +33,6 @@ import {
   LlamaError,
   Model,
   type ModelLoadOptions,
-  Mtmd,
   type PlanOptions,
   Status,
 } from "../../bindings/mod.ts";
@@ -52,7 +51,7 @@ import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
 import type { Graph } from "./_graphs.ts";
-import { MEDIA_MARKER } from "./_media_prompt.ts";
+import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import {
   checkModelFile,
   type GuestModel,
@@ -75,8 +74,8 @@ export interface ModelEntry {
   model: Model;
   /** What runs llama.cpp for it: here, or in an engine process. */
   engine: ModelEngine;
-  /** Its projector (the `mmproj` key): images and audio in its prompts. Owned by the model. */
-  mtmd?: Mtmd;
+  /** Its projector (the `mmproj` key, loaded in its engine): images and audio in its prompts. */
+  projector?: { path: string; options: ProjectorOptions };
   /** The load options (a restarted engine process loads with them again). */
   options: ModelLoadOptions;
   /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
@@ -167,20 +166,6 @@ export class ModelCache {
     // llama.cpp aborts on, or a lost RPC server, must not end the host.
     const rpc = rpcServers(this.#o.hostConfig, cfg);
     const inProcess = !guest && !rpc && cfg.engine !== "process";
-    if (cfg.mmproj && !inProcess) {
-      throw this.#logged(
-        new WasiNnError(
-          Errno.UnsupportedOperation,
-          `mmproj (${cfg.mmproj}): images run only in the host's process for now, and this model gets an engine process (${
-            guest
-              ? "loaded from guest bytes"
-              : rpc
-              ? "it uses RPC servers"
-              : "engine: process"
-          }); load it by name with engine in_process`,
-        ),
-      );
-    }
     // In an engine process, n_gpu_layers "auto" is fitted there, at load.
     const opts = inProcess
       ? await this.#modelOptions(path, cfg, fitParams)
@@ -529,7 +514,7 @@ export class ModelCache {
     log.nativeLevel(cfg);
     try {
       const t0 = performance.now();
-      let model: Model, engine: ModelEngine, mtmd: Mtmd | undefined;
+      let model: Model, engine: ModelEngine;
       if (opts) {
         model = await Model.load(path, {
           ...opts,
@@ -537,7 +522,6 @@ export class ModelCache {
           signal: this.#o.signal?.(),
         });
         engine = new LocalEngine(model);
-        if (cfg.mmproj) mtmd = await this.#projector(model, cfg);
       } else {
         const rpc = rpcServers(this.#o.hostConfig, cfg);
         await this.#checkRpc(rpc);
@@ -566,6 +550,17 @@ export class ModelCache {
         }
         engine = proc;
       }
+      const projector = cfg.mmproj
+        ? { path: cfg.mmproj, options: projectorOptions(cfg) }
+        : undefined;
+      if (projector) {
+        try {
+          await engine.projector(projector.path, projector.options);
+        } catch (e) {
+          await engine.close();
+          throw e;
+        }
+      }
       if (this.#closed) {
         await engine.close();
         throw new WasiNnError(Errno.RuntimeError, "the host was closed");
@@ -588,7 +583,7 @@ export class ModelCache {
         label,
         model,
         engine,
-        mtmd,
+        projector,
         options: opts,
         fromGuest: false,
         crashes: 0,
@@ -607,37 +602,6 @@ export class ModelCache {
       throw err;
     } finally {
       log.flushLlama(cfg);
-    }
-  }
-
-  /** Logs `e` (a refused load) and returns it. */
-  #logged(e: WasiNnError): WasiNnError {
-    this.#o.log.log("warn", e.message);
-    return e;
-  }
-
-  /**
-   * The model's projector (`mmproj`, already resolved by the host): the
-   * WasmEdge marker `<image>`, the config's threads; on the GPU when the
-   * model offloads. A file mtmd refuses frees the model too.
-   */
-  async #projector(model: Model, cfg: ConfigValues): Promise<Mtmd> {
-    try {
-      return await Mtmd.load(model, cfg.mmproj!, {
-        mediaMarker: MEDIA_MARKER,
-        nThreads: cfg.threads ?? navigator.hardwareConcurrency ?? 4,
-        useGpu: cfg.n_gpu_layers !== 0,
-        warmup: false,
-      });
-    } catch (e) {
-      model.close();
-      throw new WasiNnError(
-        e instanceof LlamaError && e.code === Status.FileNotFound
-          ? Errno.NotFound
-          : Errno.InvalidArgument,
-        `mmproj ${cfg.mmproj}: ${(e as Error).message}`,
-        { cause: e },
-      );
     }
   }
 
@@ -734,6 +698,9 @@ export class ModelCache {
     const proc = await this.#startEngine(m.label, {}, rpc);
     try {
       await proc.load(m.path, m.options);
+      if (m.projector) {
+        await proc.projector(m.projector.path, m.projector.options);
+      }
     } catch (e) {
       await proc.close();
       throw e;
@@ -803,4 +770,12 @@ function renamed(e: unknown, guest: GuestModel): unknown {
     e.message.replace(/\/proc\/(self|\d+)\/fd\/\d+/g, guest.id),
     { cause: e, detail: e.detail },
   );
+}
+
+/** How the config loads a model's projector: its threads; on the GPU when the model offloads. */
+function projectorOptions(cfg: ConfigValues): ProjectorOptions {
+  return {
+    nThreads: cfg.threads ?? navigator.hardwareConcurrency ?? 4,
+    useGpu: cfg.n_gpu_layers !== 0,
+  };
 }

@@ -43,11 +43,9 @@ import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import { checkTensorType, type TensorInput } from "./api.ts";
 import { embed } from "./_embeddings.ts";
 import { readPromptFile } from "./_guest_files.ts";
-import {
-  extractInlineMedia,
-  type MediaPrompt,
-  mediaPrompt,
-} from "./_media_prompt.ts";
+import { extractInlineMedia } from "./_inline_media.ts";
+import type { MediaInput, MediaPrompt } from "../engine/_media_prompt.ts";
+import type { ModelEngine } from "../engine/model_engine.ts";
 import type { Graph } from "./_graphs.ts";
 import type { HostLog } from "./_host_log.ts";
 import type { ModelCache, ModelEntry } from "./_models.ts";
@@ -81,6 +79,15 @@ export interface Metadata {
   tokens_per_second?: number;
   /** With n_probs: each generated token's probability and the top candidates. */
   probs?: TokenProbs[];
+}
+
+/** A prompt's media: made by the model's engine from the text and the media. */
+interface SessionMedia {
+  prompt: MediaPrompt;
+  /** The engine that made it (a restarted engine makes it again). */
+  engine: ModelEngine;
+  text: string;
+  items: MediaInput[];
 }
 
 /** What sessions share with the host that made them. */
@@ -131,7 +138,7 @@ export class Session {
   #running = 0;
   #stream?: { task: TaskHandle };
   /** The images of the current prompt (their chunks, freed with the prompt). */
-  #media?: MediaPrompt;
+  #media?: SessionMedia;
   #abort = new AbortController();
   #closed = false;
 
@@ -177,7 +184,7 @@ export class Session {
     if (this.sched && this.owner) this.sched.dropOwner(this.owner);
     this.sched = undefined;
     this.owner = undefined;
-    this.#media?.close();
+    this.#media?.prompt.close();
     this.#media = undefined;
     return true;
   }
@@ -210,15 +217,15 @@ export class Session {
   ): Promise<void> {
     const model = this.model.model;
     const chat = typeof input === "string" ? promptInput(input) : input;
-    this.#media?.close();
+    this.#media?.prompt.close();
     this.#media = undefined;
     let r;
     if (typeof chat === "string") {
       const media = await this.#mediaPrompt(chat, runtime);
       if (media) {
         this.#media = media;
-        this.prompt = media.tokens as Int32Array<ArrayBuffer>;
-        this.#inputTokens = media.tokens.length;
+        this.prompt = media.prompt.tokens as Int32Array<ArrayBuffer>;
+        this.#inputTokens = media.prompt.tokens.length;
         return;
       }
       r = tokenizeInput(model, chat);
@@ -245,7 +252,7 @@ export class Session {
   async #mediaPrompt(
     text: string,
     runtime?: ConfigValues,
-  ): Promise<MediaPrompt | undefined> {
+  ): Promise<SessionMedia | undefined> {
     try {
       return await this.#readMediaPrompt(text, runtime);
     } catch (e) {
@@ -257,7 +264,7 @@ export class Session {
   async #readMediaPrompt(
     text: string,
     runtime?: ConfigValues,
-  ): Promise<MediaPrompt | undefined> {
+  ): Promise<SessionMedia | undefined> {
     const cfg = this.#config(runtime);
     const max = this.#env.hostConfig.max_image_mb ?? 32;
     const inline = extractInlineMedia(text, max * 1024 * 1024);
@@ -273,14 +280,30 @@ export class Session {
       });
     }
     if (media.length === 0) return undefined;
-    const mtmd = this.model.mtmd;
-    if (!mtmd) {
+    if (!this.model.projector) {
       throw new WasiNnError(
         Errno.InvalidArgument,
         `the prompt has ${media.length} image(s), but model '${this.model.label}' was loaded without a projector: set mmproj in the load config`,
       );
     }
-    return await mediaPrompt(mtmd, inline.text, media);
+    const engine = this.model.engine;
+    const prompt = await engine.mediaPrompt(inline.text, media);
+    return { prompt, engine, text: inline.text, items: media };
+  }
+
+  /**
+   * The prompt's media for a task now: made again when the model's engine
+   * was restarted since (its chunks were in the engine that died).
+   */
+  async #currentMedia(): Promise<MediaPrompt["media"] | undefined> {
+    const m = this.#media;
+    if (!m) return undefined;
+    if (m.engine !== this.model.engine) {
+      m.prompt.close();
+      m.engine = this.model.engine;
+      m.prompt = await m.engine.mediaPrompt(m.text, m.items);
+    }
+    return m.prompt.media;
   }
 
   /** `compute`: generation (or embedding) to completion. ContextFull keeps the partial output. */
@@ -321,7 +344,7 @@ export class Session {
         const task = sched.submit({
           owner,
           prompt,
-          media: this.#media?.media,
+          media: await this.#currentMedia(),
           sampler,
           ...opts,
           nProbs: checked.n_probs,
@@ -451,7 +474,7 @@ export class Session {
     this.sched = undefined;
     this.owner = undefined;
     this.prompt = undefined;
-    this.#media?.close();
+    this.#media?.prompt.close();
     this.#media = undefined;
     this.#inputTokens = 0;
     this.output = new Uint8Array(0);
@@ -589,7 +612,7 @@ export class Session {
     const task = sched.submit({
       owner,
       prompt,
-      media: this.#media?.media,
+      media: await this.#currentMedia(),
       sampler,
       ...taskOptions(checked),
       stop: singleStop(checked),

@@ -25,6 +25,7 @@ import {
 import { Errno, WasiNnError } from "../../errno.ts";
 import { drainLog } from "../../../bindings/mod.ts";
 import type { SlotOwner, TaskHandle, TaskSpec } from "../scheduler.ts";
+import type { MediaPrompt, ProjectorOptions } from "../_media_prompt.ts";
 import {
   type EmbedContext,
   type EngineScheduler,
@@ -56,6 +57,8 @@ const scheds = new Map<number, EngineScheduler>();
 const owners = new Map<number, { sched: number; owner: SlotOwner }>();
 const tasks = new Map<number, TaskHandle>();
 const embeds = new Map<number, EmbedContext>();
+/** Prompts with media, by the host's id (`media_prompt` ... `media_free`). */
+const medias = new Map<number, MediaPrompt>();
 
 /** Tokens of the current step, sent as one frame when the step's turn ends. */
 let step: StepEntry[] = [];
@@ -96,10 +99,12 @@ function loaded(): LocalEngine {
 function submit(r: Req): void {
   const owner = ownerOf(r.owner);
   const id: number = r.task;
+  const media = r.media === undefined ? undefined : medias.get(r.media);
   const spec: TaskSpec = {
     ...r.spec,
     owner,
     prompt: Int32Array.from(r.prompt as number[]),
+    media: media?.media,
     sampler: r.sampler,
     onText: r.text
       ? (t: string) =>
@@ -125,6 +130,12 @@ function submit(r: Req): void {
   };
   let handle: TaskHandle;
   try {
+    if (r.media !== undefined && !media) {
+      throw new WasiNnError(
+        Errno.RuntimeError,
+        "the prompt's media are gone from this engine: set the prompt again",
+      );
+    }
     handle = sched.submit(spec);
   } catch (e) {
     ended({ error: toWire(e) });
@@ -198,6 +209,31 @@ async function handle(r: Req): Promise<unknown> {
     }
     case "estimate":
       return await loaded().estimate(r.path, r.opts as PlanOptions);
+    case "projector":
+      return await loaded().projector(r.path, r.opts as ProjectorOptions);
+    case "media_prompt": {
+      const items = r.items as { source: string; data: string }[];
+      const p = await loaded().mediaPrompt(
+        r.text,
+        items.map((m) => ({
+          source: m.source,
+          bytes: Uint8Array.fromBase64(m.data),
+        })),
+      );
+      medias.set(r.media, p);
+      return {
+        tokens: Array.from(p.tokens),
+        spans: p.media.spans.map(({ start, end, nPos }) => ({
+          start,
+          end,
+          nPos,
+        })),
+      };
+    }
+    case "media_free":
+      medias.get(r.media)?.close();
+      medias.delete(r.media);
+      return;
     case "sched_create": {
       const s = await loaded().scheduler(r.opts as EngineSchedulerOptions);
       scheds.set(r.sched, s);

@@ -163,10 +163,10 @@ export class RemoteScheduler implements EngineScheduler {
   /** Queues a task in the engine; `spec.sampler` must be parameters. */
   submit(spec: TaskSpec): TaskHandle {
     checkSubmittable(this.#closed, spec);
-    if (spec.media) {
+    if (spec.media && spec.media.remote === undefined) {
       throw new WasiNnError(
-        Errno.UnsupportedOperation,
-        "prompts with images run only in the host's process for now",
+        Errno.InvalidArgument,
+        "a prompt's media for an engine process are made there (EngineProcess.mediaPrompt)",
       );
     }
     if (!isParams(spec.sampler)) {
@@ -183,6 +183,7 @@ export class RemoteScheduler implements EngineScheduler {
       onText,
       onToken,
       stop,
+      media,
       ...rest
     } = spec;
     const id = this.#engine.nextId();
@@ -204,6 +205,7 @@ export class RemoteScheduler implements EngineScheduler {
     this.#engine.submitTask(this.id, id, {
       owner: ownerId,
       prompt,
+      media: media?.remote,
       sampler: sampler as Partial<SamplerParams>,
       spec: { ...rest, stop: stopData },
       text: onText !== undefined,

@@ -36,6 +36,12 @@ import type {
 } from "../../../bindings/mod.ts";
 import { Errno, WasiNnError } from "../../errno.ts";
 import type {
+  MediaInput,
+  MediaPrompt,
+  ProjectorOptions,
+} from "../_media_prompt.ts";
+import type { MediaSpan } from "../_task.ts";
+import type {
   EmbedContext,
   EngineScheduler,
   EngineSchedulerOptions,
@@ -195,6 +201,50 @@ export class EngineProcess implements ModelEngine, SchedulerLink {
     opts: PlanOptions & { nCtxMin?: number },
   ): Promise<{ nGpuLayers: number; nCtx: number }> {
     return this.#call("fit", { path: childPath(path), opts });
+  }
+
+  /** Loads the model's projector in the engine. */
+  async projector(path: string, opts: ProjectorOptions): Promise<void> {
+    await this.#call("projector", { path: childPath(path), opts });
+  }
+
+  /**
+   * Tokenizes a prompt with media in the engine, which keeps the chunks
+   * until `close()`; the scheduler's tasks name them by id.
+   */
+  async mediaPrompt(text: string, media: MediaInput[]): Promise<MediaPrompt> {
+    const id = this.#nextId++;
+    const r = await this.#call<{ tokens: number[]; spans: MediaSpan[] }>(
+      "media_prompt",
+      {
+        media: id,
+        text,
+        items: media.map((m) => ({
+          source: m.source,
+          data: m.bytes.toBase64(),
+        })),
+      },
+    );
+    let closed = false;
+    return {
+      tokens: Int32Array.from(r.tokens),
+      media: {
+        spans: r.spans,
+        remote: id,
+        eval: () =>
+          Promise.reject(
+            new WasiNnError(
+              Errno.RuntimeError,
+              "this prompt's media live in its engine process",
+            ),
+          ),
+      },
+      close: () => {
+        if (closed || this.#dead) return;
+        closed = true;
+        this.#send("media_free", { media: id });
+      },
+    };
   }
 
   /** Loads the model (once per engine); progress 0..1. */

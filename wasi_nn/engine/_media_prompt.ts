@@ -1,19 +1,19 @@
 /**
- * A prompt with images (or audio), as WasmEdge's GGML plugin takes them:
- * inline `<img src="data:image/...;base64,...">` tags in the text, and the
- * `image` key's file, each standing at a `<image>` marker (in front of the
- * prompt when it has none, as llama-mtmd-cli does). Several per prompt. The
- * prompt is tokenized by the model's projector (llama.cpp's mtmd) into text
- * and media chunks, flattened into one token array for the scheduler in
- * which each media chunk's tokens are placeholders: negative ids derived
- * from the media's SHA-256, so the same image in the next turn matches in
- * the prompt cache and is not encoded again.
+ * A prompt with images (or audio) through a model's projector (llama.cpp's
+ * mtmd): the projector loaded for a model with WasmEdge's `<image>` marker,
+ * and a prompt tokenized into text and media chunks, flattened into one
+ * token array for the scheduler in which each media chunk's tokens are
+ * placeholders: negative ids derived from the media's SHA-256, so the same
+ * image in the next turn matches in the prompt cache and is not encoded
+ * again. Each media span says how many positions it takes (fewer than its
+ * tokens with M-RoPE, qwen2vl).
  *
  * @example
- * ```ts
- * import { extractInlineMedia } from "./_media_prompt.ts";
- * const r = extractInlineMedia('Look: <img src="data:image/png;base64,AAEC"> ok', 1 << 20);
- * console.log(r.text, r.media[0].bytes); // "Look: <image> ok" Uint8Array(3) [0, 1, 2]
+ * ```ts ignore
+ * import { loadProjector, mediaPrompt } from "./_media_prompt.ts";
+ * const mtmd = await loadProjector(model, "mmproj.gguf", { nThreads: 2, useGpu: false });
+ * using p = await mediaPrompt(mtmd, "<image>What is it?", [{ bytes, source: "cat.jpg" }]);
+ * console.log(p.tokens.length, p.media.spans);
  * ```
  * @module
  */
@@ -22,10 +22,11 @@ import {
   LlamaError,
   type MediaBitmap,
   type MediaChunks,
-  type Mtmd,
+  type Model,
+  Mtmd,
   Status,
 } from "../../bindings/mod.ts";
-import type { MediaSpan, PromptMedia } from "../engine/_task.ts";
+import type { MediaSpan, PromptMedia } from "./_task.ts";
 import { Errno, WasiNnError } from "../errno.ts";
 
 /** The media marker of WasmEdge's GGML plugin (and of the projectors the host loads). */
@@ -37,49 +38,39 @@ export interface MediaInput {
   source: string;
 }
 
-/** `<img src="data:image/TYPE;base64,PAYLOAD">` (audio too). */
-const INLINE = /<img src="data:(?:image|audio)\/[^";]*;base64,([^"]*)">/g;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** How a projector is loaded. */
+export interface ProjectorOptions {
+  /** Encoder threads. */
+  nThreads: number;
+  /** On the GPU when there is one. */
+  useGpu: boolean;
+}
 
 /**
- * Replaces every inline base64 media tag of `text` by the marker and
- * returns the decoded bytes, in order. Malformed base64 or a payload over
- * `maxBytes` is InvalidArgument.
+ * Loads the projector `path` for `model` (marker `<image>`). A file mtmd
+ * refuses is NotFound (missing) or InvalidArgument, naming it.
  */
-export function extractInlineMedia(
-  text: string,
-  maxBytes: number,
-): { text: string; media: MediaInput[] } {
-  const media: MediaInput[] = [];
-  const out = text.replace(INLINE, (_tag, payload: string) => {
-    const n = media.length + 1;
-    const source = `inline image ${n}`;
-    const clean = payload.replace(/\s+/g, "");
-    if (!BASE64.test(clean) || clean.length % 4 === 1) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        `${source}: its data is not valid base64 (A-Z a-z 0-9 + / and = padding)`,
-      );
-    }
-    const size = Math.floor(clean.length * 3 / 4) -
-      (clean.endsWith("==") ? 2 : clean.endsWith("=") ? 1 : 0);
-    if (size > maxBytes) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        `${source} is ${
-          (size / (1 << 20)).toFixed(1)
-        } MiB; the host takes at most ${
-          (maxBytes / (1 << 20)).toFixed(1)
-        } MiB (host key max_image_mb)`,
-      );
-    }
-    const bin = atob(clean.padEnd(Math.ceil(clean.length / 4) * 4, "="));
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    media.push({ bytes, source });
-    return MEDIA_MARKER;
-  });
-  return { text: out, media };
+export async function loadProjector(
+  model: Model,
+  path: string,
+  o: ProjectorOptions,
+): Promise<Mtmd> {
+  try {
+    return await Mtmd.load(model, path, {
+      mediaMarker: MEDIA_MARKER,
+      nThreads: o.nThreads,
+      useGpu: o.useGpu,
+      warmup: false,
+    });
+  } catch (e) {
+    throw new WasiNnError(
+      e instanceof LlamaError && e.code === Status.FileNotFound
+        ? Errno.NotFound
+        : Errno.InvalidArgument,
+      `mmproj ${path}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
 }
 
 /** A media span and the chunk it is. */
@@ -89,8 +80,11 @@ interface ChunkSpan extends MediaSpan {
 
 /** A prompt's media for the scheduler, and its tokens; `close()` frees the chunks. */
 export interface MediaPrompt {
+  /** The prompt's tokens, media placeholders included. */
   tokens: Int32Array;
+  /** Where the media are, and how each is evaluated. */
   media: PromptMedia;
+  /** Frees the chunks. */
   close(): void;
 }
 
@@ -114,9 +108,8 @@ function placeholders(id: string, n: number): Int32Array {
 /**
  * Tokenizes `text` with `media` through the projector: decodes each (a
  * corrupt or unsupported file is InvalidArgument naming it), matches them
- * to the markers, and flattens the chunks. Projectors whose media take
- * other position counts than tokens (M-RoPE: qwen2vl, ...) are
- * UnsupportedOperation here.
+ * to the markers, and flattens the chunks (each media span says how many
+ * positions it takes: fewer than its tokens with M-RoPE, qwen2vl).
  */
 export async function mediaPrompt(
   mtmd: Mtmd,
@@ -124,12 +117,6 @@ export async function mediaPrompt(
   media: MediaInput[],
   options: { addSpecial?: boolean; parseSpecial?: boolean } = {},
 ): Promise<MediaPrompt> {
-  if (mtmd.usesMrope) {
-    throw new WasiNnError(
-      Errno.UnsupportedOperation,
-      `the projector ${mtmd.path} uses M-RoPE (qwen2vl-style positions): images with it are not supported by this host yet; a llava- or gemma3-style projector works`,
-    );
-  }
   const markers = text.split(MEDIA_MARKER).length - 1;
   if (markers === 0) text = MEDIA_MARKER.repeat(media.length) + text;
   else if (markers !== media.length) {
@@ -176,14 +163,8 @@ export async function mediaPrompt(
       const c = chunks.chunk(i);
       if (c.type === "text") parts.push(c.tokens!);
       else {
-        if (c.nPos !== c.nTokens) {
-          throw new WasiNnError(
-            Errno.UnsupportedOperation,
-            `a ${c.type} chunk takes ${c.nPos} positions for ${c.nTokens} tokens: not supported by this host yet`,
-          );
-        }
         parts.push(placeholders(c.id ?? `${i}`, c.nTokens));
-        spans.push({ start: at, end: at + c.nTokens, chunk: i });
+        spans.push({ start: at, end: at + c.nTokens, nPos: c.nPos, chunk: i });
       }
       at += c.nTokens;
     }
@@ -198,13 +179,13 @@ export async function mediaPrompt(
       tokens,
       media: {
         spans,
-        eval: async (ctx, span, seq, logitsLast) => {
+        eval: async (ctx, span, seq, pos, logitsLast) => {
           const { chunk } = span as ChunkSpan;
           try {
             await mtmd.eval(ctx, held, {
               first: chunk,
               count: 1,
-              nPast: span.start,
+              nPast: pos,
               seqId: seq,
               logitsLast,
             });
