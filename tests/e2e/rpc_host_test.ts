@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { ensureModel } from "../../gguf/mod.ts";
 import { Errno } from "../../wasi_nn/errno.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
+import { modelSplit } from "../../wasi_nn/host/_memory.ts";
 import { guest } from "../_host_guest.ts";
 import { freePort, startServer } from "../../bench/_rpc_servers.ts";
 
@@ -166,5 +167,54 @@ Deno.test("across the split: four sessions batched equal their solo runs, and a 
     await a.close();
     await b.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with RPC servers only what stays here counts against max_memory_mb (the token embeddings and the layers not offloaded), as llama.cpp places them", async () => {
+  const path = (await ensureModel("tiny", { shape: { nLayer: 4 } })).path;
+  // llama.cpp offloads the last layers first, then the output layer.
+  const all = await modelSplit(path, 99, true);
+  const two = await modelSplit(path, 2, true);
+  const size = Deno.statSync(path).size;
+  assert.equal(all.local + all.remote, size);
+  assert.ok(all.local > 0 && all.remote > 0, JSON.stringify(all));
+  assert.ok(two.remote > 0 && two.remote < all.remote, JSON.stringify(two));
+  assert.deepEqual(await modelSplit(path, 0, true), { local: size, remote: 0 });
+  assert.deepEqual(await modelSplit(path, "auto", true), {
+    local: size,
+    remote: 0,
+  });
+  assert.deepEqual(await modelSplit(path, 99, false), {
+    local: size,
+    remote: 0,
+  });
+  // A budget between the two: the split model loads, the local one does not.
+  const budget = Math.ceil(all.local / 1048576) + 1;
+  assert.ok(budget * 1048576 < size, `${budget} MiB < ${size} bytes`);
+  const a = await startServer(), b = await startServer();
+  try {
+    const split = await newHost({
+      rpc: [a.endpoint, b.endpoint],
+      n_gpu_layers: 99,
+      max_memory_mb: budget,
+    });
+    try {
+      const g = await split.host.loadByName("default", '{"ctx-size":64}');
+      assert.ok(g >= 0);
+    } finally {
+      await split.host.shutdown();
+    }
+    const local = await newHost({ max_memory_mb: budget });
+    try {
+      await assert.rejects(
+        () => local.host.loadByName("default", '{"ctx-size":64}'),
+        /does not fit in max_memory_mb/,
+      );
+    } finally {
+      await local.host.shutdown();
+    }
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

@@ -34,6 +34,7 @@ import {
   Model,
   type ModelLoadOptions,
   type PlanOptions,
+  rpcDeviceMemory,
   Status,
 } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
@@ -49,7 +50,13 @@ import {
 import { EngineProcess } from "../engine/process/engine_process.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
-import { fileSize, MemoryBudget, mib } from "./_memory.ts";
+import {
+  fileSize,
+  MemoryBudget,
+  mib,
+  type ModelSplit,
+  modelSplit,
+} from "./_memory.ts";
 import type { Graph } from "./_graphs.ts";
 import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import {
@@ -180,10 +187,20 @@ export class ModelCache {
     }`;
     const hit = this.#models.get(key);
     if (hit) return this.#revive(hit);
-    this.memory.checkModelFits(path, label);
+    // With RPC servers, only what stays here counts against max_memory_mb,
+    // and what goes there must fit in their free memory.
+    const split = rpc ? await this.#rpcSplit(path, cfg, rpc) : undefined;
+    this.memory.checkModelFits(path, label, split);
     let pending = this.#loading.get(key);
     if (!pending) {
-      pending = this.#load(key, path, inProcess ? opts : undefined, cfg, label);
+      pending = this.#load(
+        key,
+        path,
+        inProcess ? opts : undefined,
+        cfg,
+        label,
+        split?.local,
+      );
       this.#loading.set(key, pending);
       pending.finally(() => this.#loading.delete(key)).catch(() => {});
     }
@@ -509,6 +526,7 @@ export class ModelCache {
     opts: ModelLoadOptions | undefined,
     cfg: ConfigValues,
     label: string,
+    localBytes = fileSize(path),
   ): Promise<ModelEntry> {
     const { log, onProgress } = this.#o;
     log.nativeLevel(cfg);
@@ -589,7 +607,7 @@ export class ModelCache {
         crashes: 0,
         refs: 0,
         defaults: mc.values,
-        bytes: fileSize(path),
+        bytes: localBytes,
         keepWarm: false,
         schedulers: new Map(),
       };
@@ -603,6 +621,26 @@ export class ModelCache {
     } finally {
       log.flushLlama(cfg);
     }
+  }
+
+  /**
+   * Where a model's weights go with RPC servers, and the servers' free
+   * memory (unknown when one does not answer at once: another process's
+   * model holds it, and its load says so).
+   */
+  async #rpcSplit(
+    path: string,
+    cfg: ConfigValues,
+    rpc: string[],
+  ): Promise<ModelSplit> {
+    const split = await modelSplit(path, cfg.n_gpu_layers, true);
+    try {
+      const mem = await Promise.all(
+        rpc.map((ep) => rpcDeviceMemory(ep, 0, { timeoutMs: RPC_PROBE_MS })),
+      );
+      split.remoteFree = mem.reduce((sum, m) => sum + m.free, 0);
+    } catch { /* unknown */ }
+    return split;
   }
 
   /**

@@ -237,7 +237,24 @@ export class Session {
         opts,
         this.#env.templateLimits,
       );
-      r = tokenizeRendered(model, rendered, opts.parseSpecial);
+      const t = r = tokenizeRendered(model, rendered, opts.parseSpecial);
+      // Images in the messages: the projector tokenizes the rendering with
+      // its special tokens parsed, which is safe only when that is what the
+      // text-only tokenization found too (no control token from a message).
+      const media = await this.#mediaPrompt(t.text, runtime, () => {
+        const full = model.tokenize(t.text, {
+          addSpecial: true,
+          parseSpecial: true,
+        });
+        return full.length === t.tokens.length &&
+          full.every((x, i) => x === t.tokens[i]);
+      });
+      if (media) {
+        this.#media = media;
+        this.prompt = media.prompt.tokens as Int32Array<ArrayBuffer>;
+        this.#inputTokens = media.prompt.tokens.length;
+        return;
+      }
     }
     for (const w of r.warnings) this.#warn(w);
     this.prompt = r.tokens;
@@ -252,9 +269,10 @@ export class Session {
   async #mediaPrompt(
     text: string,
     runtime?: ConfigValues,
+    safe: () => boolean = () => true,
   ): Promise<SessionMedia | undefined> {
     try {
-      return await this.#readMediaPrompt(text, runtime);
+      return await this.#readMediaPrompt(text, runtime, safe);
     } catch (e) {
       this.#warn((e as Error).message);
       throw e;
@@ -263,7 +281,8 @@ export class Session {
 
   async #readMediaPrompt(
     text: string,
-    runtime?: ConfigValues,
+    runtime: ConfigValues | undefined,
+    safe: () => boolean,
   ): Promise<SessionMedia | undefined> {
     const cfg = this.#config(runtime);
     const max = this.#env.hostConfig.max_image_mb ?? 32;
@@ -284,6 +303,12 @@ export class Session {
       throw new WasiNnError(
         Errno.InvalidArgument,
         `the prompt has ${media.length} image(s), but model '${this.model.label}' was loaded without a projector: set mmproj in the load config`,
+      );
+    }
+    if (!safe()) {
+      throw new WasiNnError(
+        Errno.InvalidArgument,
+        "the chat messages hold control-token text, which a prompt with images cannot keep apart from the template's: remove it, or send the rendered prompt as text",
       );
     }
     const engine = this.model.engine;
