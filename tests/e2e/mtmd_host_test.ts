@@ -319,6 +319,7 @@ Deno.test("the sandbox holds: images outside the guest's folders and projectors 
   await Deno.writeFile(`${outside}/secret.png`, PNG);
   await Deno.symlink(`${outside}/secret.png`, `${dir}/link.png`);
   await Deno.writeFile(`${dir}/corrupt.png`, PNG.slice(0, 60));
+  await new Deno.Command("mkfifo", { args: [`${dir}/pipe`] }).output();
   await Deno.writeFile(
     `${dir}/big.png`,
     makePng(700, 700, (x, y) => [x & 255, y & 255, 7]),
@@ -352,6 +353,8 @@ Deno.test("the sandbox holds: images outside the guest's folders and projectors 
         /outside the guest's folder \/data \(a symlink\)/,
       ],
       [{ image: "/data/missing.png" }, Errno.NotFound, /no such file/],
+      [{ image: "/data/pipe" }, Errno.NotFound, /not a regular file/],
+      [{ image: "/data" }, Errno.NotFound, /not a regular file/],
       [
         { image: "/data/corrupt.png" },
         Errno.InvalidArgument,

@@ -101,6 +101,19 @@ export async function readPromptFile(
     }
     host = real;
   }
+  // A regular file only (opening a FIFO would wait for a writer).
+  let kind: Deno.FileInfo;
+  try {
+    kind = await Deno.stat(host);
+  } catch (e) {
+    throw notFound(
+      e instanceof Deno.errors.NotFound
+        ? "no such file"
+        : `cannot be opened (${(e as Error).message})`,
+      e,
+    );
+  }
+  if (!kind.isFile) throw notFound("it is not a regular file");
   let file: Deno.FsFile;
   try {
     file = await Deno.open(host, { read: true });
