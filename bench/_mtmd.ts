@@ -72,19 +72,26 @@ export function mtmdCliTtft(stderr: string): number | undefined {
   return encodes.reduce((sum, e) => sum + Number(e[1]), Number(m[1]));
 }
 
+/**
+ * The prompt llama-mtmd-cli makes of one user message: llama.cpp's
+ * common_chat_format_single, the rendering of [message] minus that of the
+ * empty history (so Qwen's default system prompt is left out).
+ */
+export function mtmdCliPrompt(model: Model, content: string): string {
+  const full = model.applyChatTemplate([{ role: "user", content }]);
+  const past = model.applyChatTemplate([], { addGenerationPrompt: false });
+  return full.startsWith(past) ? full.slice(past.length) : full;
+}
+
 /** Runs the leg. */
 export async function benchMtmd(o: MtmdBenchOptions): Promise<MtmdResult> {
   const kind = o.kind ?? "llava";
   const pair = await ensureMtmdPair(kind);
   const image = `${paths().llamaCpp}/tools/mtmd/test-1.jpeg`;
-  // The prompt llama-mtmd-cli makes of one message (common_chat_format_single).
   let prompt: string;
   {
     using vocab = await Model.load(pair.model, { vocabOnly: true });
-    const content = `<image>${QUESTION}`;
-    const full = vocab.applyChatTemplate([{ role: "user", content }]);
-    const past = vocab.applyChatTemplate([], { addGenerationPrompt: false });
-    prompt = full.startsWith(past) ? full.slice(past.length) : full;
+    prompt = mtmdCliPrompt(vocab, `<image>${QUESTION}`);
   }
   const names: Record<string, string> = {
     default: pair.model,

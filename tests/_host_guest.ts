@@ -44,14 +44,21 @@ export function guest(
     );
   const g = {
     imports,
-    /** `load_by_name_with_config` of `model` (default "default"): [errno, graph]. */
+    /**
+     * `load_by_name_with_config` of `model` (default "default"), or
+     * `load_by_name` when `config` is undefined: [errno, graph].
+     */
     async tryLoadByName(
-      config: string,
+      config: string | undefined,
       model = "default",
     ): Promise<[number, number]> {
       const nameBytes = enc.encode(model);
-      const configBytes = enc.encode(config);
       put(100, nameBytes);
+      if (config === undefined) {
+        const e = await call("load_by_name", 100, nameBytes.length, 96);
+        return [e, u32(96)];
+      }
+      const configBytes = enc.encode(config);
       put(4096, configBytes);
       const e = await call(
         "load_by_name_with_config",

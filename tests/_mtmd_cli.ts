@@ -6,7 +6,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Model } from "../bindings/mod.ts";
 import { paths } from "../paths.ts";
 import { referenceTool, run } from "./_helpers.ts";
 import { ensureMtmdPair, makePng, type MtmdKind } from "../gguf/mtmd_model.ts";
@@ -55,16 +54,8 @@ export function wav(rate: number, n: number): Uint8Array {
   return out;
 }
 
-/**
- * The prompt llama-mtmd-cli makes of one user message: llama.cpp's
- * common_chat_format_single, the rendering of [message] minus that of the
- * empty history (so Qwen's default system prompt is left out).
- */
-export function cliPrompt(model: Model, content: string): string {
-  const full = model.applyChatTemplate([{ role: "user", content }]);
-  const past = model.applyChatTemplate([], { addGenerationPrompt: false });
-  return full.startsWith(past) ? full.slice(past.length) : full;
-}
+/** The prompt llama-mtmd-cli makes of one user message (the bench's, one rule). */
+export { mtmdCliPrompt as cliPrompt } from "../bench/_mtmd.ts";
 
 /**
  * llama-mtmd-cli's generated text (single turn: the chat template around

@@ -76,6 +76,24 @@ async function newHost(
   return { host, logs, pair };
 }
 
+/** Runs `test` on a host of `kind` (see newHost) and a guest folder (see guestFolder); both go after. */
+async function withImageHost(
+  kind: MtmdKind,
+  hostConfig: Record<string, unknown>,
+  test: (
+    h: Awaited<ReturnType<typeof newHost>> & { dir: string },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await guestFolder();
+  const h = await newHost(kind, hostConfig);
+  try {
+    await test({ ...h, dir });
+  } finally {
+    await h.host.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 type Guest = ReturnType<typeof guest>;
 
 /** A guest of `host` given `dir` as /data (and as "."). */
@@ -133,9 +151,7 @@ for (
       }`,
     ignore: cli === undefined,
     async fn() {
-      const dir = await guestFolder();
-      const { host } = await newHost(kind);
-      try {
+      await withImageHost(kind, {}, async ({ host, dir }) => {
         const g = imageGuest(host, `${kind}.wasm`, dir);
         const graph = await g.loadByName(
           JSON.stringify({ ...CONFIG, mmproj: "mmproj" }),
@@ -182,19 +198,14 @@ for (
           assert.equal(streamed, ours, "inline base64 == the image key");
         }
         g.imports[Symbol.dispose]();
-      } finally {
-        await host.shutdown();
-        await Deno.remove(dir, { recursive: true });
-      }
+      });
     },
   });
 }
 
 for (const kind of ["llava", "qwen2vl"] as const) {
   Deno.test(`${kind}: two sessions with different images, interleaved token by token, equal their solo runs; a text session streams on while they encode`, async () => {
-    const dir = await guestFolder();
-    const { host } = await newHost(kind);
-    try {
+    await withImageHost(kind, {}, async ({ host, dir }) => {
       const g = imageGuest(host, "a.wasm", dir);
       const graph = await g.loadByName(
         JSON.stringify({ ...CONFIG, mmproj: "mmproj", "ignore-eos": true }),
@@ -254,18 +265,13 @@ for (const kind of ["llava", "qwen2vl"] as const) {
       assert.deepEqual(ctxs.map((c) => g.output(c)[1]), solo);
       g.imports[Symbol.dispose]();
       t.imports[Symbol.dispose]();
-    } finally {
-      await host.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 }
 
 for (const kind of ["llava", "qwen2vl"] as const) {
   Deno.test(`${kind}: the next turn with the same image reuses it from the prompt cache (not encoded again) and equals a fresh session`, async () => {
-    const dir = await guestFolder();
-    const { host } = await newHost(kind);
-    try {
+    await withImageHost(kind, {}, async ({ host, dir }) => {
       const g = imageGuest(host, "a.wasm", dir);
       const graph = await g.loadByName(
         JSON.stringify({ ...CONFIG, mmproj: "mmproj", "ignore-eos": true }),
@@ -306,10 +312,7 @@ for (const kind of ["llava", "qwen2vl"] as const) {
       assert.equal(e3, 0);
       assert.equal(await computeText(g, other), otherText);
       g.imports[Symbol.dispose]();
-    } finally {
-      await host.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 }
 
@@ -433,47 +436,48 @@ Deno.test({
     "in an engine process: an image prompt gives llama-mtmd-cli's tokens; after kill -9 of the engine the stream is RuntimeError, and the next compute (a new engine) gives them again",
   ignore: cli === undefined,
   async fn() {
-    const dir = await guestFolder();
-    const { host, logs } = await newHost("llava", { engine: "process" });
-    try {
-      const g = imageGuest(host, "p.wasm", dir);
-      const graph = await g.loadByName(
-        JSON.stringify({ ...CONFIG, mmproj: "mmproj" }),
-      );
-      const m = host.status().models[0];
-      assert.equal(m.engine.kind, "process");
-      const question = "Describe it.";
-      const text = await cliFormatted("llava", `${IMAGE}${question}`);
-      const [e, ctx] = await prompt(g, graph, text, {
-        image: "/data/test-1.jpeg",
-      });
-      assert.equal(e, 0);
-      const expected = await cliText("llava", [`${dir}/test-1.jpeg`], question);
-      assert.equal(await computeText(g, ctx), expected);
-      // kill -9 mid-stream: RuntimeError; the same prompt then runs on a
-      // new engine, whose projector is loaded again.
-      assert.equal(await g.computeSingle(ctx), 0);
-      Deno.kill(m.engine.pid!, "SIGKILL");
-      let errno = 0;
-      for (let k = 0; k < 1000 && errno === 0; k++) {
-        errno = await g.computeSingle(ctx);
-      }
-      assert.equal(errno, Errno.RuntimeError);
-      assert.equal(await computeText(g, ctx), expected);
-      assert.notEqual(host.status().models[0].engine.pid, m.engine.pid);
-      assert.ok(logs.some((l) => /restarted the engine/.test(l)));
-      g.imports[Symbol.dispose]();
-    } finally {
-      await host.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    }
+    await withImageHost(
+      "llava",
+      { engine: "process" },
+      async ({ host, logs, dir }) => {
+        const g = imageGuest(host, "p.wasm", dir);
+        const graph = await g.loadByName(
+          JSON.stringify({ ...CONFIG, mmproj: "mmproj" }),
+        );
+        const m = host.status().models[0];
+        assert.equal(m.engine.kind, "process");
+        const question = "Describe it.";
+        const text = await cliFormatted("llava", `${IMAGE}${question}`);
+        const [e, ctx] = await prompt(g, graph, text, {
+          image: "/data/test-1.jpeg",
+        });
+        assert.equal(e, 0);
+        const expected = await cliText(
+          "llava",
+          [`${dir}/test-1.jpeg`],
+          question,
+        );
+        assert.equal(await computeText(g, ctx), expected);
+        // kill -9 mid-stream: RuntimeError; the same prompt then runs on a
+        // new engine, whose projector is loaded again.
+        assert.equal(await g.computeSingle(ctx), 0);
+        Deno.kill(m.engine.pid!, "SIGKILL");
+        let errno = 0;
+        for (let k = 0; k < 1000 && errno === 0; k++) {
+          errno = await g.computeSingle(ctx);
+        }
+        assert.equal(errno, Errno.RuntimeError);
+        assert.equal(await computeText(g, ctx), expected);
+        assert.notEqual(host.status().models[0].engine.pid, m.engine.pid);
+        assert.ok(logs.some((l) => /restarted the engine/.test(l)));
+        g.imports[Symbol.dispose]();
+      },
+    );
   },
 });
 
 Deno.test("chat messages with an image give the rendered prompt's tokens; a message holding control-token text is refused", async () => {
-  const dir = await guestFolder();
-  const { host, logs, pair } = await newHost("llava");
-  try {
+  await withImageHost("llava", {}, async ({ host, logs, pair, dir }) => {
     const g = imageGuest(host, "m.wasm", dir);
     const graph = await g.loadByName(
       JSON.stringify({ ...CONFIG, mmproj: "mmproj" }),
@@ -497,8 +501,5 @@ Deno.test("chat messages with an image give the rendered prompt's tokens; a mess
     assert.equal(e3, Errno.InvalidArgument);
     assert.ok(logs.some((l) => /control-token text/.test(l)), logs.join("\n"));
     g.imports[Symbol.dispose]();
-  } finally {
-    await host.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

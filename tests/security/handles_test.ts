@@ -7,13 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { Errno, WasiNnError } from "../../wasi_nn/errno.ts";
-import { createWasiNnImports } from "../../wasi_nn/abi/guest_imports.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
 import { tinyModel } from "../_helpers.ts";
-import { nnCaller } from "../_nn_guest.ts";
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+import { guest } from "../_host_guest.ts";
 
 async function newHost(): Promise<LlamaHost> {
   const path = await tinyModel();
@@ -28,76 +24,10 @@ async function newHost(): Promise<LlamaHost> {
   });
 }
 
-type Fn = (...args: number[]) => number;
-
-/**
- * One guest instance: its imports over a memory of its own. The calls that
- * reach the host's async operations go through the guest (JSPI); the others
- * are the imports' plain functions.
- */
-function guest(host: LlamaHost) {
-  const memory = new WebAssembly.Memory({ initial: 2 });
-  const imports = createWasiNnImports(host, { getMemory: () => memory });
-  const nn = imports.wasi_ephemeral_nn as unknown as Record<string, Fn>;
-  const call = nnCaller(imports);
-  const bytes = () => new Uint8Array(memory.buffer);
-  const u32 = (p: number) => new DataView(memory.buffer).getUint32(p, true);
-  const put = (p: number, b: Uint8Array) => bytes().set(b, p);
-  const putU32 = (p: number, ...v: number[]) =>
-    v.forEach((x, i) =>
-      new DataView(memory.buffer).setUint32(p + 4 * i, x, true)
-    );
-  return {
-    imports,
-    async loadByName(
-      name: string,
-      config?: string,
-    ): Promise<[number, number]> {
-      put(100, enc.encode(name));
-      if (config === undefined) {
-        const e = await call("load_by_name", 100, name.length, 96);
-        return [e, u32(96)];
-      }
-      put(4096, enc.encode(config));
-      const e = await call(
-        "load_by_name_with_config",
-        100,
-        name.length,
-        4096,
-        config.length,
-        96,
-      );
-      return [e, u32(96)];
-    },
-    init(graph: number): [number, number] {
-      const e = nn.init_execution_context(graph, 92);
-      return [e, u32(92)];
-    },
-    setInput(ctx: number, index: number, text: string): Promise<number> {
-      const data = enc.encode(text);
-      putU32(200, 1); // dims [1]
-      put(8192, data);
-      putU32(300, 200, 1, 3, 8192, data.length);
-      return call("set_input", ctx, index, 300);
-    },
-    compute: (ctx: number) => call("compute", ctx),
-    output(ctx: number, index = 0): [number, string] {
-      const e = nn.get_output(ctx, index, 20000, 40000, 88);
-      return [
-        e,
-        e === 0 ? dec.decode(bytes().subarray(20000, 20000 + u32(88))) : "",
-      ];
-    },
-    finalize: (ctx: number) => nn.finalize_execution_context(ctx),
-    unload: (graph: number) => nn.unload(graph),
-  };
-}
-
 Deno.test("a second guest cannot read, replace, finalize or unload the first guest's handles", async () => {
   using host = await newHost();
-  const a = guest(host), b = guest(host);
-  const [e1, ga] = await a.loadByName(
-    "default",
+  const a = guest(host, "a.wasm"), b = guest(host, "b.wasm");
+  const [e1, ga] = await a.tryLoadByName(
     '{"n-predict":6,"temp":0,"ctx-size":256}',
   );
   assert.equal(e1, 0);
@@ -126,8 +56,7 @@ Deno.test("a second guest cannot read, replace, finalize or unload the first gue
   assert.equal(b.unload(ga), Errno.InvalidArgument);
 
   // B's own handles start at 0 too, and are B's alone.
-  const [, gb] = await b.loadByName(
-    "default",
+  const [, gb] = await b.tryLoadByName(
     '{"n-predict":3,"temp":0,"ctx-size":256}',
   );
   const [, cb] = b.init(gb);
@@ -154,14 +83,14 @@ Deno.test("a second guest cannot read, replace, finalize or unload the first gue
 
 Deno.test("each guest's load_by_name cache is its own; ending a guest frees what it held", async () => {
   using host = await newHost();
-  const a = guest(host), b = guest(host);
-  const [, ga] = await a.loadByName("default", '{"n-predict":2}');
+  const a = guest(host, "a.wasm"), b = guest(host, "b.wasm");
+  const [, ga] = await a.tryLoadByName('{"n-predict":2}');
   assert.deepEqual(
-    await a.loadByName("default"),
+    await a.tryLoadByName(undefined),
     [0, ga],
     "A's second load: the same handle",
   );
-  const [, gb] = await b.loadByName("default", '{"n-predict":5,"temp":0}');
+  const [, gb] = await b.tryLoadByName('{"n-predict":5,"temp":0}');
   const [, cb] = b.init(gb);
   assert.equal(await b.setInput(cb, 0, "Hello"), 0);
   assert.equal(await b.compute(cb), 0);

@@ -28,6 +28,7 @@ import {
   TEMPLATE_LIMITS,
   type TemplateLimits,
 } from "../engine/_chat_sandbox.ts";
+import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import type { TaskSpec } from "../engine/scheduler.ts";
 import type { StopOptions } from "../engine/stopping.ts";
 import type { ConfigValues } from "./parse.ts";
@@ -70,6 +71,20 @@ export function flashAttn(v: unknown): "auto" | "on" | "off" | undefined {
 export function cpuThreads(asked: unknown): number {
   const cpus = navigator.hardwareConcurrency || 4;
   return typeof asked === "number" && asked > 0 ? Math.min(asked, cpus) : cpus;
+}
+
+/**
+ * How a model's projector (`mmproj`) loads: the context's threads (see
+ * {@linkcode cpuThreads}); on the GPU when the model offloads layers.
+ *
+ * @example
+ * ```ts
+ * import { projectorOptions } from "./options.ts";
+ * console.log(projectorOptions({ threads: 1, n_gpu_layers: 0 })); // { nThreads: 1, useGpu: false }
+ * ```
+ */
+export function projectorOptions(cfg: ConfigValues): ProjectorOptions {
+  return { nThreads: cpuThreads(cfg.threads), useGpu: cfg.n_gpu_layers !== 0 };
 }
 
 /**

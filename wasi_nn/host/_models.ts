@@ -38,7 +38,12 @@ import {
   Status,
 } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
-import { contextOptions, modelOptions, rpcServers } from "../config/options.ts";
+import {
+  contextOptions,
+  modelOptions,
+  projectorOptions,
+  rpcServers,
+} from "../config/options.ts";
 import { modelConfig } from "../config/layers.ts";
 import { maxPositions } from "../engine/_positions.ts";
 import {
@@ -808,12 +813,4 @@ function renamed(e: unknown, guest: GuestModel): unknown {
     e.message.replace(/\/proc\/(self|\d+)\/fd\/\d+/g, guest.id),
     { cause: e, detail: e.detail },
   );
-}
-
-/** How the config loads a model's projector: its threads; on the GPU when the model offloads. */
-function projectorOptions(cfg: ConfigValues): ProjectorOptions {
-  return {
-    nThreads: cfg.threads ?? navigator.hardwareConcurrency ?? 4,
-    useGpu: cfg.n_gpu_layers !== 0,
-  };
 }

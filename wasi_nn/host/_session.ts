@@ -36,7 +36,7 @@ import {
 } from "../engine/chat.ts";
 import type { TemplateLimits } from "../engine/_chat_sandbox.ts";
 import type { SlotOwner, TaskHandle } from "../engine/scheduler.ts";
-import type { EngineScheduler } from "../engine/model_engine.ts";
+import type { EngineScheduler, ModelEngine } from "../engine/model_engine.ts";
 import type { StopReason } from "../engine/stopping.ts";
 import type { TokenProbs } from "../engine/token_probs.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
@@ -45,7 +45,6 @@ import { embed } from "./_embeddings.ts";
 import { readPromptFile } from "./_guest_files.ts";
 import { extractInlineMedia } from "./_inline_media.ts";
 import type { MediaInput, MediaPrompt } from "../engine/_media_prompt.ts";
-import type { ModelEngine } from "../engine/model_engine.ts";
 import type { Graph } from "./_graphs.ts";
 import type { HostLog } from "./_host_log.ts";
 import type { ModelCache, ModelEntry } from "./_models.ts";
@@ -184,8 +183,7 @@ export class Session {
     if (this.sched && this.owner) this.sched.dropOwner(this.owner);
     this.sched = undefined;
     this.owner = undefined;
-    this.#media?.prompt.close();
-    this.#media = undefined;
+    this.#setMedia(undefined);
     return true;
   }
 
@@ -217,17 +215,10 @@ export class Session {
   ): Promise<void> {
     const model = this.model.model;
     const chat = typeof input === "string" ? promptInput(input) : input;
-    this.#media?.prompt.close();
-    this.#media = undefined;
+    this.#setMedia(undefined);
     let r;
     if (typeof chat === "string") {
-      const media = await this.#mediaPrompt(chat, runtime);
-      if (media) {
-        this.#media = media;
-        this.prompt = media.prompt.tokens as Int32Array<ArrayBuffer>;
-        this.#inputTokens = media.prompt.tokens.length;
-        return;
-      }
+      if (this.#setMedia(await this.#mediaPrompt(chat, runtime))) return;
       r = tokenizeInput(model, chat);
     } else {
       const opts = chatOptions(this.#config(runtime));
@@ -249,16 +240,24 @@ export class Session {
         return full.length === t.tokens.length &&
           full.every((x, i) => x === t.tokens[i]);
       });
-      if (media) {
-        this.#media = media;
-        this.prompt = media.prompt.tokens as Int32Array<ArrayBuffer>;
-        this.#inputTokens = media.prompt.tokens.length;
-        return;
-      }
+      if (this.#setMedia(media)) return;
     }
     for (const w of r.warnings) this.#warn(w);
     this.prompt = r.tokens;
     this.#inputTokens = r.tokens.length;
+  }
+
+  /**
+   * Replaces the prompt's media (freeing the old chunks); with new media,
+   * their tokens become the prompt. Returns whether there are any.
+   */
+  #setMedia(media: SessionMedia | undefined): boolean {
+    this.#media?.prompt.close();
+    this.#media = media;
+    if (!media) return false;
+    this.prompt = media.prompt.tokens as Int32Array<ArrayBuffer>;
+    this.#inputTokens = media.prompt.tokens.length;
+    return true;
   }
 
   /**
@@ -358,55 +357,53 @@ export class Session {
         return;
       }
       const { sched, owner, checked, sampler } = await this.#prepare(cfg);
-      {
-        const opts = taskOptions(checked);
-        quota = this.graph.quota?.begin(this, {
-          prompt: prompt.length,
-          nPredict: opts.stop.nPredict ?? -1,
-          nCtx: sched.nCtxPerSeq,
-        });
-        if (quota) opts.stop = { ...opts.stop, nPredict: quota.nPredict };
-        const task = sched.submit({
-          owner,
-          prompt,
-          media: await this.#currentMedia(),
-          sampler,
-          ...opts,
-          nProbs: checked.n_probs,
-          signal,
-          onText: checked.stream_stdout
-            ? (t) => this.#env.stdout(enc.encode(t))
-            : undefined,
-        });
-        this.#warnQueue(sched, checked);
-        const r = await task.result;
-        generated = r.tokens.length;
-        this.output = enc.encode(r.text);
-        this.#outputTokens = r.tokens.length;
-        const m: Partial<Metadata> = this.#meta = {
-          stop_reason: r.stopReason,
-          stopped_by: r.stoppedBy,
-          truncated: r.truncated || undefined,
-          cached_tokens: r.timings.promptReused,
-          queue_ms: round(r.timings.queueMs),
-          prompt_ms: round(r.timings.promptMs),
-          generation_ms: round(r.timings.generateMs),
-          tokens_per_second: round(r.timings.tokensPerSecond),
-          probs: r.probs,
-        };
-        if (cfg.enable_log) {
-          this.#env.log.write(
-            "info",
-            `session '${this.name}': ${this.#inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${m.prompt_ms} ms, ${this.#outputTokens} generated at ${m.tokens_per_second} t/s, stop: ${r.stopReason}`,
-            "llama",
-          );
-        }
-        if (r.stopReason === "context_full") {
-          throw new WasiNnError(
-            Errno.ContextFull,
-            `the context (${sched.nCtxPerSeq} tokens) filled after ${this.#outputTokens} generated tokens; the partial output is kept (raise ctx-size, lower n-predict, or enable ctx_shift)`,
-          );
-        }
+      const opts = taskOptions(checked);
+      quota = this.graph.quota?.begin(this, {
+        prompt: prompt.length,
+        nPredict: opts.stop.nPredict ?? -1,
+        nCtx: sched.nCtxPerSeq,
+      });
+      if (quota) opts.stop = { ...opts.stop, nPredict: quota.nPredict };
+      const task = sched.submit({
+        owner,
+        prompt,
+        media: await this.#currentMedia(),
+        sampler,
+        ...opts,
+        nProbs: checked.n_probs,
+        signal,
+        onText: checked.stream_stdout
+          ? (t) => this.#env.stdout(enc.encode(t))
+          : undefined,
+      });
+      this.#warnQueue(sched, checked);
+      const r = await task.result;
+      generated = r.tokens.length;
+      this.output = enc.encode(r.text);
+      this.#outputTokens = r.tokens.length;
+      const m: Partial<Metadata> = this.#meta = {
+        stop_reason: r.stopReason,
+        stopped_by: r.stoppedBy,
+        truncated: r.truncated || undefined,
+        cached_tokens: r.timings.promptReused,
+        queue_ms: round(r.timings.queueMs),
+        prompt_ms: round(r.timings.promptMs),
+        generation_ms: round(r.timings.generateMs),
+        tokens_per_second: round(r.timings.tokensPerSecond),
+        probs: r.probs,
+      };
+      if (cfg.enable_log) {
+        this.#env.log.write(
+          "info",
+          `session '${this.name}': ${this.#inputTokens} prompt tokens (${r.timings.promptReused} cached) in ${m.prompt_ms} ms, ${this.#outputTokens} generated at ${m.tokens_per_second} t/s, stop: ${r.stopReason}`,
+          "llama",
+        );
+      }
+      if (r.stopReason === "context_full") {
+        throw new WasiNnError(
+          Errno.ContextFull,
+          `the context (${sched.nCtxPerSeq} tokens) filled after ${this.#outputTokens} generated tokens; the partial output is kept (raise ctx-size, lower n-predict, or enable ctx_shift)`,
+        );
       }
     } finally {
       quota?.end(generated);
@@ -499,8 +496,7 @@ export class Session {
     this.sched = undefined;
     this.owner = undefined;
     this.prompt = undefined;
-    this.#media?.prompt.close();
-    this.#media = undefined;
+    this.#setMedia(undefined);
     this.#inputTokens = 0;
     this.output = new Uint8Array(0);
     this.#outputTokens = 0;
