@@ -203,7 +203,7 @@ for (
   });
 }
 
-for (const kind of ["llava", "qwen2vl"] as const) {
+for (const kind of ["llava", "qwen2vl", "gemma3"] as const) {
   Deno.test(`${kind}: two sessions with different images, interleaved token by token, equal their solo runs; a text session streams on while they encode`, async () => {
     await withImageHost(kind, {}, async ({ host, dir }) => {
       const g = imageGuest(host, "a.wasm", dir);
@@ -269,7 +269,7 @@ for (const kind of ["llava", "qwen2vl"] as const) {
   });
 }
 
-for (const kind of ["llava", "qwen2vl"] as const) {
+for (const kind of ["llava", "qwen2vl", "gemma3"] as const) {
   Deno.test(`${kind}: the next turn with the same image reuses it from the prompt cache (not encoded again) and equals a fresh session`, async () => {
     await withImageHost(kind, {}, async ({ host, dir }) => {
       const g = imageGuest(host, "a.wasm", dir);
