@@ -128,21 +128,44 @@ async function testGen(
   }
 }
 
-/** llama-bench's pp test: prompt tokens/s with blocking decodes, after one untimed run. */
+/** The mean of `reps` rates, each timed after `reset()` (llama-bench's `-r`, its avg_ts). */
+async function meanRate(
+  reps: number,
+  n: number,
+  reset: () => void,
+  run: () => void | Promise<void>,
+): Promise<number> {
+  let sum = 0;
+  for (let r = 0; r < reps; r++) {
+    reset();
+    const t0 = performance.now();
+    await run();
+    sum += (n * 1000) / (performance.now() - t0);
+  }
+  return sum / reps;
+}
+
+/**
+ * llama-bench's pp test: prompt tokens/s with blocking decodes, after one
+ * untimed run; `reps` timed runs averaged (default 1).
+ */
 export async function oursPp(
   model: Model,
   s: OurSettings,
   nPrompt: number,
+  reps = 1,
 ): Promise<number> {
   const rng = new TokenRng(1);
   const ctx = await Context.create(model, contextOptions(s, nPrompt));
   try {
     ctx.clearMemory();
     testPrompt(ctx, nPrompt, s.batch, rng); // warmup: the whole test once
-    ctx.clearMemory();
-    const t0 = performance.now();
-    testPrompt(ctx, nPrompt, s.batch, rng);
-    return (nPrompt * 1000) / (performance.now() - t0);
+    return await meanRate(
+      reps,
+      nPrompt,
+      () => ctx.clearMemory(),
+      () => testPrompt(ctx, nPrompt, s.batch, rng),
+    );
   } finally {
     ctx.close();
   }
@@ -151,23 +174,26 @@ export async function oursPp(
 /**
  * llama-bench's tg test: tokens/s decoding one token at a time, with a
  * blocking `decodeSync` (`sync`) or an awaited non-blocking `decode`, after a
- * one-token warmup.
+ * one-token warmup; `reps` timed runs averaged (default 1).
  */
 export async function oursTg(
   model: Model,
   s: OurSettings,
   nGen: number,
   sync: boolean,
+  reps = 1,
 ): Promise<number> {
   const rng = new TokenRng(2);
   const ctx = await Context.create(model, contextOptions(s, nGen));
   try {
     ctx.clearMemory();
     await testGen(ctx, 1, rng, sync); // warmup: one token
-    ctx.clearMemory();
-    const t0 = performance.now();
-    await testGen(ctx, nGen, rng, sync);
-    return (nGen * 1000) / (performance.now() - t0);
+    return await meanRate(
+      reps,
+      nGen,
+      () => ctx.clearMemory(),
+      () => testGen(ctx, nGen, rng, sync),
+    );
   } finally {
     ctx.close();
   }

@@ -5,7 +5,7 @@
  * `llama-bench --rpc` with the same split, alternating in one run.
  *
  * An rpc-server serves one client at a time, so each side loads the model,
- * runs its pp and tg tests and frees it (closing its connections) before the
+ * runs its pp and tg tests (three timed runs each, averaged) and frees it (closing its connections) before the
  * other side starts. The servers run one thread each (the machine's two
  * cores are shared by both of them and the client).
  * @module
@@ -16,6 +16,13 @@ import { median } from "./_report.ts";
 import { type DecodeSettings, runLlamaBench } from "./_native.ts";
 import { type OurSettings, oursPp, oursTg } from "./_ours.ts";
 import { startServer } from "./_rpc_servers.ts";
+
+/**
+ * Timed repetitions of each test on both sides, averaged (llama-bench's
+ * `-r`): the loopback split's speed drifts within seconds on a shared
+ * machine, and one 128-token run is under a second.
+ */
+const REPS = 3;
 
 /** Tokens per second of one side: prompt processing and generation. */
 export interface RpcRates {
@@ -78,6 +85,7 @@ export async function benchRpc(o: RpcBenchOptions): Promise<RpcResult> {
     model: o.model,
     nPrompt: o.nPrompt,
     nGen: o.nGen,
+    reps: REPS,
   };
   const sides = {
     oursRpc: [] as [number, number][],
@@ -91,8 +99,8 @@ export async function benchRpc(o: RpcBenchOptions): Promise<RpcResult> {
       rpc ? { rpcServers: endpoints, nGpuLayers: 99, tensorSplit: split } : {},
     );
     return [
-      await oursPp(model, o.settings, o.nPrompt),
-      await oursTg(model, o.settings, o.nGen, true),
+      await oursPp(model, o.settings, o.nPrompt, REPS),
+      await oursTg(model, o.settings, o.nGen, true, REPS),
     ];
   };
   let nativeBackends = "";

@@ -21,11 +21,23 @@ export interface Server extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Starts a server (on `port`, or a free one). */
-export async function startServer(port = freePort()): Promise<Server> {
+/** Options of {@linkcode startServer}. */
+export interface ServerOptions {
+  /** The port (default: a free one). */
+  port?: number;
+  /** rpc-server's `-d`: the devices it serves, e.g. `["CPU", "CPU"]` for two (default: its choice, one). */
+  devices?: string[];
+}
+
+/** Starts a server on a loopback port, with one thread. */
+export async function startServer(o: ServerOptions = {}): Promise<Server> {
+  const port = o.port ?? freePort();
   const endpoint = `127.0.0.1:${port}`;
   const child = new Deno.Command(paths().rpcServer, {
-    args: ["-H", "127.0.0.1", "-p", String(port), "-t", "1"],
+    args: [
+      ...["-H", "127.0.0.1", "-p", String(port), "-t", "1"],
+      ...(o.devices ? ["-d", o.devices.join(",")] : []),
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

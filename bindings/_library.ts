@@ -19,7 +19,7 @@ import {
 import { SYMBOLS, type Symbols } from "./_symbols.ts";
 
 /** The ABI version these bindings were written for (`WNB_ABI_VERSION`). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 let openedPath = "";

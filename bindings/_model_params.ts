@@ -16,9 +16,18 @@ import { parseRpcList } from "./_rpc_endpoints.ts";
 export interface PlacementOptions {
   /** Layers to offload to the GPUs and RPC devices: -1 all, 0 none. */
   nGpuLayers?: number;
-  /** The device used when splitMode is "none" (an index into the model's devices). */
+  /**
+   * The device of splitMode "none": an index into the model's devices (the
+   * `rpcServers`' first, then the local GPUs), or -1 for none (the CPU
+   * only). One past them is LlamaError(InvalidArgument) naming the devices.
+   */
   mainGpu?: number;
-  /** How to split across devices. */
+  /**
+   * How to split across devices: "layer" (default) gives each device whole
+   * layers, "none" puts them all on `mainGpu`, "row" splits each tensor's
+   * rows (CUDA GPUs only: with any other device, RPC's included, the load
+   * is LlamaError(InvalidArgument) naming it).
+   */
   splitMode?: "none" | "layer" | "row";
   /**
    * Each device's share of the offloaded layers (rows with "row"), in the

@@ -86,8 +86,8 @@ const rpcAddServer = {
   parameters: ["buffer", "i32", "buffer", "buffer"],
   result: "i32",
 } as const;
-const rpcDeviceMemory = {
-  parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer"],
+const rpcServerMemory = {
+  parameters: ["buffer", "i32", "buffer", "buffer", "i32", "buffer"],
   result: "i32",
 } as const;
 const decodePrompt = {
@@ -300,7 +300,7 @@ export const SYMBOLS = {
   wnb_rpc_supported: { parameters: [], result: "u8" },
   wnb_rpc_probe: nb("wnb_rpc_probe", rpcProbe),
   wnb_rpc_add_server: nb("wnb_rpc_add_server", rpcAddServer),
-  wnb_rpc_device_memory: nb("wnb_rpc_device_memory", rpcDeviceMemory),
+  wnb_rpc_server_memory: nb("wnb_rpc_server_memory", rpcServerMemory),
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The typed symbol object returned by `Deno.dlopen(path, SYMBOLS)`. */

@@ -59,7 +59,7 @@ export {
   RPC_MAX_SERVERS,
   type RpcCheckOptions,
   type RpcDeviceMemory,
-  rpcDeviceMemory,
+  rpcServerMemory,
   rpcSupported,
 } from "./rpc.ts";
 export { MemFile } from "./memfile.ts";

@@ -16,9 +16,9 @@
  *
  * @example
  * ```ts ignore
- * import { checkRpcServers, Model, rpcDeviceMemory } from "./mod.ts";
+ * import { checkRpcServers, Model, rpcServerMemory } from "./mod.ts";
  * const servers = await checkRpcServers("127.0.0.1:50052,127.0.0.1:50053");
- * const { free } = await rpcDeviceMemory(servers[0]);
+ * const [{ free }] = await rpcServerMemory(servers[0]);
  * console.log(`${servers[0]}: ${free} bytes free`);
  * using model = await Model.load("model.gguf", {
  *   rpcServers: servers,
@@ -199,35 +199,44 @@ export interface RpcDeviceMemory {
 }
 
 /**
- * Free and total memory of device `device` (default 0) of an endpoint, for
- * memory fitting (`ggml_backend_rpc_get_device_memory`), after the probe.
- * Throws LlamaError: Unreachable naming the endpoint, InvalidArgument for a
- * device the server does not have.
+ * Free and total memory of every device of an endpoint, in the server's
+ * device order (`ggml_backend_rpc_get_device_memory`), after the probe, for
+ * memory fitting. Does not register the endpoint. Throws LlamaError
+ * (Unreachable) naming the endpoint when it does not answer.
  *
  * @example
  * ```ts ignore
- * import { rpcDeviceMemory } from "./rpc.ts";
- * const { free, total } = await rpcDeviceMemory("127.0.0.1:50052");
+ * import { rpcServerMemory } from "./rpc.ts";
+ * const [{ free, total }] = await rpcServerMemory("127.0.0.1:50052");
  * console.log(`${(free / 2 ** 30).toFixed(1)} of ${(total / 2 ** 30).toFixed(1)} GiB free`);
  * ```
  */
-export async function rpcDeviceMemory(
+export async function rpcServerMemory(
   endpoint: string,
-  device = 0,
   options: { timeoutMs?: number } = {},
-): Promise<RpcDeviceMemory> {
+): Promise<RpcDeviceMemory[]> {
   const [ep] = parseRpcList([endpoint]);
   const err = errorBuffer();
-  const free = new BigUint64Array(1);
-  const total = new BigUint64Array(1);
-  const status = await symbols().wnb_rpc_device_memory(
-    cstr(ep),
-    device,
-    options.timeoutMs ?? 0,
-    free,
-    total,
-    err,
-  );
-  check(status, err, `reading the memory of RPC server ${ep}`);
-  return { free: Number(free[0]), total: Number(total[0]) };
+  // A server with more devices than this answers again with room for them.
+  for (let cap = 8;;) {
+    const free = new BigUint64Array(cap);
+    const total = new BigUint64Array(cap);
+    const n = await symbols().wnb_rpc_server_memory(
+      cstr(ep),
+      options.timeoutMs ?? 0,
+      free,
+      total,
+      cap,
+      err,
+    );
+    if (n < 0) check(-n, err, `reading the memory of RPC server ${ep}`);
+    if (n > cap) {
+      cap = n;
+      continue;
+    }
+    return Array.from(
+      { length: n },
+      (_, i) => ({ free: Number(free[i]), total: Number(total[i]) }),
+    );
+  }
 }

@@ -75,6 +75,12 @@ export interface SyntheticModelShape {
   ropeFreqBase: number;
   /** RMS norm epsilon (`llama.attention.layer_norm_rms_epsilon`). */
   rmsEps: number;
+  /**
+   * No `output.weight`: the output layer reuses `token_embd.weight`, as in
+   * Llama 3.2 1B/3B or Gemma (llama.cpp then copies it to the output
+   * layer's device). Default false.
+   */
+  tieEmbeddings?: boolean;
 }
 
 /** The tensor types the generator writes itself (norms are always F32). */
@@ -278,7 +284,7 @@ const FILE_TYPE_OF: Record<SyntheticTensorType, number> = {
 
 /**
  * The parameter count of a llama model of this shape and vocabulary
- * (with a separate output matrix).
+ * (with a separate output matrix unless `tieEmbeddings`).
  *
  * @example
  * ```ts
@@ -296,7 +302,8 @@ export function syntheticParamCount(
     nEmbd * nEmbd * 2 + // q, output
     nEmbd * headDim * nHeadKv * 2 + // k, v
     nEmbd * nFf * 3; // gate, up, down
-  return 2 * nVocab * nEmbd + nEmbd + nLayer * perLayer;
+  return (shape.tieEmbeddings ? 1 : 2) * nVocab * nEmbd + nEmbd +
+    nLayer * perLayer;
 }
 
 function resolveShape(
@@ -416,7 +423,7 @@ export async function writeSyntheticModel(
 
   b.matrix("token_embd.weight", [nEmbd, nVocab], embedStd);
   b.ones("output_norm.weight", nEmbd);
-  b.matrix("output.weight", [nEmbd, nVocab]);
+  if (!shape.tieEmbeddings) b.matrix("output.weight", [nEmbd, nVocab]);
   for (let i = 0; i < nLayer; i++) {
     const p = `blk.${i}.`;
     b.ones(p + "attn_norm.weight", nEmbd);

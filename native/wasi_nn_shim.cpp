@@ -263,6 +263,17 @@ int32_t decode_status(int32_t rc, wnb_error * err) {
     return fail(err, WNB_ERR_DECODE, "llama_decode failed with code " + std::to_string(rc));
 }
 
+// Decodes the context's batch and waits for it. llama_decode may return while
+// an asynchronous backend (RPC servers, CUDA) still computes; the wait keeps
+// that time inside this call (a worker thread's, for the non-blocking FFI
+// symbols) instead of the caller's next logits read, and makes a decode's
+// duration its compute's, as llama.cpp's tools measure it.
+int32_t decode_batch(wnb_context * c, wnb_error * err) {
+    const int32_t rc = llama_decode(c->ctx, c->batch);
+    if (rc == 0) llama_synchronize(c->ctx);
+    return decode_status(rc, err);
+}
+
 }  // namespace
 
 extern "C" {
@@ -844,7 +855,7 @@ int32_t wnb_decode(wnb_context * c, const int32_t * tokens, const int32_t * pos,
         b.seq_id[i][0] = seq_ids[i];
         b.logits[i] = logits ? (logits[i] != 0) : (i == n - 1);
     }
-    return decode_status(llama_decode(c->ctx, b), err);
+    return decode_batch(c, err);
     WNB_CATCH(err)
 }
 
@@ -1231,7 +1242,7 @@ int32_t wnb_generate_step(wnb_context * c, wnb_sampler * s, int32_t idx, int32_t
     b.n_seq_id[0] = 1;
     b.seq_id[0][0] = seq_id;
     b.logits[0] = 1;
-    return decode_status(llama_decode(c->ctx, b), err);
+    return decode_batch(c, err);
     WNB_CATCH(err)
 }
 

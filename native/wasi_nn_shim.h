@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* ABI version: bumped whenever a struct layout or a signature changes. */
-#define WNB_ABI_VERSION 3
+#define WNB_ABI_VERSION 4
 
 /* ---- status and errors ------------------------------------------------- */
 
@@ -240,7 +240,9 @@ WNB_API void wnb_context_set_abort(wnb_context * ctx, int32_t abort);
 /* Decodes n tokens (n <= n_batch). Arrays of n: token ids, positions, sequence
  * ids and logits flags (1 = keep this token's logits for sampling; its batch
  * index is then its position in these arrays). logits may be NULL = last only.
- * WNB_ERR_NO_KV_SPACE: nothing of the batch is kept. */
+ * WNB_ERR_NO_KV_SPACE: nothing of the batch is kept. Returns once the
+ * backends have finished (llama_synchronize), also asynchronous ones (RPC,
+ * CUDA), so reading the logits afterwards does not wait. */
 WNB_API int32_t wnb_decode(wnb_context * ctx, const int32_t * tokens, const int32_t * pos,
                            const int32_t * seq_ids, const uint8_t * logits, int32_t n, wnb_error * err);
 
@@ -547,11 +549,13 @@ WNB_API int32_t wnb_rpc_probe(const char * endpoint, int32_t timeout_ms, uint8_t
  * devices only when their rpc_servers name the endpoint. */
 WNB_API int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * n_devices, wnb_error * err);
 
-/* Free and total memory of device `device` (0-based) of an endpoint, in
- * bytes (ggml_backend_rpc_get_device_memory), after the probe above. Does
- * not register the endpoint. */
-WNB_API int32_t wnb_rpc_device_memory(const char * endpoint, int32_t device, int32_t timeout_ms, uint64_t * free_bytes,
-                                      uint64_t * total_bytes, wnb_error * err);
+/* Free and total memory of every device of an endpoint, in bytes
+ * (ggml_backend_rpc_get_device_memory), after the probe above, into the
+ * caller's arrays of cap entries (either may be NULL). Returns the device
+ * count, writing the arrays only when cap is enough (see conventions), or a
+ * negative wnb_status. Does not register the endpoint. */
+WNB_API int32_t wnb_rpc_server_memory(const char * endpoint, int32_t timeout_ms, uint64_t * free_bytes,
+                                      uint64_t * total_bytes, int32_t cap, wnb_error * err);
 
 #ifdef __cplusplus
 }

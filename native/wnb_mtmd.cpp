@@ -546,6 +546,7 @@ int32_t wnb_mtmd_eval(wnb_mtmd * m, wnb_context * ctx, const wnb_mtmd_chunks * c
         }
     }
     tl_first_error.clear();
+    llama_synchronize(lctx);  // as wnb_decode: the compute ends inside this call
     return WNB_OK;
     WNB_CATCH(err)
 }

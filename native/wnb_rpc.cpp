@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -336,10 +337,6 @@ int32_t register_endpoint(const std::string & ep, int32_t timeout_ms, ggml_backe
     return WNB_OK;
 }
 
-std::string no_device(const std::string & ep, size_t n, int32_t device) {
-    return "RPC server " + ep + " has " + std::to_string(n) + " device(s); there is no device " + std::to_string(device);
-}
-
 bool any_registered() {
     auto & s = state();
     std::lock_guard<std::mutex> lock(s.mu);
@@ -377,6 +374,43 @@ std::vector<ggml_backend_dev_t> local_devices() {
     }
     if (gpus.empty()) return igpus;
     return gpus;
+}
+
+// A device as the messages name it: "RPC0 (127.0.0.1:50052)", "CUDA0".
+std::string device_label(ggml_backend_dev_t dev) {
+    std::string name = ggml_backend_dev_name(dev);
+    return is_rpc_device(dev) ? name + " (" + ggml_backend_dev_description(dev) + ")" : name;
+}
+
+// What llama.cpp checks late or not at all, checked before it loads: with
+// split_mode none, main_gpu picks one of the model's devices (a negative one:
+// none, the CPU only); split_mode row needs every device to have split buffers (CUDA
+// has them; RPC and CPU devices do not, and llama.cpp throws mid-load).
+int32_t check_split_mode(const wnb_model_params * p, const std::vector<ggml_backend_dev_t> & devs,
+                         std::string & why) {
+    auto list = [&]() {
+        std::string s;
+        for (size_t i = 0; i < devs.size(); i++) {
+            s += (i ? ", " : "") + std::to_string(i) + " " + device_label(devs[i]);
+        }
+        return s;
+    };
+    if (p->split_mode == LLAMA_SPLIT_MODE_NONE && !devs.empty() && p->main_gpu >= (int32_t) devs.size()) {
+        why = "main_gpu " + std::to_string(p->main_gpu) + " is not one of the model's devices (" + list() +
+              "); use 0.." + std::to_string(devs.size() - 1);
+        return WNB_ERR_INVALID_ARGUMENT;
+    }
+    if (p->split_mode == LLAMA_SPLIT_MODE_ROW) {
+        for (ggml_backend_dev_t dev : devs) {
+            ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+            if (!reg || !ggml_backend_reg_get_proc_address(reg, "ggml_backend_split_buffer_type")) {
+                why = "split_mode \"row\" needs devices that split a tensor's rows (CUDA GPUs); " +
+                      device_label(dev) + " cannot; use split_mode \"layer\"";
+                return WNB_ERR_INVALID_ARGUMENT;
+            }
+        }
+    }
+    return WNB_OK;
 }
 
 std::vector<std::string> split_list(const char * list) {
@@ -432,7 +466,10 @@ int32_t wnb_placement_apply(const wnb_model_params * p, llama_model_params & mp,
         mp.tensor_split = pl.split.data();
     }
     const bool named = p->rpc_servers && p->rpc_servers[0];
-    if (!named && !any_registered()) return WNB_OK;  // llama.cpp's default selection has no RPC device to pick
+    if (!named && !any_registered()) {
+        // llama.cpp's default selection has no RPC device to pick.
+        return check_split_mode(p, local_devices(), why);
+    }
     if (named) {
         for (const std::string & ep : split_list(p->rpc_servers)) {
             std::string host;
@@ -458,6 +495,8 @@ int32_t wnb_placement_apply(const wnb_model_params * p, llama_model_params & mp,
     }
     // llama.cpp's order for --rpc: the RPC devices first, then the local GPUs.
     for (ggml_backend_dev_t dev : local_devices()) pl.devices.push_back(dev);
+    int32_t rc = check_split_mode(p, pl.devices, why);
+    if (rc != WNB_OK) return rc;
     pl.devices.push_back(nullptr);
     mp.devices = pl.devices.data();
     return WNB_OK;
@@ -548,53 +587,56 @@ int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * 
     }
 }
 
-int32_t wnb_rpc_device_memory(const char * endpoint, int32_t device, int32_t timeout_ms, uint64_t * free_bytes,
-                              uint64_t * total_bytes, wnb_error * err) {
+int32_t wnb_rpc_server_memory(const char * endpoint, int32_t timeout_ms, uint64_t * free_bytes,
+                              uint64_t * total_bytes, int32_t cap, wnb_error * err) {
     try {
         clear_error(err);
-        if (free_bytes) *free_bytes = 0;
-        if (total_bytes) *total_bytes = 0;
-        if (!endpoint) return fail(err, WNB_ERR_INVALID_ARGUMENT, "endpoint is NULL");
-        if (device < 0) return fail(err, WNB_ERR_INVALID_ARGUMENT, "device must be >= 0");
+        if (!endpoint) return -fail(err, WNB_ERR_INVALID_ARGUMENT, "endpoint is NULL");
+        if (cap < 0) return -fail(err, WNB_ERR_INVALID_ARGUMENT, "cap must be >= 0");
         wnb_init();
-        std::string ep = endpoint;
-        std::string why;
-        size_t      f = 0, t = 0;
+        std::string                      ep = endpoint;
+        std::string                      why;
+        std::vector<std::array<uint64_t, 2>> mem;  // free, total per device
         if (!in_use(ep)) {
-            // Our own connection: HELLO, the device count, the memory.
+            // Our own connection: HELLO, the device count, each device's memory.
             rpc_conn c;
             int32_t  rc = c.open(ep, timeout_ms, true, why);
-            if (rc != WNB_OK) return fail(err, rc, why);
+            if (rc != WNB_OK) return -fail(err, rc, why);
             uint32_t n = 0;
             rc = c.call(RPC_DEVICE_COUNT, nullptr, 0, &n, sizeof(n), "DEVICE_COUNT", why);
-            if (rc != WNB_OK) return fail(err, rc, why);
-            if ((uint32_t) device >= n) return fail(err, WNB_ERR_INVALID_ARGUMENT, no_device(ep, n, device));
-            uint32_t req = (uint32_t) device;
-            uint64_t rsp[2] = { 0, 0 };
-            rc = c.call(RPC_GET_DEVICE_MEMORY, &req, sizeof(req), rsp, sizeof(rsp), "GET_DEVICE_MEMORY", why);
-            if (rc != WNB_OK) return fail(err, rc, why);
-            f = (size_t) rsp[0];
-            t = (size_t) rsp[1];
+            if (rc != WNB_OK) return -fail(err, rc, why);
+            for (uint32_t d = 0; d < n; d++) {
+                uint64_t rsp[2] = { 0, 0 };
+                rc = c.call(RPC_GET_DEVICE_MEMORY, &d, sizeof(d), rsp, sizeof(rsp), "GET_DEVICE_MEMORY", why);
+                if (rc != WNB_OK) return -fail(err, rc, why);
+                mem.push_back({ rsp[0], rsp[1] });
+            }
         } else {
             // A model of this process holds the server's one client
             // connection: ask through it (ggml-rpc), after a TCP probe.
             int32_t rc = guard(ep, timeout_ms, why);
-            if (rc != WNB_OK) return fail(err, rc, why);
+            if (rc != WNB_OK) return -fail(err, rc, why);
             ggml_backend_reg_t reg = nullptr;
             rc = register_endpoint(ep, timeout_ms, &reg, why);
-            if (rc != WNB_OK) return fail(err, rc, why);
-            size_t n = ggml_backend_reg_dev_count(reg);
-            // A bad index makes the server drop the client: ggml-rpc would abort.
-            if ((size_t) device >= n) return fail(err, WNB_ERR_INVALID_ARGUMENT, no_device(ep, n, device));
-            ggml_backend_rpc_get_device_memory(endpoint, (uint32_t) device, &f, &t);
+            if (rc != WNB_OK) return -fail(err, rc, why);
+            for (size_t d = 0; d < ggml_backend_reg_dev_count(reg); d++) {
+                size_t f = 0, t = 0;
+                ggml_backend_rpc_get_device_memory(endpoint, (uint32_t) d, &f, &t);
+                mem.push_back({ (uint64_t) f, (uint64_t) t });
+            }
         }
-        if (free_bytes) *free_bytes = f;
-        if (total_bytes) *total_bytes = t;
-        return WNB_OK;
+        const int32_t n = (int32_t) mem.size();
+        if (cap >= n) {
+            for (int32_t d = 0; d < n; d++) {
+                if (free_bytes) free_bytes[d] = mem[d][0];
+                if (total_bytes) total_bytes[d] = mem[d][1];
+            }
+        }
+        return n;
     } catch (const std::exception & e) {
-        return fail(err, WNB_ERR_INTERNAL, e.what());
+        return -fail(err, WNB_ERR_INTERNAL, e.what());
     } catch (...) {
-        return fail(err, WNB_ERR_INTERNAL, "unknown C++ exception");
+        return -fail(err, WNB_ERR_INTERNAL, "unknown C++ exception");
     }
 }
 

@@ -20,7 +20,7 @@ import {
   type ModelLoadOptions,
   parseRpcServers,
   probeRpcServer,
-  rpcDeviceMemory,
+  rpcServerMemory,
   rpcSupported,
   Sampler,
   setLogLevel,
@@ -111,17 +111,68 @@ Deno.test("a model split across the local CPU and two RPC servers gives the loca
   assert.doesNotMatch(log2, /RPC\d+\[/, log2);
 });
 
+Deno.test("split_mode none puts the whole model on main_gpu's server, with the local run's greedy tokens; main_gpu past the devices and split_mode row are refused before llama.cpp loads", async () => {
+  const path = await fourLayerModel();
+  await using a = await startServer();
+  await using b = await startServer();
+  const local = await greedy(path, { nGpuLayers: 0 });
+  const servers = [a.endpoint, b.endpoint];
+  setLogLevel("info");
+  drainLog();
+  const one = await greedy(path, {
+    rpcServers: servers,
+    splitMode: "none",
+    mainGpu: 1,
+  });
+  const log = drainLog().map((r) => r.message).join("\n");
+  setLogLevel("warn");
+  assert.deepEqual(one, local);
+  const weightsOn = (ep: string) =>
+    new RegExp(`RPC\\d+\\[${ep.replaceAll(".", "\\.")}\\] model buffer size`)
+      .test(log);
+  assert.ok(weightsOn(b.endpoint), log);
+  assert.ok(!weightsOn(a.endpoint), log);
+  assert.match(log, /offloaded 5\/5 layers to GPU/);
+
+  for (
+    const [o, re] of [
+      [
+        { splitMode: "none", mainGpu: 2 },
+        /main_gpu 2 is not one of the model's devices \(0 RPC\d+ \(.*\), 1 RPC\d+ \(.*\)\); use 0\.\.1/,
+      ],
+      [
+        { splitMode: "row" },
+        /split_mode "row" needs devices that split a tensor's rows/,
+      ],
+    ] as const
+  ) {
+    drainLog();
+    await assert.rejects(
+      () => Model.load(path, { rpcServers: servers, ...o }),
+      (e: unknown) =>
+        e instanceof LlamaError && e.code === Status.InvalidArgument &&
+        re.test(e.message),
+    );
+    // Refused before llama.cpp read the model.
+    assert.ok(
+      !drainLog().some((r) =>
+        /llama_model_loader|load_tensors/.test(r.message)
+      ),
+    );
+  }
+});
+
 Deno.test("remote memory: free and total of a server's device, also while a model holds the server", async () => {
   const path = await fourLayerModel();
   await using a = await startServer();
-  const before = await rpcDeviceMemory(a.endpoint);
+  const [before, ...more] = await rpcServerMemory(a.endpoint);
+  assert.deepEqual(more, []);
   assert.ok(before.total > 0 && before.free > 0 && before.free <= before.total);
-  await assert.rejects(
-    () => rpcDeviceMemory(a.endpoint, 1),
-    (e: unknown) =>
-      e instanceof LlamaError && e.code === Status.InvalidArgument &&
-      e.message.includes(`RPC server ${a.endpoint} has 1 device(s)`),
-  );
+  // A server with two devices reports both.
+  await using two = await startServer({ devices: ["CPU", "CPU"] });
+  const both = await rpcServerMemory(two.endpoint);
+  assert.equal(both.length, 2);
+  assert.ok(both.every((d) => d.total === before.total), JSON.stringify(both));
   // The estimate counts the server's device.
   const est = await estimateMemory(path, {
     rpcServers: [a.endpoint],
@@ -135,7 +186,7 @@ Deno.test("remote memory: free and total of a server's device, also while a mode
     nGpuLayers: 5,
   });
   // The server's one client connection is the model's: asked through it.
-  const during = await rpcDeviceMemory(a.endpoint);
+  const [during] = await rpcServerMemory(a.endpoint);
   assert.equal(during.total, before.total);
   assert.equal(await addRpcServer(a.endpoint), 1);
   using ctx = await Context.create(model, { nCtx: 128 });
@@ -156,7 +207,7 @@ Deno.test("an endpoint with nothing listening: a clear error naming it, no llama
   await assert.rejects(() => probeRpcServer(dead, { timeoutMs: 1000 }), named);
   await assert.rejects(() => checkRpcServers([dead]), named);
   await assert.rejects(() => addRpcServer(dead), named);
-  await assert.rejects(() => rpcDeviceMemory(dead), named);
+  await assert.rejects(() => rpcServerMemory(dead), named);
   await assert.rejects(
     () => Model.load(path, { rpcServers: [dead], nGpuLayers: 3 }),
     named,

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { ensureModel } from "../../gguf/mod.ts";
 import { Errno } from "../../wasi_nn/errno.ts";
 import { LlamaHost } from "../../wasi_nn/host/host.ts";
-import { modelSplit } from "../../wasi_nn/host/_memory.ts";
+import { modelSplit } from "../../wasi_nn/host/_model_split.ts";
 import { guest } from "../_host_guest.ts";
 import { freePort, startServer } from "../../bench/_rpc_servers.ts";
 
@@ -100,7 +100,7 @@ Deno.test("a model split across two RPC servers streams the local run's tokens, 
     assert.ok(
       logs.some((l) => l.includes(b.endpoint) && /refused|answer/.test(l)),
     );
-    const b2 = await startServer(port);
+    const b2 = await startServer({ port });
     try {
       assert.equal(await stream(g, graph, 24), solo, "after the restart");
     } finally {
@@ -173,21 +173,20 @@ Deno.test("across the split: four sessions batched equal their solo runs, and a 
 Deno.test("with RPC servers only what stays here counts against max_memory_mb (the token embeddings and the layers not offloaded), as llama.cpp places them", async () => {
   const path = (await ensureModel("tiny", { shape: { nLayer: 4 } })).path;
   // llama.cpp offloads the last layers first, then the output layer.
-  const all = await modelSplit(path, 99, true);
-  const two = await modelSplit(path, 2, true);
+  const server = [{ label: "s", endpoint: "127.0.0.1:1", free: 1 << 30 }];
+  const all = await modelSplit(path, { nGpuLayers: 99 }, server);
+  const two = await modelSplit(path, { nGpuLayers: 2 }, server);
   const size = Deno.statSync(path).size;
   assert.equal(all.local + all.remote, size);
   assert.ok(all.local > 0 && all.remote > 0, JSON.stringify(all));
   assert.ok(two.remote > 0 && two.remote < all.remote, JSON.stringify(two));
-  assert.deepEqual(await modelSplit(path, 0, true), { local: size, remote: 0 });
-  assert.deepEqual(await modelSplit(path, "auto", true), {
-    local: size,
-    remote: 0,
-  });
-  assert.deepEqual(await modelSplit(path, 99, false), {
-    local: size,
-    remote: 0,
-  });
+  const none = { local: size, remote: 0, shares: [] };
+  assert.deepEqual(await modelSplit(path, { nGpuLayers: 0 }, server), none);
+  assert.deepEqual(
+    await modelSplit(path, { nGpuLayers: "auto" }, server),
+    none,
+  );
+  assert.deepEqual(await modelSplit(path, { nGpuLayers: 99 }, []), none);
   // A budget between the two: the split model loads, the local one does not.
   const budget = Math.ceil(all.local / 1048576) + 1;
   assert.ok(budget * 1048576 < size, `${budget} MiB < ${size} bytes`);

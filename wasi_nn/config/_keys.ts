@@ -823,15 +823,27 @@ const TABLE = [
       }),
     },
   ),
-  spec("main_gpu", "int", "model", "GPU used when split_mode is none", {
-    min: 0,
-    max: I32_MAX,
-    default: 0,
-  }),
-  spec("split_mode", "string", "model", "how to split the model across GPUs", {
-    oneOf: ["none", "layer", "row"],
-    default: "layer",
-  }),
+  spec(
+    "main_gpu",
+    "int",
+    "model",
+    "the device of split_mode none: an index into the model's devices (the rpc servers' first, then local GPUs)",
+    {
+      min: 0,
+      max: I32_MAX,
+      default: 0,
+    },
+  ),
+  spec(
+    "split_mode",
+    "string",
+    "model",
+    "how to split the model across devices: layer (whole layers each), none (all on main_gpu), row (CUDA GPUs only)",
+    {
+      oneOf: ["none", "layer", "row"],
+      default: "layer",
+    },
+  ),
   spec(
     "tensor_split",
     "any",

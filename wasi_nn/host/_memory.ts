@@ -17,12 +17,14 @@
 import type { ContextOptions } from "../../bindings/mod.ts";
 import { kvCacheBytes } from "../engine/_kv_memory.ts";
 import { Errno, WasiNnError } from "../errno.ts";
-import { readGguf } from "../../gguf/mod.ts";
 import type { ModelEntry } from "./_models.ts";
+import type { ModelSplit } from "./_model_split.ts";
 
-/** Formats bytes as whole MiB. */
+/** Formats bytes as whole MiB (whole KiB below 1 MiB, where "0 MiB" would say nothing). */
 export function mib(x: number): string {
-  return `${(x / 1048576).toFixed(0)} MiB`;
+  return x > 0 && x < 1048576
+    ? `${Math.round(x / 1024)} KiB`
+    : `${(x / 1048576).toFixed(0)} MiB`;
 }
 
 /** A file's size in bytes (0 when it cannot be read). */
@@ -81,17 +83,19 @@ export class MemoryBudget {
   checkModelFits(
     path: string,
     label: string,
-    split: ModelSplit = { local: fileSize(path), remote: 0 },
+    split: ModelSplit = { local: fileSize(path), remote: 0, shares: [] },
   ): void {
-    if (split.remoteFree !== undefined && split.remote > split.remoteFree) {
-      throw new WasiNnError(
-        Errno.RuntimeError,
-        `model '${label}': the ${
-          mib(split.remote)
-        } of it on the RPC servers do not fit in their ${
-          mib(split.remoteFree)
-        } free; offload fewer layers (n_gpu_layers), or add a server`,
-      );
+    for (const d of split.shares) {
+      if (d.free !== undefined && d.bytes > d.free) {
+        throw new WasiNnError(
+          Errno.RuntimeError,
+          `model '${label}': the ${
+            mib(d.bytes)
+          } of it that go to ${d.label} do not fit in its ${
+            mib(d.free)
+          } free; offload fewer layers (n_gpu_layers), give it a smaller tensor_split share, or add a server`,
+        );
+      }
     }
     const limit = this.#limit;
     if (limit === undefined) return;
@@ -194,50 +198,4 @@ export class MemoryBudget {
       } is free${where}; lower ctx-size or parallel, use a smaller cache-type-k/v, or finalize idle sessions`,
     );
   }
-}
-
-/** Where a model's weights go: this machine's memory, and the RPC servers' (with their free memory, when known). */
-export interface ModelSplit {
-  local: number;
-  remote: number;
-  remoteFree?: number;
-}
-
-/**
- * How much of a model stays here when `nGpuLayers` of its layers go to RPC
- * servers: llama.cpp offloads the last repeating layers first, then the
- * output layer; the token embeddings stay. From the GGUF header's tensor
- * sizes. `"auto"` (llama.cpp's fit decides) or no servers: all of it here.
- */
-export async function modelSplit(
-  path: string,
-  nGpuLayers: number | "auto" | undefined,
-  rpc: boolean,
-): Promise<ModelSplit> {
-  const size = fileSize(path);
-  if (!rpc || nGpuLayers === "auto" || nGpuLayers === 0) {
-    return { local: size, remote: 0 };
-  }
-  let file;
-  try {
-    file = await readGguf(path);
-  } catch {
-    return { local: size, remote: 0 };
-  }
-  const arch = file.metadata.get("general.architecture")?.value;
-  const nLayer = Number(file.metadata.get(`${arch}.block_count`)?.value ?? 0);
-  // llama.cpp's default (-1, or more than the layers): all of them.
-  const ngl = nGpuLayers === undefined || nGpuLayers < 0
-    ? nLayer + 1
-    : nGpuLayers;
-  const firstOffloaded = Math.max(0, nLayer - ngl);
-  let remote = 0;
-  for (const t of file.tensors) {
-    const blk = /^blk\.(\d+)\./.exec(t.name);
-    const offloaded = blk
-      ? Number(blk[1]) >= firstOffloaded
-      : /^output(_norm)?\./.test(t.name) && ngl > nLayer;
-    if (offloaded) remote += t.byteLength;
-  }
-  return { local: Math.max(0, size - remote), remote };
 }

@@ -34,7 +34,7 @@ import {
   Model,
   type ModelLoadOptions,
   type PlanOptions,
-  rpcDeviceMemory,
+  rpcServerMemory,
   Status,
 } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
@@ -55,13 +55,12 @@ import {
 import { EngineProcess } from "../engine/process/engine_process.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
+import { fileSize, MemoryBudget, mib } from "./_memory.ts";
 import {
-  fileSize,
-  MemoryBudget,
-  mib,
   type ModelSplit,
   modelSplit,
-} from "./_memory.ts";
+  type SplitDevice,
+} from "./_model_split.ts";
 import type { Graph } from "./_graphs.ts";
 import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import {
@@ -629,23 +628,43 @@ export class ModelCache {
   }
 
   /**
-   * Where a model's weights go with RPC servers, and the servers' free
-   * memory (unknown when one does not answer at once: another process's
-   * model holds it, and its load says so).
+   * Where a model's weights go with RPC servers: each server's devices (with
+   * their free memory), then the local GPUs, as llama.cpp orders them. A
+   * server that does not answer at once (another process's model holds it,
+   * and its load says so) counts as one device of unknown free memory.
    */
   async #rpcSplit(
     path: string,
     cfg: ConfigValues,
     rpc: string[],
   ): Promise<ModelSplit> {
-    const split = await modelSplit(path, cfg.n_gpu_layers, true);
-    try {
-      const mem = await Promise.all(
-        rpc.map((ep) => rpcDeviceMemory(ep, 0, { timeoutMs: RPC_PROBE_MS })),
-      );
-      split.remoteFree = mem.reduce((sum, m) => sum + m.free, 0);
-    } catch { /* unknown */ }
-    return split;
+    const remote = await Promise.all(rpc.map(async (ep) => {
+      try {
+        const mem = await rpcServerMemory(ep, { timeoutMs: RPC_PROBE_MS });
+        return mem.map((m, i): SplitDevice => ({
+          label: `RPC server ${ep}${mem.length > 1 ? ` device ${i}` : ""}`,
+          endpoint: ep,
+          free: m.free,
+        }));
+      } catch {
+        return [{ label: `RPC server ${ep}`, endpoint: ep }];
+      }
+    }));
+    // The local GPUs (a CPU build has none); what goes there counts here.
+    const info = backendInfo().devices;
+    const gpus = info.some((d) => d.type === "gpu")
+      ? info.filter((d) => d.type === "gpu")
+      : info.filter((d) => d.type === "igpu");
+    const local = gpus.map((d): SplitDevice => ({
+      label: d.name,
+      free: d.memory_free,
+    }));
+    return await modelSplit(path, {
+      nGpuLayers: cfg.n_gpu_layers,
+      splitMode: cfg.split_mode,
+      mainGpu: cfg.main_gpu,
+      tensorSplit: cfg.tensor_split,
+    }, [...remote.flat(), ...local]);
   }
 
   /**
