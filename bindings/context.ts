@@ -209,7 +209,11 @@ export class Context {
     return this.#run(f);
   }
 
-  /** Decodes a batch (at most nBatch tokens) without blocking the event loop. */
+  /**
+   * Decodes a batch (at most nBatch tokens) without blocking the event loop.
+   * Resolves once every backend has finished (RPC servers and GPUs compute
+   * asynchronously), so reading the logits afterwards does not wait.
+   */
   decode(batch: Batch): Promise<void> {
     const err = errorBuffer();
     return this.#run(async (p) => {
@@ -226,7 +230,7 @@ export class Context {
     });
   }
 
-  /** Decodes a batch, blocking (for tight loops). */
+  /** Decodes a batch, blocking until every backend has finished (for tight loops). */
   decodeSync(batch: Batch): void {
     const st = symbols().wnb_decode_sync(
       this.#idle(),
