@@ -81,6 +81,11 @@ export interface SyntheticModelShape {
    * layer's device). Default false.
    */
   tieEmbeddings?: boolean;
+  /**
+   * A `rope_freqs.weight` of ones (Llama 3.1's RoPE frequency factors;
+   * llama.cpp copies it to every device that holds a layer). Default false.
+   */
+  ropeFreqs?: boolean;
 }
 
 /** The tensor types the generator writes itself (norms are always F32). */
@@ -284,7 +289,8 @@ const FILE_TYPE_OF: Record<SyntheticTensorType, number> = {
 
 /**
  * The parameter count of a llama model of this shape and vocabulary
- * (with a separate output matrix unless `tieEmbeddings`).
+ * (with a separate output matrix unless `tieEmbeddings`, and the RoPE
+ * factors with `ropeFreqs`).
  *
  * @example
  * ```ts
@@ -303,7 +309,7 @@ export function syntheticParamCount(
     nEmbd * headDim * nHeadKv * 2 + // k, v
     nEmbd * nFf * 3; // gate, up, down
   return (shape.tieEmbeddings ? 1 : 2) * nVocab * nEmbd + nEmbd +
-    nLayer * perLayer;
+    nLayer * perLayer + (shape.ropeFreqs ? headDim / 2 : 0);
 }
 
 function resolveShape(
@@ -424,6 +430,7 @@ export async function writeSyntheticModel(
   b.matrix("token_embd.weight", [nEmbd, nVocab], embedStd);
   b.ones("output_norm.weight", nEmbd);
   if (!shape.tieEmbeddings) b.matrix("output.weight", [nEmbd, nVocab]);
+  if (shape.ropeFreqs) b.ones("rope_freqs.weight", headDim / 2);
   for (let i = 0; i < nLayer; i++) {
     const p = `blk.${i}.`;
     b.ones(p + "attn_norm.weight", nEmbd);

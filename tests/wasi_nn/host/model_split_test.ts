@@ -105,6 +105,12 @@ Deno.test("modelSplit puts every byte on the device llama.cpp puts it on: split 
         shape: { nLayer: 4, tieEmbeddings: true },
       })).path,
     ],
+    [
+      "llama, RoPE factors (copied per device)",
+      (await ensureModel("tiny", {
+        shape: { nLayer: 4, ropeFreqs: true },
+      })).path,
+    ],
     ["gemma3 (sliding window)", (await ensureFamilyModel("gemma3")).path],
     ["qwen3moe (MoE)", (await ensureFamilyModel("qwen3moe")).path],
     ["mamba (recurrent)", (await ensureFamilyModel("mamba")).path],
