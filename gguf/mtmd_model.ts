@@ -108,12 +108,22 @@ function visionKeys(
   f32s(b, "clip.vision.image_std", [0.26862954, 0.26130258, 0.27577711]);
 }
 
-/** One pre-norm transformer block of a vision tower (LayerNorm, biases). */
-function visionBlock(b: ModelBuilder, il: number, n: number, ff: number) {
-  const p = `v.blk.${il}.`;
+/**
+ * One pre-norm transformer block of an encoder tower (LayerNorm, biases):
+ * `v.blk.<il>.` of a vision tower, or with `tower` "a" an audio one, whose
+ * key projection has no bias (Whisper).
+ */
+function encoderBlock(
+  b: ModelBuilder,
+  il: number,
+  n: number,
+  ff: number,
+  tower: "v" | "a" = "v",
+) {
+  const p = `${tower}.blk.${il}.`;
   for (const t of ["attn_q", "attn_k", "attn_v", "attn_out"]) {
     b.matrix(p + t + ".weight", [n, n]);
-    b.normal(p + t + ".bias", [n], 0.02);
+    if (tower === "v" || t !== "attn_k") b.normal(p + t + ".bias", [n], 0.02);
   }
   b.ones(p + "ln1.weight", n);
   b.zeros(p + "ln1.bias", n);
@@ -158,7 +168,7 @@ function llavaProjector(seed: number): ModelBuilder {
   b.normal("v.position_embd.weight", [n, nPos], 0.5);
   b.ones("v.pre_ln.weight", n);
   b.zeros("v.pre_ln.bias", n);
-  for (let il = 0; il < 2; il++) visionBlock(b, il, n, ff);
+  for (let il = 0; il < 2; il++) encoderBlock(b, il, n, ff);
   b.matrix("mm.0.weight", [n, hidden]);
   b.normal("mm.0.bias", [hidden], 0.02);
   b.matrix("mm.2.weight", [hidden, TEXT_EMBD]);
@@ -188,7 +198,7 @@ function gemma3Projector(seed: number): ModelBuilder {
   );
   b.normal("v.patch_embd.bias", [n], 0.02);
   b.normal("v.position_embd.weight", [n, (size / patch) ** 2], 0.5);
-  visionBlock(b, 0, n, ff);
+  encoderBlock(b, 0, n, ff);
   b.ones("v.post_ln.weight", n);
   b.zeros("v.post_ln.bias", n);
   b.ones("mm.soft_emb_norm.weight", n);
@@ -213,7 +223,7 @@ function qwen2vlProjector(seed: number): ModelBuilder {
   const conv = 1 / Math.sqrt(2 * patch * patch * 3);
   b.normal("v.patch_embd.weight", [patch, patch, 3, n], conv);
   b.normal("v.patch_embd.weight.1", [patch, patch, 3, n], conv);
-  visionBlock(b, 0, n, ff);
+  encoderBlock(b, 0, n, ff);
   b.ones("v.post_ln.weight", n);
   b.zeros("v.post_ln.bias", n);
   b.matrix("mm.0.weight", [n * 4, hidden]);
@@ -245,19 +255,7 @@ function qwen2aProjector(seed: number): ModelBuilder {
   b.normal("a.conv1d.2.weight", [3, n, n], 1 / Math.sqrt(3 * n));
   b.normal("a.conv1d.2.bias", [1, n], 0.02);
   b.normal("a.position_embd.weight", [n, 1500], 0.5);
-  const p = "a.blk.0.";
-  for (const t of ["attn_q", "attn_k", "attn_v", "attn_out"]) {
-    b.matrix(p + t + ".weight", [n, n]);
-    if (t !== "attn_k") b.normal(p + t + ".bias", [n], 0.02); // Whisper: no k bias
-  }
-  b.ones(p + "ln1.weight", n);
-  b.zeros(p + "ln1.bias", n);
-  b.ones(p + "ln2.weight", n);
-  b.zeros(p + "ln2.bias", n);
-  b.matrix(p + "ffn_up.weight", [n, ff]);
-  b.normal(p + "ffn_up.bias", [ff], 0.02);
-  b.matrix(p + "ffn_down.weight", [ff, n]);
-  b.normal(p + "ffn_down.bias", [n], 0.02);
+  encoderBlock(b, 0, n, ff, "a");
   b.ones("a.post_ln.weight", n);
   b.zeros("a.post_ln.bias", n);
   b.matrix("mm.a.fc.weight", [n, TEXT_EMBD]);
