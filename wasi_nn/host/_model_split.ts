@@ -17,6 +17,7 @@
  * @module
  */
 
+import { backendInfo, rpcServerMemory } from "../../bindings/mod.ts";
 import { readGguf } from "../../gguf/mod.ts";
 import { fileSize } from "./_memory.ts";
 
@@ -98,6 +99,39 @@ export interface SplitDevice {
   endpoint?: string;
   /** Free bytes on it; undefined when it could not be read. */
   free?: number;
+}
+
+/**
+ * A model's devices with RPC servers, as llama.cpp orders them: each
+ * server's devices (in list order, each with its free memory), then the
+ * local GPUs (a CPU build has none; what goes there counts here). A server
+ * that does not answer within `timeoutMs` (another process's model holds
+ * it, and its load says so) counts as one device of unknown free memory.
+ */
+export async function splitDevices(
+  endpoints: readonly string[],
+  timeoutMs: number,
+): Promise<SplitDevice[]> {
+  const remote = await Promise.all(endpoints.map(async (ep) => {
+    try {
+      const mem = await rpcServerMemory(ep, { timeoutMs });
+      return mem.map((m, i): SplitDevice => ({
+        label: `RPC server ${ep}${mem.length > 1 ? ` device ${i}` : ""}`,
+        endpoint: ep,
+        free: m.free,
+      }));
+    } catch {
+      return [{ label: `RPC server ${ep}`, endpoint: ep }];
+    }
+  }));
+  const info = backendInfo().devices;
+  const gpus = info.some((d) => d.type === "gpu")
+    ? info.filter((d) => d.type === "gpu")
+    : info.filter((d) => d.type === "igpu");
+  return [
+    ...remote.flat(),
+    ...gpus.map((d): SplitDevice => ({ label: d.name, free: d.memory_free })),
+  ];
 }
 
 /** One RPC device's part of a model. */

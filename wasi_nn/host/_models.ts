@@ -34,7 +34,6 @@ import {
   Model,
   type ModelLoadOptions,
   type PlanOptions,
-  rpcServerMemory,
   Status,
 } from "../../bindings/mod.ts";
 import { type ConfigValues, mergeConfig } from "../config/parse.ts";
@@ -56,11 +55,7 @@ import { EngineProcess } from "../engine/process/engine_process.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
-import {
-  type ModelSplit,
-  modelSplit,
-  type SplitDevice,
-} from "./_model_split.ts";
+import { type ModelSplit, modelSplit, splitDevices } from "./_model_split.ts";
 import type { Graph } from "./_graphs.ts";
 import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import {
@@ -627,44 +622,18 @@ export class ModelCache {
     }
   }
 
-  /**
-   * Where a model's weights go with RPC servers: each server's devices (with
-   * their free memory), then the local GPUs, as llama.cpp orders them. A
-   * server that does not answer at once (another process's model holds it,
-   * and its load says so) counts as one device of unknown free memory.
-   */
+  /** Where a model's weights go with RPC servers (see `splitDevices`). */
   async #rpcSplit(
     path: string,
     cfg: ConfigValues,
     rpc: string[],
   ): Promise<ModelSplit> {
-    const remote = await Promise.all(rpc.map(async (ep) => {
-      try {
-        const mem = await rpcServerMemory(ep, { timeoutMs: RPC_PROBE_MS });
-        return mem.map((m, i): SplitDevice => ({
-          label: `RPC server ${ep}${mem.length > 1 ? ` device ${i}` : ""}`,
-          endpoint: ep,
-          free: m.free,
-        }));
-      } catch {
-        return [{ label: `RPC server ${ep}`, endpoint: ep }];
-      }
-    }));
-    // The local GPUs (a CPU build has none); what goes there counts here.
-    const info = backendInfo().devices;
-    const gpus = info.some((d) => d.type === "gpu")
-      ? info.filter((d) => d.type === "gpu")
-      : info.filter((d) => d.type === "igpu");
-    const local = gpus.map((d): SplitDevice => ({
-      label: d.name,
-      free: d.memory_free,
-    }));
     return await modelSplit(path, {
       nGpuLayers: cfg.n_gpu_layers,
       splitMode: cfg.split_mode,
       mainGpu: cfg.main_gpu,
       tensorSplit: cfg.tensor_split,
-    }, [...remote.flat(), ...local]);
+    }, await splitDevices(rpc, RPC_PROBE_MS));
   }
 
   /**

@@ -9,7 +9,7 @@
  * that llama.cpp cannot honour refused naming the key.
  */
 import assert from "node:assert/strict";
-import { estimateMemory, rpcServerMemory } from "../../../bindings/mod.ts";
+import { estimateMemory } from "../../../bindings/mod.ts";
 import { ensureFamilyModel, ensureModel } from "../../../gguf/mod.ts";
 import { LlamaHost } from "../../../wasi_nn/host/host.ts";
 import {
@@ -18,24 +18,13 @@ import {
   LFM2_NORM_ARCHS,
   modelSplit,
   OUTPUT_TENSORS,
-  type SplitDevice,
+  splitDevices,
   type SplitOptions,
 } from "../../../wasi_nn/host/_model_split.ts";
 import { startServer } from "../../../bench/_rpc_servers.ts";
 import { startFakeRpcServer } from "../../_fake_rpc_server.ts";
 import { guest } from "../../_host_guest.ts";
 import { paths } from "../../../paths.ts";
-
-/** The devices of `endpoints` with their free memory, as the host reads them. */
-async function devicesOf(endpoints: string[]): Promise<SplitDevice[]> {
-  const out: SplitDevice[] = [];
-  for (const ep of endpoints) {
-    for (const [i, m] of (await rpcServerMemory(ep)).entries()) {
-      out.push({ label: `${ep}#${i}`, endpoint: ep, free: m.free });
-    }
-  }
-  return out;
-}
 
 Deno.test("the input and output layers' tensors are llama-arch.cpp's LLM_TENSOR_LAYER_INPUT and _OUTPUT ones, by GGUF name", () => {
   const src = Deno.readTextFileSync(`${paths().llamaCpp}/src/llama-arch.cpp`);
@@ -131,7 +120,7 @@ Deno.test("modelSplit puts every byte on the device llama.cpp puts it on: split 
       const what = `${family}, ${endpoints.length} servers, ${
         JSON.stringify(o)
       }`;
-      const devices = await devicesOf(endpoints);
+      const devices = await splitDevices(endpoints, 3000);
       const ours = await modelSplit(path, o, devices);
       const est = await estimateMemory(path, {
         rpcServers: endpoints,
