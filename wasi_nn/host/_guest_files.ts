@@ -21,6 +21,7 @@
 
 import { posix, sep } from "node:path";
 import { Errno, WasiNnError } from "../errno.ts";
+import { isInside } from "./_path_inside.ts";
 
 /** A guest's preopens: the guest path of each folder, and the host folder it is. */
 export type GuestFolders = Readonly<Record<string, string>>;
@@ -75,6 +76,14 @@ export async function readPromptFile(
 ): Promise<Uint8Array> {
   const notFound = (why: string, cause?: unknown) =>
     new WasiNnError(Errno.NotFound, `${what} '${path}': ${why}`, { cause });
+  // A failed realpath, stat or open: missing, or why it cannot be opened.
+  const unopened = (e: unknown, missing = "no such file") =>
+    notFound(
+      e instanceof Deno.errors.NotFound
+        ? missing
+        : `cannot be opened (${(e as Error).message})`,
+      e,
+    );
   let host = path;
   if (folders !== undefined) {
     const where = hostPathOf(path, folders);
@@ -85,16 +94,9 @@ export async function readPromptFile(
       root = await Deno.realPath(where.root);
       real = await Deno.realPath(where.host);
     } catch (e) {
-      throw notFound(
-        e instanceof Deno.errors.NotFound
-          ? `no such file in the guest's folder ${where.folder}`
-          : `cannot be opened (${(e as Error).message})`,
-        e,
-      );
+      throw unopened(e, `no such file in the guest's folder ${where.folder}`);
     }
-    if (
-      real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)
-    ) {
+    if (!isInside(real, root)) {
       throw notFound(
         `it resolves outside the guest's folder ${where.folder} (a symlink)`,
       );
@@ -106,35 +108,20 @@ export async function readPromptFile(
   try {
     kind = await Deno.stat(host);
   } catch (e) {
-    throw notFound(
-      e instanceof Deno.errors.NotFound
-        ? "no such file"
-        : `cannot be opened (${(e as Error).message})`,
-      e,
-    );
+    throw unopened(e);
   }
   if (!kind.isFile) throw notFound("it is not a regular file");
   let file: Deno.FsFile;
   try {
     file = await Deno.open(host, { read: true });
   } catch (e) {
-    throw notFound(
-      e instanceof Deno.errors.NotFound
-        ? "no such file"
-        : `cannot be opened (${(e as Error).message})`,
-      e,
-    );
+    throw unopened(e);
   }
   using f = file;
   const info = await f.stat();
   if (!info.isFile) throw notFound("it is not a regular file");
   if (info.size > maxBytes) {
-    throw new WasiNnError(
-      Errno.InvalidArgument,
-      `${what} '${path}' is ${mib(info.size)} MiB; the host takes at most ${
-        mib(maxBytes)
-      } MiB (host key max_image_mb)`,
-    );
+    throw mediaTooBig(`${what} '${path}'`, info.size, maxBytes);
   }
   const out = new Uint8Array(info.size);
   let n = 0;
@@ -144,6 +131,20 @@ export async function readPromptFile(
     n += r;
   }
   return out.subarray(0, n);
+}
+
+/** InvalidArgument for a prompt's image or audio over the host's cap (`source` names it). */
+export function mediaTooBig(
+  source: string,
+  size: number,
+  maxBytes: number,
+): WasiNnError {
+  return new WasiNnError(
+    Errno.InvalidArgument,
+    `${source} is ${mib(size)} MiB; the host takes at most ${
+      mib(maxBytes)
+    } MiB (host key max_image_mb)`,
+  );
 }
 
 function mib(bytes: number): string {

@@ -14,6 +14,7 @@
 
 import { MEDIA_MARKER, type MediaInput } from "../engine/_media_prompt.ts";
 import { Errno, WasiNnError } from "../errno.ts";
+import { mediaTooBig } from "./_guest_files.ts";
 
 /** `<img src="data:image/TYPE;base64,PAYLOAD">` (audio too). */
 const INLINE = /<img src="data:(?:image|audio)\/[^";]*;base64,([^"]*)">/g;
@@ -41,16 +42,7 @@ export function extractInlineMedia(
     }
     const size = Math.floor(clean.length * 3 / 4) -
       (clean.endsWith("==") ? 2 : clean.endsWith("=") ? 1 : 0);
-    if (size > maxBytes) {
-      throw new WasiNnError(
-        Errno.InvalidArgument,
-        `${source} is ${
-          (size / (1 << 20)).toFixed(1)
-        } MiB; the host takes at most ${
-          (maxBytes / (1 << 20)).toFixed(1)
-        } MiB (host key max_image_mb)`,
-      );
-    }
+    if (size > maxBytes) throw mediaTooBig(source, size, maxBytes);
     const bytes = Uint8Array.fromBase64(
       clean.padEnd(Math.ceil(clean.length / 4) * 4, "="),
     );

@@ -13,8 +13,8 @@
  * @module
  */
 
-import { sep } from "node:path";
 import { Errno, WasiNnError } from "../errno.ts";
+import { isInside } from "./_path_inside.ts";
 
 /** The execution targets `--nn-preload` accepts (case-insensitive on input). */
 export type NnTarget = "cpu" | "gpu" | "tpu" | "auto";
@@ -312,11 +312,6 @@ export class ModelRegistry {
     }
     return real;
   }
-}
-
-function isInside(real: string, dir: string): boolean {
-  const prefix = dir.endsWith(sep) ? dir : dir + sep;
-  return real === dir || real.startsWith(prefix);
 }
 
 function describe(err: unknown): string {
