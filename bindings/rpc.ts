@@ -163,7 +163,9 @@ export async function checkRpcServers(
 
 /**
  * Registers an endpoint's devices with ggml as llama.cpp's `--rpc` does
- * (after the probe), once per process; returns its device count. A model
+ * (registered once per process, probed on every call: a registered server
+ * that died since throws LlamaError (Unreachable) naming it); returns its
+ * device count. A model
  * uses them only when its `rpcServers` name the endpoint (a load that names
  * one registers it itself: calling this first is optional).
  *

@@ -71,6 +71,13 @@ export interface DeviceInfo {
   memory_free: number;
   /** Total bytes. */
   memory_total: number;
+  /**
+   * Whether llama.cpp's default device selection gives a model this local
+   * device (GPUs, one per device id, else one backend's integrated GPUs;
+   * never the CPU): the local devices that follow the RPC ones in a model's
+   * device list. Absent on RPC devices.
+   */
+  model_device?: boolean;
   /** An RPC device's server, `host:port`. */
   endpoint?: string;
   /** Why an RPC device's memory is unknown: its server did not answer a probe. */

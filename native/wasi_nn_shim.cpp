@@ -319,6 +319,7 @@ int32_t wnb_info_json(char * buf, int32_t cap) {
             j += json_str(ggml_backend_reg_name(ggml_backend_reg_get(i)));
         }
         j += "],\"devices\":[";
+        const std::vector<ggml_backend_dev_t> local = wnb_local_devices();
         for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
             ggml_backend_dev_t dev = ggml_backend_dev_get(i);
             std::string rpc_fields;
@@ -341,7 +342,8 @@ int32_t wnb_info_json(char * buf, int32_t cap) {
             j += "{\"name\":" + json_str(ggml_backend_dev_name(dev)) +
                  ",\"description\":" + json_str(ggml_backend_dev_description(dev)) +
                  ",\"type\":\"" + type + "\",\"memory_free\":" + std::to_string(free_mem) +
-                 ",\"memory_total\":" + std::to_string(total_mem) + "}";
+                 ",\"memory_total\":" + std::to_string(total_mem) + ",\"model_device\":" +
+                 (std::find(local.begin(), local.end(), dev) != local.end() ? "true" : "false") + "}";
         }
         j += "]}";
         return copy_out(j, buf, cap);

@@ -76,7 +76,10 @@ WNB_API void wnb_init(void);
 
 /* JSON: {"abi":1,"llama_commit":"..","llama_build_number":N,"backends":["CPU",..],
  * "gpu_offload":bool,"rpc":bool,"system_info":"..","devices":[{"name","description","type",
- * "memory_free","memory_total"}]}. "rpc": the library holds ggml's RPC backend
+ * "memory_free","memory_total","model_device"}]}. "model_device": llama.cpp's
+ * default selection gives models this local device (GPUs, one per device id,
+ * else one backend's integrated GPUs; never the CPU): the local devices that
+ * follow the RPC ones in a model's device list. "rpc": the library holds ggml's RPC backend
  * (then "RPC" is among the backends). Devices of registered RPC endpoints have
  * type "rpc" and an "endpoint"; their memory is asked only after the endpoint
  * answered a probe (1 s), else it reads 0 and "error" says why. Returns the
@@ -544,7 +547,9 @@ WNB_API int32_t wnb_rpc_probe(const char * endpoint, int32_t timeout_ms, uint8_t
 /* Registers an endpoint's devices with ggml, as llama.cpp's --rpc does
  * (common/arg.cpp: the RPC registry's ggml_backend_rpc_add_server through
  * its proc address, then ggml_backend_register), after the probe above.
- * Idempotent: a registered endpoint is not probed or registered again.
+ * Idempotent: a registered endpoint is not registered again, but it is
+ * probed on every call (a registered server may have died since), so a dead
+ * one is WNB_ERR_UNREACHABLE here as it is on first use.
  * *n_devices (may be NULL) gets the endpoint's device count. Models use the
  * devices only when their rpc_servers name the endpoint. */
 WNB_API int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * n_devices, wnb_error * err);

@@ -575,8 +575,11 @@ int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * 
         std::string        why, host;
         int                port;
         if (!parse_endpoint(endpoint, host, port, why)) return fail(err, WNB_ERR_INVALID_ARGUMENT, why);
+        // Probed even when registered: a registered endpoint may have died.
+        int32_t rc = guard(endpoint, timeout_ms, why);
+        if (rc != WNB_OK) return fail(err, rc, why);
         ggml_backend_reg_t reg = nullptr;
-        int32_t            rc = register_endpoint(endpoint, timeout_ms, &reg, why);
+        rc = register_endpoint(endpoint, timeout_ms, &reg, why);
         if (rc != WNB_OK) return fail(err, rc, why);
         if (n_devices) *n_devices = (int32_t) ggml_backend_reg_dev_count(reg);
         return WNB_OK;

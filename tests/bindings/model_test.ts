@@ -16,6 +16,19 @@ Deno.test("library reports its build and backends", () => {
   assert.ok(info.backends.includes("CPU"), `backends: ${info.backends}`);
   assert.match(info.llama_commit, /^[0-9a-f]{7,40}$/);
   assert.ok(info.devices.length >= 1);
+  // The devices a model gets by default: GPUs, else integrated GPUs; never the CPU.
+  const local = info.devices.filter((d) => d.type !== "rpc");
+  for (const d of local) {
+    assert.equal(typeof d.model_device, "boolean", JSON.stringify(d));
+  }
+  assert.ok(local.some((d) => d.type === "cpu" && !d.model_device));
+  const picked = local.filter((d) => d.model_device).map((d) => d.type);
+  const hasGpu = local.some((d) => d.type === "gpu");
+  assert.ok(
+    picked.every((t) => t === (hasGpu ? "gpu" : "igpu")),
+    JSON.stringify(local),
+  );
+  assert.equal(picked.length > 0, local.some((d) => /^i?gpu$/.test(d.type)));
 });
 
 Deno.test("model metadata matches the generated GGUF", async () => {

@@ -235,12 +235,15 @@ Deno.test("a server that dies after its model was freed: the next load is refuse
     nGpuLayers: 3,
   });
   await a.close();
+  const gone = (e: unknown) =>
+    e instanceof LlamaError && e.code === Status.Unreachable &&
+    e.message.includes(a.endpoint);
   await assert.rejects(
     () => Model.load(path, { rpcServers: [a.endpoint], nGpuLayers: 3 }),
-    (e: unknown) =>
-      e instanceof LlamaError && e.code === Status.Unreachable &&
-      e.message.includes(a.endpoint),
+    gone,
   );
+  // Registered by the load above, yet asked again: it is gone.
+  await assert.rejects(() => addRpcServer(a.endpoint), gone);
   // backendInfo asks no server that does not answer (it would abort).
   const d = backendInfo().devices.find((x) => x.endpoint === a.endpoint);
   assert.ok(d && d.memory_total === 0 && d.error?.includes(a.endpoint));

@@ -124,10 +124,7 @@ export async function splitDevices(
       return [{ label: `RPC server ${ep}`, endpoint: ep }];
     }
   }));
-  const info = backendInfo().devices;
-  const gpus = info.some((d) => d.type === "gpu")
-    ? info.filter((d) => d.type === "gpu")
-    : info.filter((d) => d.type === "igpu");
+  const gpus = backendInfo().devices.filter((d) => d.model_device);
   return [
     ...remote.flat(),
     ...gpus.map((d): SplitDevice => ({ label: d.name, free: d.memory_free })),
