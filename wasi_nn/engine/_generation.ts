@@ -115,6 +115,31 @@ export function shiftSpan(
   return discard > 0 ? { keep, discard } : undefined;
 }
 
+/**
+ * Shifts a full sequence as the server does (see `shiftSpan`): removes the
+ * discarded positions and moves the rest down. Returns what it kept and
+ * discarded; undefined when nothing could be discarded (nothing changed).
+ *
+ * @example
+ * ```ts ignore
+ * const span = shiftContext(ctx, 0, pos, 512, { promptLength: 10, addBos: true });
+ * if (span) pos -= span.discard;
+ * ```
+ */
+export function shiftContext(
+  ctx: Context,
+  seq: number,
+  pos: number,
+  nCtx: number,
+  o: ShiftOptions,
+): { keep: number; discard: number } | undefined {
+  const span = shiftSpan(pos, nCtx, o);
+  if (!span) return undefined;
+  ctx.seqRemove(seq, span.keep, span.keep + span.discard);
+  ctx.seqAdd(seq, span.keep + span.discard, pos, -span.discard);
+  return span;
+}
+
 /** Options of `Generation.run`. */
 export interface RunOptions {
   /** Sequence id in the context (default 0). */
@@ -268,10 +293,8 @@ export class Generation {
     if (!this.#shift || !memoryTraits(ctx.model.info, ctx.canShift).canShift) {
       return 0;
     }
-    const span = shiftSpan(pos, nCtx, this.#shift);
+    const span = shiftContext(ctx, seq, pos, nCtx, this.#shift);
     if (!span) return 0;
-    ctx.seqRemove(seq, span.keep, span.keep + span.discard);
-    ctx.seqAdd(seq, span.keep + span.discard, pos, -span.discard);
     this.truncated = true;
     return span.discard;
   }

@@ -36,7 +36,6 @@
  */
 
 import {
-  type Batch,
   Context,
   LlamaError,
   type Model,
@@ -46,19 +45,25 @@ import {
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import { PriorityQueue } from "./_priority_queue.ts";
 import type { StopReason } from "./stopping.ts";
-import { checkPromptFits, shiftSpan } from "./_generation.ts";
+import { checkPromptFits, shiftContext } from "./_generation.ts";
 import { kvCacheBytes } from "./_kv_memory.ts";
 import {
   addCheckpoint,
-  checkpointPosition,
   type MemoryTraits,
   memoryTraits,
-  reusablePrefix,
-  reuseChunks,
-  rollBack,
 } from "./_prompt_cache.ts";
+import { resumePrompt } from "./_prompt_resume.ts";
 import { Slots } from "./_slots.ts";
-import { nextMedia, outsideMedia, posShiftAt } from "./_media.ts";
+import {
+  addNextTokens,
+  addPromptChunks,
+  firstTokens,
+  newBatch,
+  partOf,
+  seqsInclude,
+  type Step,
+} from "./_step_batch.ts";
+import { StepDecoder } from "./_step_decoder.ts";
 import type { SchedulerOptions, SchedulerStats } from "./_scheduler_options.ts";
 import {
   checkSubmittable,
@@ -79,15 +84,6 @@ export type {
   TokenEvent,
 } from "./_task.ts";
 
-/** A batch with every array set (`logits` too); also the loop's buffers. */
-type FullBatch = Required<Batch>;
-
-/** One decode step: its batch, and the tasks to sample with their batch indexes. */
-interface Step {
-  batch: FullBatch;
-  sampleAt: [Task, number][];
-}
-
 /** Continuous batching over one llama.cpp context. */
 export class Scheduler {
   #model: Model;
@@ -103,18 +99,10 @@ export class Scheduler {
   #wake?: () => void;
   #now: () => number;
   #closed = false;
-  /** A non-blocking decode is running on a worker thread: the context is its. */
-  #decoding = false;
-  /** Slots freed while #decoding: cleared once the decode has returned. */
-  #clearLater: number[] = [];
+  #decoder: StepDecoder;
   #nBatch: number;
-  #steps = 0;
   /** Images encoded so far: who is next (`Task.mediaTurn`). */
   #mediaTurns = 0;
-  #lastYield = 0;
-  #decoded = 0;
-  #blocking = 0;
-  #lastStepMs = 0;
   #traits: MemoryTraits;
   /** Settled (and dropped) when the loop goes idle; `#exclusive` waits on it. */
   #idle?: PromiseWithResolvers<void>;
@@ -128,12 +116,9 @@ export class Scheduler {
       agingMs: opts.agingMs ?? 5000,
       now: this.#now,
     });
-    this.#slots = new Slots(opts.nSeq, (slot) => {
-      if (this.#closed) return;
-      // llama.cpp's memory is not to be touched while a decode runs on it.
-      if (this.#decoding) this.#clearLater.push(slot);
-      else this.#ctx.seqRemove(slot);
-    });
+    this.#decoder = new StepDecoder(ctx, this.#opts);
+    // llama.cpp's memory is not to be touched while a decode runs on it.
+    this.#slots = new Slots(opts.nSeq, (slot) => this.#decoder.clear(slot));
     this.#nBatch = ctx.nBatch;
     this.#traits = memoryTraits(model.info, ctx.canShift);
   }
@@ -199,9 +184,9 @@ export class Scheduler {
   /** Counters: decode steps (and how many were blocking calls) and tokens decoded so far, tasks waiting and running. */
   get stats(): SchedulerStats {
     return {
-      steps: this.#steps,
-      blockingSteps: this.#blocking,
-      decoded: this.#decoded,
+      steps: this.#decoder.steps,
+      blockingSteps: this.#decoder.blocking,
+      decoded: this.#decoder.decoded,
       queued: this.#queue.size,
       running: this.#active.size,
       slotsUsed: this.#slots.used,
@@ -424,57 +409,11 @@ export class Scheduler {
   }
 
   #start(task: Task, slot: number): void {
-    const { owner, prompt } = task.spec;
-    const sampler = task.sampler;
     task.slot = slot;
     task.admitted = this.#now();
-    const media = task.spec.media;
-    let n = reusablePrefix(
-      owner.cached,
-      prompt,
-      task.spec.cachePrompt !== false,
-    );
-    // An image's embeddings are all reused or none.
-    if (media) n = outsideMedia(n, media.spans);
-    let reusedChunks = 0;
-    const minChunk = task.spec.cacheReuse ?? 0;
-    if (
-      task.spec.cachePrompt !== false && minChunk > 0 &&
-      this.#traits.canShift && !media
-    ) {
-      const r = reuseChunks(this.#ctx, slot, owner.cached, prompt, n, minChunk);
-      n = r.end;
-      reusedChunks = r.moved;
-    }
-    // Drop the rest, as far as the memory allows (recurrent state, SWA window).
-    const spans = media?.spans ?? [];
-    const back = rollBack(
-      this.#ctx,
-      slot,
-      owner.cached.length,
-      n,
-      this.#traits,
-      owner.checkpoints,
-      (k) => k + posShiftAt(k, spans),
-    );
-    n = back.kept;
-    if (back.how === "checkpoint" || back.how === "reset") reusedChunks = 0;
-    owner.cached.length = n;
-    task.reused = n;
-    task.reusedChunks = reusedChunks;
-    task.reuse = back.how;
-    // A checkpoint near the end of the prompt lets the next turn reuse it.
-    task.checkpointAt = checkpointPosition(prompt.length, n, this.#traits);
-    if (media && task.checkpointAt > 0) {
-      const at = outsideMedia(task.checkpointAt, media.spans);
-      task.checkpointAt = at > n ? at : -1;
-    }
-    task.pending = prompt.subarray(n) as Int32Array;
-    task.pendingAt = 0;
-    task.pos = n;
-    task.posShift = posShiftAt(n, spans);
+    resumePrompt(this.#ctx, this.#traits, task, slot);
     // Media placeholders (negative) are no tokens for the penalties.
-    for (const t of prompt) if (t >= 0) sampler.accept(t);
+    for (const t of task.spec.prompt) if (t >= 0) task.sampler.accept(t);
     task.phase = "prompt";
     this.#active.add(task);
   }
@@ -487,19 +426,17 @@ export class Scheduler {
     if (
       !task.spec.contextShift || !this.#traits.canShift || task.spec.media
     ) return false;
-    const span = shiftSpan(task.pos, nCtx, {
+    const o = {
       promptLength: task.spec.prompt.length,
       addBos: this.#model.info.add_bos,
       nKeep: task.spec.nKeep,
       nDiscard: task.spec.nDiscard,
-    });
+    };
+    const span = shiftContext(this.#ctx, task.slot, task.pos, nCtx, o);
     if (!span) return false;
-    const { keep: nKeep, discard: nDiscard } = span;
-    this.#ctx.seqRemove(task.slot, nKeep, nKeep + nDiscard);
-    this.#ctx.seqAdd(task.slot, nKeep + nDiscard, task.pos, -nDiscard);
-    owner.cached.splice(nKeep, nDiscard);
+    owner.cached.splice(span.keep, span.discard);
     owner.checkpoints = []; // positions moved
-    task.pos -= nDiscard;
+    task.pos -= span.discard;
     task.truncated = true;
     return true;
   }
@@ -509,12 +446,7 @@ export class Scheduler {
    * it, sample from it; sleep while there is nothing to decode.
    */
   async #loop(): Promise<void> {
-    const buf: FullBatch = {
-      tokens: new Int32Array(this.#nBatch),
-      pos: new Int32Array(this.#nBatch),
-      seqIds: new Int32Array(this.#nBatch),
-      logits: new Uint8Array(this.#nBatch),
-    };
+    const buf = newBatch(this.#nBatch);
     while (!this.#closed) {
       const step = this.#collect(buf);
       if (step === "idle") return;
@@ -538,7 +470,7 @@ export class Scheduler {
    * builds the batch (the server's `pre_decode`). "idle": no task at all;
    * "wait": nothing to decode now.
    */
-  #collect(buf: FullBatch): Step | "idle" | "wait" {
+  #collect(buf: Step["batch"]): Step | "idle" | "wait" {
     for (const t of [...this.#active]) {
       if (t.cancelled) this.#finish(t, "cancelled");
     }
@@ -547,154 +479,33 @@ export class Scheduler {
       return this.#queue.size === 0 ? "idle" : "wait";
     }
     const sampleAt: [Task, number][] = [];
-    let n = this.#addNextTokens(buf, sampleAt);
-    n = this.#addPromptChunks(buf, n, sampleAt);
-    if (n === 0) return "wait";
-    return {
-      batch: {
-        tokens: buf.tokens.subarray(0, n),
-        pos: buf.pos.subarray(0, n),
-        seqIds: buf.seqIds.subarray(0, n),
-        logits: buf.logits.subarray(0, n),
-      },
-      sampleAt,
+    const nBatch = this.#nBatch;
+    // A full slot shifts, or its task ends.
+    const roomFor = (t: Task) => {
+      if (this.#shift(t)) return true;
+      this.#finish(t, "context_full");
+      return false;
     };
+    let n = addNextTokens(
+      this.#active,
+      buf,
+      nBatch,
+      this.nCtxPerSeq,
+      sampleAt,
+      roomFor,
+    );
+    n = addPromptChunks(this.#active, buf, n, nBatch, sampleAt);
+    return n === 0 ? "wait" : { batch: firstTokens(buf, n), sampleAt };
   }
 
   /**
-   * Adds one token for every generating task that wants one (shifting or
-   * ending a task whose slot is full). Returns the batch length.
+   * Decodes a step's batch (blocking or not: `StepDecoder`). On failure,
+   * decodes each session's part apart (`#retryApart`, which also samples
+   * them) and returns false; true when the batch is ready to sample.
    */
-  #addNextTokens(buf: FullBatch, sampleAt: [Task, number][]): number {
-    let n = 0;
-    for (const t of this.#active) {
-      if (t.phase !== "generate" || t.demand <= 0 || n >= this.#nBatch) {
-        continue;
-      }
-      if (t.pos >= this.nCtxPerSeq && !this.#shift(t)) {
-        this.#finish(t, "context_full");
-        continue;
-      }
-      buf.tokens[n] = t.lastToken;
-      buf.pos[n] = t.pos + t.posShift;
-      buf.seqIds[n] = t.slot;
-      buf.logits[n] = 1;
-      sampleAt.push([t, n]);
-      t.spec.owner.cached.push(t.lastToken);
-      t.pos++;
-      n++;
-    }
-    return n;
-  }
-
-  /**
-   * Fills the rest of the batch (from `n` on) with prompt chunks; a chunk
-   * ends where a checkpoint is to be taken, and a prompt's last token keeps
-   * its logits. Returns the batch length.
-   */
-  #addPromptChunks(
-    buf: FullBatch,
-    n: number,
-    sampleAt: [Task, number][],
-  ): number {
-    for (const t of this.#active) {
-      if (t.phase !== "prompt" || n >= this.#nBatch || t.mediaDue) continue;
-      let take = Math.min(this.#nBatch - n, t.pending.length - t.pendingAt);
-      if (t.checkpointAt > t.pos) {
-        take = Math.min(take, t.checkpointAt - t.pos);
-      }
-      const span = t.spec.media && nextMedia(t.spec.media.spans, t.pos);
-      if (span) {
-        // The text before the image first; the image in its own turn.
-        if (span.start === t.pos) {
-          t.mediaDue = span;
-          continue;
-        }
-        take = Math.min(take, span.start - t.pos);
-      }
-      for (let i = 0; i < take; i++) {
-        const tok = t.pending[t.pendingAt + i];
-        buf.tokens[n] = tok;
-        buf.pos[n] = t.pos + t.posShift;
-        buf.seqIds[n] = t.slot;
-        buf.logits[n] = 0;
-        t.spec.owner.cached.push(tok);
-        t.pos++;
-        n++;
-      }
-      t.pendingAt += take;
-      if (t.pendingAt === t.pending.length) {
-        buf.logits[n - 1] = 1;
-        sampleAt.push([t, n - 1]);
-      }
-    }
-    return n;
-  }
-
-  /**
-   * Decodes a step's batch: a short generation step blocking, then yielding
-   * to the event loop every few milliseconds; anything else non-blocking.
-   * On failure, decodes each session's part apart (`#retryApart`, which also
-   * samples them) and returns false; true when the batch is ready to sample.
-   */
-  /**
-   * A non-blocking decode. Sessions dropped meanwhile (finalized, closed)
-   * have their sequences cleared once it has returned, never during it.
-   */
-  #decodeAsync(batch: Parameters<Context["decode"]>[0]): Promise<void> {
-    return this.#nonBlocking(() => this.#ctx.decode(batch));
-  }
-
-  /**
-   * Runs `work`, a non-blocking call on the context (a decode, an image
-   * encode): sessions dropped meanwhile have their sequences cleared once
-   * it has returned, never during it.
-   */
-  async #nonBlocking(work: () => Promise<void>): Promise<void> {
-    this.#decoding = true;
-    try {
-      await work();
-    } finally {
-      this.#decoding = false;
-      const slots = this.#clearLater;
-      this.#clearLater = [];
-      if (!this.#closed) {
-        for (const slot of slots) this.#ctx.seqRemove(slot);
-      }
-    }
-  }
-
   async #decode(step: Step): Promise<boolean> {
-    const { batch } = step;
-    const n = batch.tokens.length;
     try {
-      const block = this.#opts.blockingSteps !== false &&
-        n <= this.#opts.nSeq &&
-        this.#lastStepMs < (this.#opts.blockingStepMaxMs ?? 50);
-      const t0 = performance.now();
-      if (block) {
-        // A generation step (one token per running session) takes a few
-        // milliseconds: a blocking call, then one turn of the event loop,
-        // is much faster than a non-blocking call's two thread hops, and the
-        // event loop still runs between steps.
-        this.#ctx.decodeSync(batch);
-        this.#lastStepMs = performance.now() - t0;
-        this.#blocking++;
-        // Yield every few milliseconds rather than every step: a long pause
-        // lets the thread pool fall asleep, and waking it costs more than
-        // the step. Timers and I/O still run at least every ~5 ms.
-        const now = performance.now();
-        if (now - this.#lastYield >= 5) {
-          await yieldToEventLoop();
-          this.#lastYield = performance.now();
-        }
-      } else {
-        await this.#decodeAsync(batch);
-        // A generation step's time, to choose blocking again when it is short.
-        if (n <= this.#opts.nSeq) this.#lastStepMs = performance.now() - t0;
-      }
-      this.#steps++;
-      this.#decoded += n;
+      await this.#decoder.decode(step.batch);
       return true;
     } catch (e) {
       // One session's failure must not cost the others: decode each
@@ -723,22 +534,12 @@ export class Scheduler {
    * overwrites the logits). A part that fails again fails its task only.
    */
   async #retryApart(step: Step, first: unknown): Promise<void> {
-    const { batch, sampleAt } = step;
     const tasks = [...this.#active].filter((t) =>
-      seqsInclude(batch.seqIds, batch.seqIds.length, t.slot)
+      seqsInclude(step.batch.seqIds, t.slot)
     );
     for (const t of tasks) {
-      const idx: number[] = [];
-      for (let i = 0; i < batch.seqIds.length; i++) {
-        if (batch.seqIds[i] === t.slot) idx.push(i);
-      }
-      const part = {
-        tokens: Int32Array.from(idx, (i) => batch.tokens[i]),
-        pos: Int32Array.from(idx, (i) => batch.pos[i]),
-        seqIds: Int32Array.from(idx, (i) => batch.seqIds[i]),
-        logits: Uint8Array.from(idx, (i) => batch.logits[i]),
-      };
-      const p0 = part.pos[0];
+      const part = partOf(step, t.slot);
+      const p0 = part.batch.pos[0];
       // Whatever the failed decode left of this part goes first.
       if (!this.#ctx.seqRemove(t.slot, p0, -1)) {
         this.#lose(t, first);
@@ -747,7 +548,7 @@ export class Scheduler {
       let error: unknown = tasks.length > 1 ? undefined : first;
       if (error === undefined) {
         try {
-          await this.#decodeAsync(part);
+          await this.#decoder.decodeApart(part.batch);
         } catch (e) {
           error = e;
         }
@@ -757,13 +558,7 @@ export class Scheduler {
         this.#lose(t, error);
         continue;
       }
-      this.#steps++;
-      this.#decoded += idx.length;
-      this.#sample({
-        batch: part,
-        sampleAt: sampleAt.filter(([task]) => task === t)
-          .map(([task, i]) => [task, idx.indexOf(i)]),
-      });
+      this.#sample(part);
     }
   }
 
@@ -807,7 +602,7 @@ export class Scheduler {
     t.mediaTurn = ++this.#mediaTurns;
     let error: unknown;
     try {
-      await this.#nonBlocking(() =>
+      await this.#decoder.nonBlocking(() =>
         t.spec.media!.eval(this.#ctx, span, t.slot, t.pos + t.posShift, last)
       );
     } catch (e) {
@@ -829,8 +624,7 @@ export class Scheduler {
     t.pos += n;
     t.posShift += span.nPos - n;
     t.pendingAt += n;
-    this.#steps++;
-    this.#decoded += n;
+    this.#decoder.count(n);
     this.#checkpoint(Int32Array.of(t.slot));
     if (t.pendingAt === t.pending.length) this.#sampleTask(t, -1);
   }
@@ -839,7 +633,7 @@ export class Scheduler {
   #checkpoint(seqIds: Int32Array): void {
     for (const t of this.#active) {
       if (t.checkpointAt < 0 || t.pos !== t.checkpointAt) continue;
-      if (!seqsInclude(seqIds, seqIds.length, t.slot)) continue;
+      if (!seqsInclude(seqIds, t.slot)) continue;
       t.checkpointAt = -1;
       try {
         addCheckpoint(t.spec.owner.checkpoints, {
@@ -888,16 +682,12 @@ export class Scheduler {
     if (out.stop) this.#finish(t, out.stop.reason, out.stop.matched);
   }
 
+  /** Ends a task with its result. */
   #finish(t: Task, reason: StopReason, matched?: string | number): void {
     if (t.phase === "done") return;
     const emit = t.gen.finish();
     if (emit) t.spec.onText?.(emit);
-    t.phase = "done";
-    this.#active.delete(t);
-    if (t.timer !== undefined) clearTimeout(t.timer);
-    const owner = t.spec.owner;
-    owner.running = undefined;
-    owner.lastUsed = this.#now();
+    this.#end(t);
     this.#slots.trim(this.#opts.memoryPressure, this.#opts.maxCacheTokens);
     t.resolve(t.outcome(reason, matched, this.#now()));
     t.endStream();
@@ -905,36 +695,33 @@ export class Scheduler {
     this.#kick();
   }
 
+  /** Ends a task with an error. */
   #fail(t: Task, e: unknown): void {
     if (t.phase === "done") return;
+    this.#end(t);
+    t.reject(e);
+    t.endStream();
+    this.#settle();
+  }
+
+  /** What ending does to any task: it leaves the loop, its session is free. */
+  #end(t: Task): void {
     t.phase = "done";
     this.#active.delete(t);
     if (t.timer !== undefined) clearTimeout(t.timer);
     t.spec.owner.running = undefined;
     t.spec.owner.lastUsed = this.#now();
-    t.reject(e);
-    t.endStream();
-    this.#settle();
   }
 
   /** Frees the context; queued and running tasks fail with RuntimeError. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#decoder.close();
     const err = new WasiNnError(Errno.RuntimeError, "the scheduler was closed");
     for (const t of this.#queue.items()) this.#fail(t, err);
     for (const t of [...this.#active]) this.#fail(t, err);
     this.#wake?.();
     this.#ctx.close();
   }
-}
-
-/** One macrotask turn: timers, I/O and other guests' calls get to run. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-function seqsInclude(seqs: Int32Array, n: number, slot: number): boolean {
-  for (let i = 0; i < n; i++) if (seqs[i] === slot) return true;
-  return false;
 }
