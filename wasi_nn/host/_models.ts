@@ -27,7 +27,6 @@
 
 import {
   backendInfo,
-  checkRpcServers,
   type ContextOptions,
   fitParams,
   LlamaError,
@@ -54,6 +53,11 @@ import {
 import { EngineProcess } from "../engine/process/engine_process.ts";
 import { Errno, toWasiNn, WasiNnError } from "../errno.ts";
 import type { HostLog } from "./_host_log.ts";
+import {
+  EngineSupervisor,
+  RPC_PROBE_MS,
+  type Supervised,
+} from "./_engine_supervisor.ts";
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
 import { type ModelSplit, modelSplit, splitDevices } from "./_model_split.ts";
 import type { Graph } from "./_graphs.ts";
@@ -65,31 +69,21 @@ import {
 } from "./_model_source.ts";
 
 /** A loaded model and what the host made for it. */
-export interface ModelEntry {
+export interface ModelEntry extends Supervised {
   /** The cache key: the file (or guest model id) and the load options. */
   key: string;
   /** The file (a guest model's id once its memory file is closed). */
   path: string;
-  /** The name it was loaded under (or its path). */
-  label: string;
   /**
    * The model: the engine's own in this process, or a tokenizer-only copy
    * (prompts, chat templates, sampler parameters) when the engine runs in a
    * process of its own.
    */
   model: Model;
-  /** What runs llama.cpp for it: here, or in an engine process. */
-  engine: ModelEngine;
   /** Its projector (the `mmproj` key, loaded in its engine): images and audio in its prompts. */
   projector?: { path: string; options: ProjectorOptions };
-  /** The load options (a restarted engine process loads with them again). */
-  options: ModelLoadOptions;
   /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
   fromGuest: boolean;
-  /** Engine deaths in a row (each within a minute of its start). */
-  crashes: number;
-  /** An engine process being restarted. */
-  restarting?: Promise<void>;
   /** Graphs and sessions using it. */
   refs: number;
   /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
@@ -142,10 +136,12 @@ export class ModelCache {
   #closed = false;
   /** Engines still shutting down (close() settles them). */
   #ending = new Set<Promise<void>>();
+  #engines: EngineSupervisor;
 
   /** An empty cache. */
   constructor(options: ModelCacheOptions) {
     this.#o = options;
+    this.#engines = new EngineSupervisor(options.log, () => this.#closed);
     this.memory = new MemoryBudget(
       options.hostConfig.max_memory_mb,
       () => this.usage(),
@@ -540,9 +536,11 @@ export class ModelCache {
         });
         engine = new LocalEngine(model);
       } else {
-        const rpc = rpcServers(this.#o.hostConfig, cfg);
-        await this.#checkRpc(rpc);
-        const proc = await this.#startEngine(label, cfg, rpc);
+        const proc = await this.#engines.start(
+          label,
+          Boolean(cfg.enable_log || cfg.enable_debug_log),
+          rpcServers(this.#o.hostConfig, cfg),
+        );
         try {
           opts = await this.#modelOptions(
             path,
@@ -610,7 +608,9 @@ export class ModelCache {
         keepWarm: false,
         schedulers: new Map(),
       };
-      if (engine instanceof EngineProcess) this.#watch(entry, engine);
+      if (engine instanceof EngineProcess) {
+        this.#engines.watch(entry, engine, () => this.#engineDied(entry));
+      }
       this.#models.set(key, entry);
       return entry;
     } catch (e) {
@@ -636,139 +636,19 @@ export class ModelCache {
     }, await splitDevices(rpc, RPC_PROBE_MS));
   }
 
-  /**
-   * Checks that every RPC server a model uses answers, before any endpoint
-   * reaches llama.cpp (which aborts on a failed connection).
-   */
-  async #checkRpc(rpc: string[] | undefined): Promise<void> {
-    if (!rpc) return;
-    try {
-      await checkRpcServers(rpc, { timeoutMs: RPC_PROBE_MS });
-    } catch (e) {
-      throw new WasiNnError(
-        Errno.RuntimeError,
-        `${
-          (e as Error).message
-        }; start rpc-server there, or fix the host's rpc list`,
-        { cause: e },
-      );
-    }
-  }
-
-  /** A new engine process whose llama.cpp log goes to the host's log. */
-  #startEngine(
-    label: string,
-    cfg: ConfigValues,
-    rpc: string[] | undefined,
-  ): Promise<EngineProcess> {
-    const log = this.#o.log;
-    const verbose = Boolean(cfg.enable_log || cfg.enable_debug_log);
-    return EngineProcess.start({
-      label,
-      // A lost RPC server makes llama.cpp abort: name the ones gone.
-      explain: rpc ? () => lostRpcServers(rpc) : undefined,
-      onLog: (r) => {
-        if (verbose || r.level === "error") {
-          log.write(r.level, r.message, "llama");
-        }
-      },
-    });
-  }
-
-  /** When the engine of `m` dies: its schedulers are gone; the next use restarts it. */
-  #watch(m: ModelEntry, engine: EngineProcess): void {
-    const started = performance.now();
-    engine.died.then((dead) => {
-      // (A restart that replaced it, or the host closing: nothing to do.)
-      if (m.engine !== engine || this.#closed) return;
-      m.crashes = performance.now() - started > CRASH_WINDOW_MS
-        ? 1
-        : m.crashes + 1;
-      m.schedulers.clear();
-      m.embed = undefined;
-      this.#o.log.log("error", dead.message);
-    });
+  /** The engine of `m` died: its schedulers and embedding context went with it. */
+  #engineDied(m: ModelEntry): void {
+    m.schedulers.clear();
+    m.embed = undefined;
   }
 
   /**
-   * Restarts the engine process of `m` if it died (after a backoff when it
-   * keeps dying); a model from guest bytes cannot be restarted.
+   * Restarts the engine process of `m` if it died (see `EngineSupervisor`);
+   * a model from guest bytes cannot be restarted.
    */
   async ensureEngine(m: ModelEntry): Promise<void> {
-    const engine = m.engine;
-    if (!(engine instanceof EngineProcess) || !engine.dead) return;
-    m.restarting ??= this.#restart(m, engine).finally(() => {
-      m.restarting = undefined;
-    });
-    await m.restarting;
+    await this.#engines.ensure(m, () => this.#engineDied(m));
   }
-
-  async #restart(m: ModelEntry, dead: EngineProcess): Promise<void> {
-    if (m.fromGuest) {
-      throw new WasiNnError(
-        Errno.RuntimeError,
-        `${
-          dead.dead!.message.split("\n")[0]
-        }; a model loaded from guest bytes cannot be restarted: load it again`,
-      );
-    }
-    const delay = restartDelay(m.crashes);
-    const log = this.#o.log;
-    log.log(
-      "warn",
-      `restarting the engine of model '${m.label}' in ${delay} ms (${m.crashes} crash${
-        m.crashes === 1 ? "" : "es"
-      } in a row)`,
-    );
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    if (this.#closed) {
-      throw new WasiNnError(Errno.RuntimeError, "the host was closed");
-    }
-    const rpc = m.options.rpcServers ? [...m.options.rpcServers] : undefined;
-    await this.#checkRpc(rpc);
-    const proc = await this.#startEngine(m.label, {}, rpc);
-    try {
-      await proc.load(m.path, m.options);
-      if (m.projector) {
-        await proc.projector(m.projector.path, m.projector.options);
-      }
-    } catch (e) {
-      await proc.close();
-      throw e;
-    }
-    m.engine = proc;
-    this.#watch(m, proc);
-    log.log(
-      "info",
-      `restarted the engine of model '${m.label}' (engine process ${proc.pid})`,
-    );
-  }
-}
-
-/** The RPC servers of `list` that do not answer now, in words. */
-async function lostRpcServers(list: string[]): Promise<string | undefined> {
-  const lost: string[] = [];
-  await Promise.all(list.map(async (ep) => {
-    try {
-      await checkRpcServers([ep], { timeoutMs: 500, handshake: false });
-    } catch {
-      lost.push(ep);
-    }
-  }));
-  return lost.length > 0
-    ? `RPC server ${lost.sort().join(", ")} does not answer`
-    : undefined;
-}
-
-/** How long an RPC server has to answer the check before a load. */
-const RPC_PROBE_MS = 3000;
-
-/** An engine that dies within this long of its start counts as crashing again. */
-const CRASH_WINDOW_MS = 60_000;
-
-/** The wait before restarting an engine after `crashes` deaths in a row: 0, then 0.5 s doubling up to 30 s. */
-export function restartDelay(crashes: number): number {
-  return crashes <= 1 ? 0 : Math.min(30_000, 500 * 2 ** (crashes - 2));
 }
 
 /** A load failure as a WasiNnError, with the file's size and the free memory. */
