@@ -296,8 +296,11 @@ int32_t guard(const std::string & ep, int32_t timeout_ms, std::string & why) {
     return probe(ep, timeout_ms, !in_use(ep), why);
 }
 
-// Registers ep (probed first) unless it is; *reg gets its registry.
+// Probes ep (every call: a registered server may have died since), then
+// registers it unless it is; *reg gets its registry.
 int32_t register_endpoint(const std::string & ep, int32_t timeout_ms, ggml_backend_reg_t * out, std::string & why) {
+    int32_t rc = guard(ep, timeout_ms, why);
+    if (rc != WNB_OK) return rc;
     auto & s = state();
     {
         std::lock_guard<std::mutex> lock(s.mu);
@@ -307,8 +310,6 @@ int32_t register_endpoint(const std::string & ep, int32_t timeout_ms, ggml_backe
             return WNB_OK;
         }
     }
-    int32_t rc = guard(ep, timeout_ms, why);
-    if (rc != WNB_OK) return rc;
     ggml_backend_reg_t rpc_reg = ggml_backend_reg_by_name("RPC");
     if (!rpc_reg) {
         why = "this library was built without ggml's RPC backend (GGML_RPC=ON)";
@@ -479,11 +480,8 @@ int32_t wnb_placement_apply(const wnb_model_params * p, llama_model_params & mp,
                 why = "RPC endpoint \"" + ep + "\" is listed twice";
                 return WNB_ERR_INVALID_ARGUMENT;
             }
-            // Probed every time (a registered server may have gone since).
-            int32_t rc = guard(ep, p->rpc_timeout_ms, why);
-            if (rc != WNB_OK) return rc;
             ggml_backend_reg_t reg = nullptr;
-            rc = register_endpoint(ep, p->rpc_timeout_ms, &reg, why);
+            int32_t            rc = register_endpoint(ep, p->rpc_timeout_ms, &reg, why);
             if (rc != WNB_OK) return rc;
             for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); i++) {
                 pl.devices.push_back(ggml_backend_reg_dev_get(reg, i));
@@ -575,11 +573,8 @@ int32_t wnb_rpc_add_server(const char * endpoint, int32_t timeout_ms, int32_t * 
         std::string        why, host;
         int                port;
         if (!parse_endpoint(endpoint, host, port, why)) return fail(err, WNB_ERR_INVALID_ARGUMENT, why);
-        // Probed even when registered: a registered endpoint may have died.
-        int32_t rc = guard(endpoint, timeout_ms, why);
-        if (rc != WNB_OK) return fail(err, rc, why);
         ggml_backend_reg_t reg = nullptr;
-        rc = register_endpoint(endpoint, timeout_ms, &reg, why);
+        int32_t            rc = register_endpoint(endpoint, timeout_ms, &reg, why);
         if (rc != WNB_OK) return fail(err, rc, why);
         if (n_devices) *n_devices = (int32_t) ggml_backend_reg_dev_count(reg);
         return WNB_OK;
@@ -617,10 +612,8 @@ int32_t wnb_rpc_server_memory(const char * endpoint, int32_t timeout_ms, uint64_
         } else {
             // A model of this process holds the server's one client
             // connection: ask through it (ggml-rpc), after a TCP probe.
-            int32_t rc = guard(ep, timeout_ms, why);
-            if (rc != WNB_OK) return -fail(err, rc, why);
             ggml_backend_reg_t reg = nullptr;
-            rc = register_endpoint(ep, timeout_ms, &reg, why);
+            int32_t            rc = register_endpoint(ep, timeout_ms, &reg, why);
             if (rc != WNB_OK) return -fail(err, rc, why);
             for (size_t d = 0; d < ggml_backend_reg_dev_count(reg); d++) {
                 size_t f = 0, t = 0;
