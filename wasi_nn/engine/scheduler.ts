@@ -58,6 +58,7 @@ import {
   addNextTokens,
   addPromptChunks,
   firstTokens,
+  type FullBatch,
   newBatch,
   partOf,
   seqsInclude,
@@ -97,6 +98,11 @@ export class Scheduler {
   #owners = new Map<string, SlotOwner>();
   #running = false;
   #wake?: () => void;
+  /**
+   * Something changed while the loop was awake (a task ended, came or
+   * wants a token): the loop collects again instead of sleeping.
+   */
+  #kicked = false;
   #now: () => number;
   #closed = false;
   #decoder: StepDecoder;
@@ -363,7 +369,7 @@ export class Scheduler {
       const w = this.#wake;
       this.#wake = undefined;
       w();
-    }
+    } else this.#kicked = true;
     if (!this.#running) {
       this.#running = true;
       // Start on the next microtask: tasks submitted in the same turn (say
@@ -457,6 +463,9 @@ export class Scheduler {
         if (!media) {
           // Every slot is held by a running task elsewhere, or only on-demand
           // tasks without demand run: sleep until something changes.
+          // Unless something changed while collecting: a task that ended
+          // there (a full context) left a slot for a queued one.
+          if (this.#kicked) continue;
           await new Promise<void>((r) => this.#wake = r);
           continue;
         }
@@ -470,7 +479,8 @@ export class Scheduler {
    * builds the batch (the server's `pre_decode`). "idle": no task at all;
    * "wait": nothing to decode now.
    */
-  #collect(buf: Step["batch"]): Step | "idle" | "wait" {
+  #collect(buf: FullBatch): Step | "idle" | "wait" {
+    this.#kicked = false;
     for (const t of [...this.#active]) {
       if (t.cancelled) this.#finish(t, "cancelled");
     }

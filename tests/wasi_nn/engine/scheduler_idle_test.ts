@@ -28,17 +28,22 @@ Deno.test("saveOwner while another session generates waits for its end, then sav
       stop: { nPredict: 4 },
     }).result;
     const order: string[] = [];
+    // Its first token says it runs (polling the stats could miss a run
+    // that ends between two timer turns, and then wait forever).
+    const started = Promise.withResolvers<void>();
     const other = sched.submit({
       owner: sched.newOwner("b"),
       prompt: model.tokenize("The quick brown fox"),
       sampler: Sampler.create(model, { temp: 0 }),
       stop: { nPredict: 48 },
       ignoreEos: true,
+      onToken: () => started.resolve(),
     }).result.then((r) => {
       order.push("generated");
       return r;
     });
-    while (sched.stats.running === 0) await new Promise((r) => setTimeout(r));
+    await started.promise;
+    assert.ok(sched.stats.running > 0, "the other session runs");
     const saved = sched.saveOwner(a, file).then((n) => {
       order.push("saved");
       return n;

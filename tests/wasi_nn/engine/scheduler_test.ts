@@ -106,6 +106,8 @@ Deno.test("priority order with FIFO within a level, and cancellation frees the s
       sampler: greedy(model),
       stop: { nPredict: -1 },
       ignoreEos: true,
+      // Runs until cancelled: a full context shifts instead of ending it.
+      contextShift: true,
     });
     // Tasks submitted in one turn share the first admission; let the
     // blocker take the only slot first.
@@ -212,6 +214,36 @@ Deno.test("context full stops, and a context shift continues past the context si
     assert.equal(shifted.stopReason, "length");
     assert.equal(shifted.tokens.length, nCtx + 50);
     assert.equal(shifted.truncated, true);
+  } finally {
+    sched.close();
+    model.close();
+  }
+});
+
+Deno.test("a task that fills its context hands its slot to the one queued behind it", async () => {
+  const { model, sched } = await setup(1, 64);
+  try {
+    // Submitted in one turn: the first takes the only slot, the second
+    // waits; the first ends while the loop builds a batch (its context is
+    // full), and the loop must admit the second rather than sleep.
+    const first = sched.submit({
+      owner: sched.newOwner("fills"),
+      prompt: model.tokenize("fill the context"),
+      sampler: greedy(model),
+      stop: { nPredict: -1 },
+      ignoreEos: true,
+    });
+    const next = sched.submit({
+      owner: sched.newOwner("waits"),
+      prompt: model.tokenize("then me"),
+      sampler: greedy(model),
+      stop: { nPredict: 4 },
+      ignoreEos: true,
+    });
+    const [a, b] = await Promise.all([first.result, next.result]);
+    assert.equal(a.stopReason, "context_full");
+    assert.equal(b.stopReason, "length");
+    assert.equal(b.tokens.length, 4);
   } finally {
     sched.close();
     model.close();
