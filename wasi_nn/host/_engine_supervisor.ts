@@ -25,14 +25,14 @@ import type { HostLog } from "./_host_log.ts";
 export interface Supervised {
   /** The name it was loaded under (or its path). */
   readonly label: string;
-  /** The file a restarted engine loads. */
-  readonly path: string;
+  /** The file a restarted engine loads (a guest model's id once its memory file is closed). */
+  path: string;
   /** The load options a restarted engine loads with (its RPC servers too). */
   readonly options: ModelLoadOptions;
-  /** Its projector, loaded again in a restarted engine. */
+  /** Its projector (the `mmproj` key): images and audio in its prompts; loaded again in a restarted engine. */
   readonly projector?: { path: string; options: ProjectorOptions };
   /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
-  readonly fromGuest: boolean;
+  fromGuest: boolean;
   /** What runs llama.cpp for it now. */
   engine: ModelEngine;
   /** Engine deaths in a row (each within a minute of its start). */

@@ -61,7 +61,6 @@ import {
 import { fileSize, MemoryBudget, mib } from "./_memory.ts";
 import { type ModelSplit, modelSplit, splitDevices } from "./_model_split.ts";
 import type { Graph } from "./_graphs.ts";
-import type { ProjectorOptions } from "../engine/_media_prompt.ts";
 import {
   checkModelFile,
   type GuestModel,
@@ -72,18 +71,12 @@ import {
 export interface ModelEntry extends Supervised {
   /** The cache key: the file (or guest model id) and the load options. */
   key: string;
-  /** The file (a guest model's id once its memory file is closed). */
-  path: string;
   /**
    * The model: the engine's own in this process, or a tokenizer-only copy
    * (prompts, chat templates, sampler parameters) when the engine runs in a
    * process of its own.
    */
   model: Model;
-  /** Its projector (the `mmproj` key, loaded in its engine): images and audio in its prompts. */
-  projector?: { path: string; options: ProjectorOptions };
-  /** From guest bytes: an engine that died cannot be restarted (the bytes are gone). */
-  fromGuest: boolean;
   /** Graphs and sessions using it. */
   refs: number;
   /** The model's recommended sampling (`general.sampling.*`): the lowest config layer. */
