@@ -20,11 +20,12 @@ const CONFIG = (n: number) =>
   `{"n-predict":${n},"temp":0,"ctx-size":1024,"ignore-eos":true}`;
 const PROMPT = "Once upon a time";
 
-/** A host serving "default" (the tiny model) and "other" (a llama model), and what it logged. */
+/** A host serving "default" and "dies-often" (the tiny model) and "other" (a llama model), and what it logged. */
 async function newHost(hostConfig: Record<string, unknown> = {}) {
   const models: Record<string, string> = {
     default: await tinyModel(),
     other: (await ensureFamilyModel("llama")).path,
+    "dies-often": await tinyModel(),
   };
   const logs: { level: string; msg: string }[] = [];
   const host = await LlamaHost.create({
@@ -79,11 +80,12 @@ function exists(pid: number): boolean {
 }
 
 /**
- * Engine processes that are children of this process (zombies included:
- * their command line is empty, so any child with none counts). Other test
- * files may run in this process (`--parallel`) with children of their own.
+ * Live engine processes of this process serving the model `label` (the
+ * child's second argument). Other test files may run in this process
+ * (`--parallel`) with engine children and zombies of their own, so only the
+ * label tells which are whose; zombies are checked by pid (`exists`).
  */
-function engineChildren(): number[] {
+function engineChildren(label: string): number[] {
   const out: number[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
@@ -91,13 +93,21 @@ function engineChildren(): number[] {
       const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid !== Deno.pid) continue;
-      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
-      if (cmd === "" || cmd.includes("engine/process/_child.ts")) {
-        out.push(Number(e.name));
-      }
+      const args = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (
+        args.some((a) => a.endsWith("engine/process/_child.ts")) &&
+        args.includes(label)
+      ) out.push(Number(e.name));
     } catch { /* gone */ }
   }
   return out;
+}
+
+/** The engine pids the host logged: every engine it started. */
+function loggedEngines(logs: { msg: string }[]): number[] {
+  return logs.flatMap((l) =>
+    [...l.msg.matchAll(/\(engine process (\d+)\)/g)].map((m) => Number(m[1]))
+  );
 }
 
 Deno.test("a guest model that aborts llama.cpp ends its own compute with RuntimeError; another guest's stream finishes with its solo tokens; the host serves on", async () => {
@@ -192,9 +202,11 @@ Deno.test("kill -9 of an engine mid-generation: its stream gets RuntimeError nam
 Deno.test("an engine that keeps dying is restarted after a growing wait; after shutdown no engine process is left", async () => {
   const { host, logs } = await newHost({ engine: "process" });
   const a = guest(host, "a.wasm");
-  const ga = await a.loadByName(CONFIG(4));
+  // A name no other test uses: its engines are told apart by it.
+  const label = "dies-often";
+  const ga = await a.loadByName(CONFIG(4), label);
   const solo = await stream(a, ga, 4);
-  const pids = [enginePid(host, "default")];
+  const pids = [enginePid(host, label)];
   for (let crash = 1; crash <= 3; crash++) {
     Deno.kill(pids.at(-1)!, "SIGKILL");
     // Wait until the host has seen this death.
@@ -202,18 +214,24 @@ Deno.test("an engine that keeps dying is restarted after a growing wait; after s
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(await stream(a, ga, 4), solo, `after crash ${crash}`);
-    pids.push(enginePid(host, "default"));
+    pids.push(enginePid(host, label));
   }
   const waits = logs.filter((l) => /restarting the engine/.test(l.msg))
     .map((l) => l.msg.match(/in (\d+) ms \((\d+) crash/)!.slice(1).map(Number));
   assert.deepEqual(waits, [[0, 1], [500, 2], [1000, 3]]);
   assert.equal(new Set(pids).size, 4, "a new engine each time");
+  // Every engine the host started is one of these.
+  assert.deepEqual(loggedEngines(logs).sort(), [...pids].sort());
+  // The scan sees the live one (so it would see one left behind).
+  assert.deepEqual(engineChildren(label), [pids.at(-1)]);
   a.imports[Symbol.dispose]();
   await host.shutdown();
-  for (const pid of pids) assert.ok(!exists(pid), `engine ${pid} is left`);
+  for (const pid of pids) {
+    assert.ok(!exists(pid), `engine ${pid} is left (or its zombie)`);
+  }
   assert.deepEqual(
-    engineChildren(),
+    engineChildren(label),
     [],
-    "no engine process (or zombie) is left",
+    "no engine process is left",
   );
 });

@@ -1,13 +1,14 @@
 /**
  * The engine process: a child that loads one model and runs its engine
  * (`LocalEngine`: schedulers, embedding contexts) for the host that spawned
- * it, over the Unix socket named by its first argument ({@link ./_protocol.ts}).
- * If llama.cpp aborts, only this process ends; the host sees the socket
- * close and the exit status.
+ * it, over the Unix socket named by its first argument ({@link ./_protocol.ts});
+ * the second, the model's label, is there for `ps` only. If llama.cpp
+ * aborts, only this process ends; the host sees the socket close and the
+ * exit status.
  *
  * @example
  * ```ts ignore
- * // Spawned by EngineProcess.start(): deno run -A _child.ts /tmp/…/engine.sock
+ * // Spawned by EngineProcess.start(): deno run -A _child.ts /tmp/…/engine.sock default
  * ```
  * @module
  */

@@ -159,6 +159,8 @@ export class EngineProcess implements ModelEngine, SchedulerLink {
           "--quiet",
           main.protocol === "file:" ? main.pathname : main.href,
           path,
+          // Unused by the child: `ps` shows which model an engine serves.
+          o.label,
         ],
         stdin: "null",
         stdout: "piped",
